@@ -1,0 +1,139 @@
+"""Real processes for integration tests: Celery workers bound to the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL naming the database the running tests use."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(settings['NAME']).resolve()}"
+    if connection.vendor == "postgresql":
+        user = quote(settings.get("USER") or "")
+        password = settings.get("PASSWORD") or ""
+        credentials = f"{user}:{quote(password)}@" if password else f"{user}@"
+        host = settings.get("HOST") or "127.0.0.1"
+        port = settings.get("PORT") or 5432
+        return f"postgres://{credentials}{host}:{port}/{settings['NAME']}"
+    raise NotImplementedError(f"no worker support for {connection.vendor}")
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = test_database_url()
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A ``celery worker`` subprocess whose output is collected for assertions."""
+
+    def __init__(self, process: subprocess.Popen[str], hostname: str) -> None:
+        self.process = process
+        self.hostname = hostname
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if " ready." in line:
+                self.ready.set()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.1):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker {self.hostname} exited early:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"worker {self.hostname} not ready in {timeout}s:\n{self.output}"
+                )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children (no cleanup, as in a crash)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+@contextmanager
+def celery_worker(
+    name: str,
+    *,
+    queues: str = "celery",
+    concurrency: int = 1,
+    pool: str = "prefork",
+    env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> Iterator[WorkerProcess]:
+    """Run a real worker process for the duration of the block."""
+    hostname = f"{name}-{os.getpid()}@localhost"
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "vsmsite",
+        "worker",
+        "--hostname",
+        hostname,
+        "--queues",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        pool,
+        "--loglevel",
+        "INFO",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=BASE_DIR,
+        env=process_env(**(env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    worker = WorkerProcess(process, hostname)
+    try:
+        if wait:
+            worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()

@@ -1,0 +1,136 @@
+"""The embedded broker (vsmsite/broker.py) keeps every message until it is acknowledged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def broker_path(tmp_path: Path) -> str:
+    return str(tmp_path / "broker.sqlite3")
+
+
+def connect(path: str) -> Connection:
+    return Connection(
+        "embedded://localhost", transport_options={"database": path, "polling_interval": 0.01}
+    )
+
+
+def publish(path: str, queue: Queue, body: object, **options: object) -> None:
+    with connect(path) as connection:
+        connection.Producer().publish(
+            body,
+            routing_key=queue.routing_key,
+            exchange=queue.exchange,
+            declare=[queue],
+            serializer="json",
+            **options,
+        )
+
+
+def test_a_message_published_before_any_consumer_waits_for_one(broker_path: str) -> None:
+    queue = Queue("work", Exchange("work", type="direct"), routing_key="work")
+    publish(broker_path, queue, {"n": 1})
+
+    with connect(broker_path) as connection:
+        message = connection.SimpleQueue(queue).get(timeout=2)
+        assert message.payload == {"n": 1}
+        assert not message.delivery_info.get("redelivered")
+        message.ack()
+        with pytest.raises(connection.SimpleQueue(queue).Empty):
+            connection.SimpleQueue(queue).get(timeout=0.2)
+
+
+def test_an_unacknowledged_message_is_invisible_to_others_and_returns_on_close(
+    broker_path: str,
+) -> None:
+    queue = Queue("work", Exchange("work", type="direct"), routing_key="work")
+    publish(broker_path, queue, {"n": 1})
+
+    first = connect(broker_path)
+    second = connect(broker_path)
+    try:
+        held = first.SimpleQueue(queue).get(timeout=2)
+        assert held.payload == {"n": 1}
+        with pytest.raises(second.SimpleQueue(queue).Empty):
+            second.SimpleQueue(queue).get(timeout=0.3)
+        first.release()  # closes without acking: the message goes back
+        again = second.SimpleQueue(queue).get(timeout=2)
+        assert again.payload == {"n": 1}
+        assert again.delivery_info["redelivered"] is True
+        again.ack()
+    finally:
+        second.release()
+
+
+def test_a_message_claimed_by_a_killed_consumer_is_delivered_again(broker_path: str) -> None:
+    queue = Queue("work", Exchange("work", type="direct"), routing_key="work")
+    publish(broker_path, queue, {"task": "survive a crash"})
+    script = (
+        "import sys, time, vsmsite.broker as b; b.register()\n"
+        "from kombu import Connection, Exchange, Queue\n"
+        f"c = Connection('embedded://localhost', transport_options={{'database': {broker_path!r}}})"
+        "\n"
+        "q = Queue('work', Exchange('work', type='direct'), routing_key='work')\n"
+        "m = c.SimpleQueue(q).get(timeout=5)\n"
+        "print('claimed', m.payload['task'], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    consumer = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=BASE_DIR, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert consumer.stdout is not None
+        assert consumer.stdout.readline().strip() == "claimed survive a crash"
+        with connect(broker_path) as connection, pytest.raises(connection.SimpleQueue(queue).Empty):
+            connection.SimpleQueue(queue).get(timeout=0.3)
+        os.kill(consumer.pid, signal.SIGKILL)
+        consumer.wait(timeout=10)
+
+        with connect(broker_path) as connection:
+            message = connection.SimpleQueue(queue).get(timeout=5)
+            assert message.payload == {"task": "survive a crash"}
+            assert message.delivery_info["redelivered"] is True
+            message.ack()
+    finally:
+        if consumer.poll() is None:
+            consumer.kill()
+
+
+def test_fanout_reaches_every_bound_queue_across_connections(broker_path: str) -> None:
+    exchange = Exchange("broadcast", type="fanout")
+    queues = [Queue(f"listener-{n}", exchange) for n in range(2)]
+    for queue in queues:  # each listener binds from its own connection
+        with connect(broker_path) as connection:
+            queue(connection.default_channel).declare()
+
+    with connect(broker_path) as connection:
+        connection.Producer().publish({"hello": "all"}, exchange=exchange, serializer="json")
+
+    with connect(broker_path) as connection:
+        for queue in queues:
+            message = connection.SimpleQueue(queue).get(timeout=2)
+            assert message.payload == {"hello": "all"}
+            message.ack()
+
+
+def test_an_expired_message_is_dropped_unread(broker_path: str) -> None:
+    queue = Queue("work", Exchange("work", type="direct"), routing_key="work")
+    publish(broker_path, queue, {"stale": True}, expiration=0.05)
+    publish(broker_path, queue, {"stale": False})
+    time.sleep(0.1)
+
+    with connect(broker_path) as connection:
+        message = connection.SimpleQueue(queue).get(timeout=2)
+        assert message.payload == {"stale": False}
+        message.ack()
