@@ -1,0 +1,75 @@
+"""Every ledger event kind, as named constants (SPEC §4.3).
+
+Storage keys are the snake_case names. The reference stores its ``Other(x)``
+kinds as ``other:x``; here every kind is a first-class constant instead.
+"""
+
+from __future__ import annotations
+
+# Controller and worker lifecycle
+CONTROLLER_STARTED = "controller_started"
+WORKER_STARTED = "worker_started"
+
+# Messages between nodes
+MESSAGE_RECEIVED = "message_received"
+MESSAGE_PUBLISHED = "message_published"
+
+# Directives, tasks, results, traces
+DIRECTIVE_ACCEPTED = "directive_accepted"
+TASK_MAPPED = "task_mapped"
+TASK_ROUTED = "task_routed"
+TASK_RESULT_RECEIVED = "task_result_received"
+TRACE_WRITTEN = "trace_written"
+COMMAND_RECEIVED = "command_received"
+DECOMPOSITION_REVISION_CREATED = "decomposition_revision_created"
+CAPABILITY_VIOLATION = "capability_violation"
+
+# System 2 coordination, handoffs, environment
+SYSTEM2_COORDINATION_SIGNAL = "system2_coordination_signal"
+SYSTEM2_DAMPENING_TASK_CREATED = "system2_dampening_task_created"
+OPERATION_HANDOFF_RECEIVED = "operation_handoff_received"
+MANAGEMENT_OPERATION_DIRECTIVE_RECEIVED = "management_operation_directive_received"
+OPERATION_ENVIRONMENT_SIGNAL = "operation_environment_signal"
+FUTURE_PROBE_ENVIRONMENT_SIGNAL = "future_probe_environment_signal"
+ENVIRONMENT_INTERACTION_SIGNAL = "environment_interaction_signal"
+ENVIRONMENT_SIGNAL = "environment_signal"
+THREE_FOUR_HOMEOSTAT_SIGNAL = "three_four_homeostat_signal"
+
+# Resource bargaining
+RESOURCE_ALLOCATION_DECISION = "resource_allocation_decision"
+RESOURCE_BARGAIN_WORK_ACCEPTED = "resource_bargain_work_accepted"
+
+# Algedonic signals
+ALGEDONIC_SIGNAL_RECEIVED = "algedonic_signal_received"
+ALGEDONIC_SUBTREE_PAUSED = "algedonic_subtree_paused"
+ALGEDONIC_SUBTREE_RESUMED = "algedonic_subtree_resumed"
+ALGEDONIC_SUBTREE_ROUTE_BLOCKED = "algedonic_subtree_route_blocked"
+ALGEDONIC_ESCALATED = "algedonic_escalated"
+ALGEDONIC_ESCALATION_AT_ROOT = "algedonic_escalation_at_root"
+ALGEDONIC_OVERRIDE_APPLIED = "algedonic_override_applied"
+
+# System 3* audits and gene suggestions
+AUDIT_STARTED = "audit_started"
+AUDIT_COMPLETED = "audit_completed"
+GENE_SUGGESTION_CREATED = "gene_suggestion_created"
+
+# The genome
+GENOME_BOOTSTRAPPED = "genome_bootstrapped"
+GENOME_PATCH_APPLIED = "genome_patch_applied"
+
+# Trials and evolution
+TRIAL_QUEUED = "trial_queued"
+TRIAL_STARTED = "trial_started"
+TRIAL_TASK_ROUTED = "trial_task_routed"
+TRIAL_TRACE_RECORDED = "trial_trace_recorded"
+TRIAL_DECISION_RECORDED = "trial_decision_recorded"
+TRIAL_PROMOTED = "trial_promoted"
+TRIAL_PRUNED = "trial_pruned"
+TRIAL_REJECTED = "trial_rejected"
+TRIAL_FROZEN = "trial_frozen"
+EVOLUTION_GENERATION_CREATED = "evolution_generation_created"
+
+ALL_KINDS: tuple[str, ...] = tuple(
+    value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str)
+)
+KIND_CHOICES = [(kind, kind.replace("_", " ")) for kind in ALL_KINDS]

@@ -1,0 +1,149 @@
+"""The append-only, hash-chained ledger and the task traces it indexes.
+
+Rows of ``LedgerEvent`` are written only by ``ledger.services.ledger_append``;
+the database refuses UPDATE and DELETE on them (a trigger installed by
+migration 0002, see ``ledger/immutability.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+
+from ledger.chain import GENESIS_HASH
+from ledger.kinds import KIND_CHOICES
+
+ID_LENGTH = 200
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class LedgerImmutableError(Exception):
+    """Raised when code tries to change or delete a stored ledger row."""
+
+
+class LedgerHead(models.Model):
+    """The last link of the chain: one row, locked by every append.
+
+    Locking this row serialises appends (so the chain never forks and ``seq``
+    has no gaps), and comparing it with the last event detects a deleted tail.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=71, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"ledger head at seq {self.seq}"
+
+
+class LedgerEvent(models.Model):
+    seq = models.BigIntegerField(primary_key=True, help_text="Gap-free position in the chain.")
+    id = models.CharField(max_length=64, unique=True, default=_new_id, editable=False)
+    kind = models.CharField(max_length=64, choices=KIND_CHOICES, db_index=True)
+    created_at = models.DateTimeField(db_index=True)
+    node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    responsible_ancestor_ids = models.JSONField(
+        default=list, help_text="Ancestors of node_id, immediate parent first, root last."
+    )
+    directive_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    task_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    trial_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    suggestion_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    genome_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    correlation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    causation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    actor = models.CharField(max_length=150)
+    payload = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=71)
+    hash = models.CharField(max_length=71, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not kwargs.get("force_insert"):
+            raise LedgerImmutableError("ledger events are append-only; use ledger_append()")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise LedgerImmutableError("ledger events are append-only and cannot be deleted")
+
+
+class TaskTrace(models.Model):
+    """What one System 1 leaf did for one task (SPEC §1.6)."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=_new_id)
+    task_id = models.CharField(max_length=ID_LENGTH, db_index=True)
+    directive_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    genome_id = models.CharField(max_length=ID_LENGTH)
+    assigned_node_id = models.CharField(max_length=ID_LENGTH, db_index=True)
+    responsible_ancestor_ids = models.JSONField(
+        default=list, help_text="Ancestors of the assigned node, immediate parent first."
+    )
+    related_suggestion_ids = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    tool_calls = models.IntegerField(default=0)
+    latency_ms = models.BigIntegerField(default=0)
+    files_touched = models.JSONField(default=list, blank=True)
+    lines_added = models.BigIntegerField(default=0)
+    lines_deleted = models.BigIntegerField(default=0)
+    tests_run = models.JSONField(default=list, blank=True)
+    tests_passed = models.BooleanField(null=True, blank=True)
+    review_passed = models.BooleanField(null=True, blank=True)
+    merged = models.BooleanField(null=True, blank=True)
+    reverted = models.BooleanField(null=True, blank=True)
+    post_merge_regression = models.BooleanField(null=True, blank=True)
+    human_override = models.BooleanField(null=True, blank=True)
+    outcome_score = models.FloatField(default=0.0)
+    delayed_adjustments = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"trace {self.id} of task {self.task_id} by {self.assigned_node_id}"
+
+    @property
+    def total_score(self) -> float:
+        return self.outcome_score + sum(
+            float(adjustment.get("delta_score", 0.0)) for adjustment in self.delayed_adjustments
+        )
+
+    @property
+    def token_total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class TaskTraceScope(models.Model):
+    """One row per node a trace belongs to: the assigned node and each ancestor.
+
+    ``subtree_task_traces`` filters on ``node_id`` through the
+    ``(node_id, started_at)`` index, then limits: the reference limited first
+    and so missed traces.
+    """
+
+    trace = models.ForeignKey(TaskTrace, on_delete=models.CASCADE, related_name="scopes")
+    node_id = models.CharField(max_length=ID_LENGTH)
+    distance = models.PositiveIntegerField(help_text="0 for the assigned node, 1 for its parent…")
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trace", "node_id"], name="trace_scope_unique_node"),
+        ]
+        indexes = [models.Index(fields=["node_id", "started_at"], name="trace_scope_node_time")]
+
+    def __str__(self) -> str:
+        return f"{self.trace_id} in {self.node_id}"

@@ -1,0 +1,93 @@
+"""Reads of the ledger: chain verification, recent events, subtree traces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from ledger.chain import GENESIS_HASH, ChainBreak, event_hash
+from ledger.models import LedgerEvent, LedgerHead, TaskTrace
+
+DEFAULT_TRACE_LIMIT = 100
+
+
+def _event_fields(event: LedgerEvent) -> dict[str, object]:
+    return {
+        "seq": event.seq,
+        "id": event.id,
+        "kind": event.kind,
+        "created_at": event.created_at,
+        "node_id": event.node_id,
+        "responsible_ancestor_ids": event.responsible_ancestor_ids,
+        "directive_id": event.directive_id,
+        "task_id": event.task_id,
+        "trial_id": event.trial_id,
+        "suggestion_id": event.suggestion_id,
+        "genome_id": event.genome_id,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "actor": event.actor,
+        "payload": event.payload,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def ledger_chain_breaks(*, chunk_size: int = 2000) -> Iterator[ChainBreak | int]:
+    """Walk the chain in seq order, yielding each verified seq or the first break.
+
+    Stops after the first ChainBreak. Checks, per event: seq follows the
+    previous one with no gap; prev_hash equals the previous event's hash; the
+    stored hash equals the hash recomputed from the event's fields. At the end,
+    the head row must point at the last event (a deleted tail shows here).
+    """
+    expected_seq, prev_hash = 1, GENESIS_HASH
+    for event in LedgerEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
+        if event.seq != expected_seq:
+            yield ChainBreak(expected_seq, f"missing; the next stored event is seq {event.seq}")
+            return
+        if event.prev_hash != prev_hash:
+            yield ChainBreak(event.seq, "prev_hash does not match the hash of the event before it")
+            return
+        if event_hash(_event_fields(event)) != event.hash:
+            yield ChainBreak(event.seq, "stored hash does not match the event's content")
+            return
+        yield event.seq
+        expected_seq, prev_hash = event.seq + 1, event.hash
+    head = LedgerHead.objects.filter(pk=1).first()
+    last_seq = expected_seq - 1
+    if head is not None and (head.seq, head.hash) != (last_seq, prev_hash):
+        yield ChainBreak(
+            last_seq + 1,
+            f"missing; the ledger head records seq {head.seq} but the chain ends at {last_seq}",
+        )
+
+
+def ledger_verify() -> tuple[int, ChainBreak | None]:
+    """(number of verified events, first break or None)."""
+    verified = 0
+    for outcome in ledger_chain_breaks():
+        if isinstance(outcome, ChainBreak):
+            return verified, outcome
+        verified += 1
+    return verified, None
+
+
+def subtree_task_traces(
+    *, node_id: str, since: datetime | None = None, limit: int = DEFAULT_TRACE_LIMIT
+) -> list[TaskTrace]:
+    """The newest traces of work done in ``node_id``'s subtree, newest first.
+
+    A trace belongs to the subtree when its assigned node is ``node_id`` or
+    ``node_id`` is one of its responsible ancestors. Filters first, then keeps
+    the newest ``limit`` (the reference limited first and missed traces).
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    # One filter() call, so both conditions apply to the same scope row.
+    conditions: dict[str, object] = {"scopes__node_id": node_id}
+    if since is not None:
+        conditions["scopes__started_at__gte"] = since
+    traces: QuerySet[TaskTrace] = TaskTrace.objects.filter(**conditions)
+    return list(traces.order_by("-started_at", "id")[:limit])

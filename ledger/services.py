@@ -1,0 +1,195 @@
+"""Writes to the ledger. Every event goes through ``ledger_append``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ledger.chain import GENESIS_HASH, event_hash, normalise_payload
+from ledger.kinds import ALL_KINDS
+from ledger.models import LedgerEvent, LedgerHead, TaskTrace, TaskTraceScope
+
+
+class LedgerInputError(ValueError):
+    """An event that cannot be recorded as given (unknown kind, non-JSON payload)."""
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event not yet in the chain: everything but seq, timestamps and hashes."""
+
+    kind: str
+    actor: str = "system"
+    payload: Any = field(default_factory=dict)
+    node_id: str | None = None
+    responsible_ancestor_ids: Sequence[str] = ()
+    directive_id: str | None = None
+    task_id: str | None = None
+    trial_id: str | None = None
+    suggestion_id: str | None = None
+    genome_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+def _lock_head() -> LedgerHead:
+    """Lock the chain head for this transaction, creating it if missing."""
+    head = LedgerHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        last = LedgerEvent.objects.order_by("-seq").values("seq", "hash").first()
+        LedgerHead.objects.bulk_create(
+            [
+                LedgerHead(
+                    pk=1,
+                    seq=last["seq"] if last else 0,
+                    hash=last["hash"] if last else GENESIS_HASH,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        head = LedgerHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def ledger_append_many(*, drafts: Sequence[EventDraft]) -> list[LedgerEvent]:
+    """Append events to the chain, in order, in one transaction.
+
+    Invariant: the chain never forks and ``seq`` has no gaps, because every
+    append holds the lock on the single ``LedgerHead`` row until its
+    transaction ends; if the surrounding transaction rolls back, its events
+    vanish with it and the next append reuses their seqs.
+
+    Raises LedgerInputError, before writing anything, for an unknown kind or a
+    payload JSON cannot carry.
+    """
+    prepared = []
+    for draft in drafts:
+        if draft.kind not in ALL_KINDS:
+            raise LedgerInputError(f"unknown ledger event kind {draft.kind!r}")
+        try:
+            payload = normalise_payload(draft.payload)
+        except (TypeError, ValueError) as error:
+            raise LedgerInputError(f"{draft.kind} payload is not JSON: {error}") from error
+        prepared.append((draft, payload))
+
+    events: list[LedgerEvent] = []
+    with transaction.atomic():
+        head = _lock_head()
+        seq, prev_hash = head.seq, head.hash
+        for draft, payload in prepared:
+            seq += 1
+            fields: dict[str, Any] = {
+                "seq": seq,
+                "id": str(uuid.uuid4()),
+                "kind": draft.kind,
+                "created_at": timezone.now(),
+                "node_id": draft.node_id,
+                "responsible_ancestor_ids": list(draft.responsible_ancestor_ids),
+                "directive_id": draft.directive_id,
+                "task_id": draft.task_id,
+                "trial_id": draft.trial_id,
+                "suggestion_id": draft.suggestion_id,
+                "genome_id": draft.genome_id,
+                "correlation_id": draft.correlation_id,
+                "causation_id": draft.causation_id,
+                "actor": draft.actor,
+                "payload": payload,
+                "prev_hash": prev_hash,
+            }
+            prev_hash = event_hash(fields)
+            events.append(LedgerEvent(**fields, hash=prev_hash))
+        LedgerEvent.objects.bulk_create(events)
+        LedgerHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
+    return events
+
+
+def ledger_append(
+    *,
+    kind: str,
+    actor: str = "system",
+    payload: Any = None,
+    node_id: str | None = None,
+    responsible_ancestor_ids: Sequence[str] = (),
+    directive_id: str | None = None,
+    task_id: str | None = None,
+    trial_id: str | None = None,
+    suggestion_id: str | None = None,
+    genome_id: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> LedgerEvent:
+    """Append one event; see ``ledger_append_many`` for the invariant."""
+    draft = EventDraft(
+        kind=kind,
+        actor=actor,
+        payload={} if payload is None else payload,
+        node_id=node_id,
+        responsible_ancestor_ids=tuple(responsible_ancestor_ids),
+        directive_id=directive_id,
+        task_id=task_id,
+        trial_id=trial_id,
+        suggestion_id=suggestion_id,
+        genome_id=genome_id,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )
+    return ledger_append_many(drafts=[draft])[0]
+
+
+def task_trace_record(*, trace: TaskTrace, actor: str = "system") -> TaskTrace:
+    """Store a trace with its subtree scopes and a ``trace_written`` event.
+
+    The trace, one scope row per node it belongs to (the assigned node and each
+    responsible ancestor) and the event commit together or not at all.
+    """
+    from ledger.kinds import TRACE_WRITTEN
+
+    with transaction.atomic():
+        trace.save(force_insert=True)
+        scope_nodes = [trace.assigned_node_id, *trace.responsible_ancestor_ids]
+        TaskTraceScope.objects.bulk_create(
+            TaskTraceScope(
+                trace=trace, node_id=node_id, distance=distance, started_at=trace.started_at
+            )
+            for distance, node_id in enumerate(scope_nodes)
+        )
+        ledger_append(
+            kind=TRACE_WRITTEN,
+            actor=actor,
+            payload=_trace_payload(trace),
+            node_id=trace.assigned_node_id,
+            responsible_ancestor_ids=trace.responsible_ancestor_ids,
+            directive_id=trace.directive_id,
+            task_id=trace.task_id,
+            genome_id=trace.genome_id,
+        )
+    return trace
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _trace_payload(trace: TaskTrace) -> dict[str, Any]:
+    return {
+        "trace_id": trace.id,
+        "task_id": trace.task_id,
+        "genome_id": trace.genome_id,
+        "assigned_node_id": trace.assigned_node_id,
+        "responsible_ancestor_ids": list(trace.responsible_ancestor_ids),
+        "related_suggestion_ids": list(trace.related_suggestion_ids),
+        "started_at": _timestamp(trace.started_at),
+        "completed_at": _timestamp(trace.completed_at),
+        "input_tokens": trace.input_tokens,
+        "output_tokens": trace.output_tokens,
+        "latency_ms": trace.latency_ms,
+        "tests_run": list(trace.tests_run),
+        "tests_passed": trace.tests_passed,
+        "outcome_score": trace.outcome_score,
+    }

@@ -1,0 +1,50 @@
+"""Shared fixtures and hooks for the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+
+import pytest
+from django.db import connection
+from pytest_django.plugin import blocking_manager_key
+
+from ledger.immutability import drop_guard, install_guard
+
+_guard_lifted = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_guard_lifted_for_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Let Django empty the database after a transactional test.
+
+    Transactional tests end with a flush (TRUNCATE on PostgreSQL, DELETE on
+    SQLite), which the append-only triggers rightly refuse. This fixture
+    depends on pytest-django's database helper, so its teardown runs before
+    the flush: it lifts the guard, and ``pytest_runtest_teardown`` below puts
+    it back once the flush is done. The schema the tests see is otherwise
+    exactly what the migrations install.
+    """
+    if "transactional_db" not in request.fixturenames and not _marked_transactional(request):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    yield
+    drop_guard(connection)
+    request.node.stash[_guard_lifted] = True
+
+
+def _marked_transactional(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return False
+    return bool(marker.kwargs.get("transaction", False) or (marker.args and marker.args[0]))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    result = yield
+    # After the last test the test database is already gone: nothing to guard.
+    if item.stash.get(_guard_lifted, False) and nextitem is not None:
+        with item.config.stash[blocking_manager_key].unblock():
+            install_guard(connection)
+    return result
