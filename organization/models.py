@@ -1,0 +1,118 @@
+"""Persistence of the organizational genome.
+
+* ``GenomeVersion``: immutable, content-hashed snapshots; each one records the
+  patch that produced it from its parent.
+* ``ChampionPointer``: which version is live, per controller node.
+* ``Node``: the champion's nodes materialised as rows for fast tree and
+  subtree queries; rebuilt in the transaction that moves the pointer.
+
+All writes go through ``organization.services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+ID_LENGTH = 200
+
+
+def new_version_id() -> str:
+    return str(uuid.uuid4())
+
+
+class GenomeVersionImmutableError(Exception):
+    """Raised when code tries to change or delete a stored genome version."""
+
+
+class GenomeVersion(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_version_id)
+    content_hash = models.CharField(max_length=71, db_index=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    patch = models.JSONField(null=True, blank=True, help_text="The patch applied to the parent.")
+    actor = models.CharField(max_length=150)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    genome = models.JSONField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"{self.content_hash[7:19]} ({self.id[:8]})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise GenomeVersionImmutableError(
+                "genome versions are immutable; apply a patch instead"
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise GenomeVersionImmutableError("genome versions are immutable and cannot be deleted")
+
+    @property
+    def patch_kind(self) -> str:
+        if self.patch is None:
+            return "(bootstrap)"
+        return str(self.patch.get("kind", "?"))
+
+
+class ChampionPointer(models.Model):
+    """The live genome version of one controller (the root controller, today)."""
+
+    controller_node_id = models.CharField(max_length=ID_LENGTH, primary_key=True)
+    version = models.ForeignKey(GenomeVersion, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"champion of {self.controller_node_id}: {self.version}"
+
+
+class Node(models.Model):
+    class Kind(models.TextChoices):
+        METASYSTEM = "metasystem", "metasystem"
+        LEAF = "leaf", "System 1 leaf"
+
+    class Status(models.TextChoices):
+        SHADOW = "Shadow"
+        PROBATION = "Probation"
+        ACTIVE = "Active"
+        RETIRED = "Retired"
+
+    id = models.CharField(max_length=ID_LENGTH, primary_key=True)
+    name = models.CharField(max_length=ID_LENGTH)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    depth = models.PositiveIntegerField()
+    position = models.PositiveIntegerField(help_text="Pre-order position in the tree.")
+    path = models.CharField(
+        max_length=2000,
+        db_index=True,
+        help_text="Escaped ids from the root down to this node: a subtree is a path prefix.",
+    )
+    ancestor_ids = models.JSONField(default=list, help_text="Immediate parent first, root last.")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    leaf_kind = models.CharField(max_length=100, blank=True)
+    capabilities = models.JSONField(default=list, help_text="Derived from structure and leaf spec.")
+    model_provider = models.CharField(max_length=100, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    version = models.ForeignKey(GenomeVersion, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.kind == self.Kind.LEAF

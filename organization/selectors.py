@@ -1,0 +1,35 @@
+"""Reads of the organization: the champion genome and the materialised tree."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from organization.genome import OrganizationalGenome, genome_from_json
+from organization.models import ChampionPointer, GenomeVersion, Node
+
+
+def genome_of(version: GenomeVersion) -> OrganizationalGenome:
+    """Decode a stored version (validated on the way in, so no re-validation)."""
+    return genome_from_json(version.genome, check=False)
+
+
+def champion_version(*, controller_node_id: str | None = None) -> GenomeVersion | None:
+    """The live version: of the named controller, or of the only one there is."""
+    pointers = ChampionPointer.objects.select_related("version")
+    if controller_node_id is not None:
+        pointers = pointers.filter(controller_node_id=controller_node_id)
+    pointer = pointers.order_by("controller_node_id").first()
+    return pointer.version if pointer is not None else None
+
+
+def node_tree() -> QuerySet[Node]:
+    """Every node of the champion in pre-order (parents before children)."""
+    return Node.objects.order_by("position")
+
+
+def node_subtree(*, node_id: str) -> QuerySet[Node]:
+    """The node and all its descendants, in pre-order; empty if unknown."""
+    node = Node.objects.filter(id=node_id).only("path").first()
+    if node is None:
+        return Node.objects.none()
+    return Node.objects.filter(path__startswith=node.path).order_by("position")
