@@ -1,0 +1,70 @@
+# Two commands do everything on a fresh machine:
+#   make run   installs into .venv, prepares the embedded default and serves the system
+#   make test  installs into .venv and runs ruff, mypy and the whole suite, on the
+#              embedded default and again on PostgreSQL + Redis
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The second test pass: a real PostgreSQL and Redis (started by .ci/services.sh).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vsm
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: help install run test check test-embedded test-services lint bench clean
+
+help:
+	@echo "make run    install, migrate, bootstrap and serve on http://$(HOST):$(PORT)/ (embedded default)"
+	@echo "make test   ruff + mypy + the whole suite on SQLite and on PostgreSQL/Redis"
+	@echo "make check  ruff + mypy only;  make test-embedded  the suite on the embedded default only"
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
+	@echo "==> installing dependencies into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+run: install
+	@echo "==> preparing the embedded default (SQLite and broker under var/)"
+	@$(MANAGE) migrate --no-input -v 0
+	@$(MANAGE) org_bootstrap
+	@$(MANAGE) operator_create
+	@echo "==> serving http://$(HOST):$(PORT)/admin/ (Ctrl-C stops)"
+	@$(MANAGE) runserver $(HOST):$(PORT)
+
+check: install
+	@echo "==> ruff"
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@echo "==> mypy"
+	@$(BIN)/mypy .
+	@echo "==> migrations match the models"
+	@VSM_VAR_DIR=$(CURDIR)/var/test $(MANAGE) makemigrations --check --dry-run -v 1
+
+test-embedded: install
+	@echo "==> tests on the embedded default (SQLite, embedded broker, in-memory channel layer)"
+	@env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL VSM_VAR_DIR=$(CURDIR)/var/test \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-services: install
+	@bash .ci/services.sh
+	@echo "==> tests on PostgreSQL and Redis"
+	@env -u CELERY_BROKER_URL VSM_VAR_DIR=$(CURDIR)/var/test-services \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: check test-embedded test-services
+	@echo "==> all checks and both test passes succeeded"
+
+clean:
+	rm -rf var/test var/test-services .pytest_cache .mypy_cache .ruff_cache
