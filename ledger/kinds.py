@@ -16,6 +16,10 @@ MESSAGE_PUBLISHED = "message_published"
 
 # Directives, tasks, results, traces
 DIRECTIVE_ACCEPTED = "directive_accepted"
+DIRECTIVE_COMPLETED = "directive_completed"
+DIRECTIVE_FAILED = "directive_failed"
+TASK_ROUTING_FAILED = "task_routing_failed"
+TASK_EXECUTION_STARTED = "task_execution_started"
 TASK_MAPPED = "task_mapped"
 TASK_ROUTED = "task_routed"
 TASK_RESULT_RECEIVED = "task_result_received"

@@ -137,3 +137,14 @@ def celery_worker(
         yield worker
     finally:
         worker.stop()
+
+
+def purge_queues(*names: str) -> None:
+    """Drop messages left in the broker by earlier tests (their rows are gone)."""
+    from vsmsite.celery import app
+
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for name in names:
+            channel.queue_declare(queue=name, durable=True, auto_delete=False)
+            channel.queue_purge(name)

@@ -46,5 +46,6 @@ class Command(BaseCommand):
                 patch=patch, actor=options["actor"], reason=options["reason"]
             )
         except GenomeError as error:
-            raise CommandError(f"patch refused, nothing changed: {error}") from error
+            detail = "; ".join([str(error), *getattr(error, "__notes__", [])])
+            raise CommandError(f"patch refused, nothing changed: {detail}") from error
         self.stdout.write(version.content_hash)

@@ -1,0 +1,184 @@
+"""POST/GET /api/directives/: validation, authentication, idempotency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from ledger import kinds
+from ledger.models import LedgerEvent
+from organization.services import genome_bootstrap
+from tests import factories
+from workers.models import Directive, Envelope
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/directives/"
+
+
+@pytest.fixture
+def organization() -> None:
+    genome_bootstrap(template="nested", actor="operator:test")
+
+
+@pytest.fixture
+def client(organization: None) -> APIClient:
+    api = APIClient()
+    token, _ = Token.objects.get_or_create(user=factories.operator())
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return api
+
+
+def post(client: APIClient, body: dict[str, Any], **headers: str) -> Any:
+    return client.post(URL, body, format="json", headers=headers)
+
+
+def nothing_stored() -> bool:
+    return (
+        not Directive.objects.exists()
+        and not Envelope.objects.exists()
+        and not LedgerEvent.objects.exclude(kind=kinds.GENOME_BOOTSTRAPPED).exists()
+    )
+
+
+def test_a_valid_directive_is_stored_recorded_and_sent_to_the_root(
+    client: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(
+            client,
+            {
+                "title": "Add a health-check endpoint",
+                "body": "GET /health returns 200",
+                "risk": "Low",
+                "metadata": {"requires_code_write": True, "task_class": "feature"},
+                "acceptance": [{"name": "tests", "verifier": "true"}],
+            },
+        )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "accepted"
+    assert body["metadata"] == {"requires_code_write": "true", "task_class": "feature"}
+    envelope = Envelope.objects.get()
+    assert (envelope.target_node_id, envelope.payload_type, envelope.queue) == (
+        "root-codebase-system",
+        "vsm.directive",
+        "controllers",
+    )
+    assert len(callbacks) == 1  # the Celery message, sent only after commit
+    recorded = LedgerEvent.objects.filter(directive_id=body["id"])
+    assert [event.kind for event in recorded] == [kinds.DIRECTIVE_ACCEPTED, kinds.MESSAGE_PUBLISHED]
+    assert recorded[0].actor == "user:operator"
+
+
+def test_anonymous_requests_are_refused(organization: None) -> None:
+    anonymous = APIClient()
+
+    assert anonymous.post(URL, {"title": "x"}, format="json").status_code == 401
+    assert anonymous.get(URL).status_code == 401
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({}, "title", "required"),
+        ({"title": "x", "risk": "Extreme"}, "risk", "not a valid choice"),
+        (
+            {"title": "x", "metadata": {"target_child": "frontend-system"}},
+            "metadata",
+            "frontend-system",
+        ),
+        (
+            {"title": "x", "metadata": {"requires_code_write": "maybe"}},
+            "metadata",
+            '"true" or "false"',
+        ),
+        ({"title": "x", "metadata": {"nested": {"a": 1}}}, "metadata", "string, number or boolean"),
+        ({"title": "x", "constraints": "one"}, "constraints", "list"),
+        ({"title": "x", "acceptance": [{"description": "no name"}]}, "acceptance", "required"),
+        (
+            {
+                "title": "x",
+                "tasks": [
+                    {"key": "a", "title": "A", "depends_on": ["b"]},
+                    {"key": "b", "title": "B", "depends_on": ["a"]},
+                ],
+            },
+            "tasks",
+            "cycle: a → b → a",
+        ),
+        (
+            {"title": "x", "tasks": [{"key": "a", "title": "A", "depends_on": ["zzz"]}]},
+            "tasks",
+            "unknown task",
+        ),
+    ],
+)
+def test_bad_input_gets_a_400_naming_the_field_and_stores_nothing(
+    client: APIClient, body: dict[str, Any], field: str, message: str
+) -> None:
+    response = post(client, body)
+
+    assert response.status_code == 400
+    errors = response.json()
+    assert field in errors
+    assert message in str(errors[field])
+    assert nothing_stored()
+
+
+def test_malformed_json_gets_a_400(client: APIClient) -> None:
+    response = client.post(URL, data="{not json", content_type="application/json")
+
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]
+    assert nothing_stored()
+
+
+def test_an_idempotency_key_makes_a_retry_return_the_first_directive(client: APIClient) -> None:
+    first = post(client, {"title": "Once only"}, **{"Idempotency-Key": "k-1"})
+    again = post(client, {"title": "Once only"}, **{"Idempotency-Key": "k-1"})
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert Directive.objects.count() == 1
+    assert Envelope.objects.count() == 1
+
+
+def test_reusing_a_key_for_a_different_request_is_a_conflict(client: APIClient) -> None:
+    post(client, {"title": "First"}, **{"Idempotency-Key": "k-2"})
+
+    response = post(client, {"title": "Second"}, **{"Idempotency-Key": "k-2"})
+
+    assert response.status_code == 409
+    assert "different request" in response.json()["detail"]
+    assert Directive.objects.count() == 1
+
+
+def test_the_list_filters_by_status_and_the_detail_shows_tasks(client: APIClient) -> None:
+    created = post(client, {"title": "Listed"}).json()
+
+    listed = client.get(URL, {"status": "accepted"}).json()
+    none = client.get(URL, {"status": "completed"}).json()
+    detail = client.get(f"{URL}{created['id']}/").json()
+
+    assert [item["id"] for item in listed["results"]] == [created["id"]]
+    assert none["results"] == []
+    assert detail["tasks"] == []
+    assert client.get(URL, {"status": "bogus"}).status_code == 400
+    assert client.get(f"{URL}does-not-exist/").status_code == 404
+
+
+def test_without_an_organization_the_api_says_to_bootstrap() -> None:
+    api = APIClient()
+    api.force_authenticate(factories.operator())
+
+    response = post(api, {"title": "Too early"})
+
+    assert response.status_code == 400
+    assert "org_bootstrap" in str(response.json())
+    assert nothing_stored()

@@ -1,0 +1,294 @@
+"""REST API for directives: thin views over ``workers.services.directives``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ledger.models import TaskTrace
+from organization.models import Node
+from workers.models import Directive, Task
+from workers.services.directives import (
+    DirectiveRejected,
+    IdempotencyConflict,
+    directive_submit,
+)
+
+BOOLEAN_METADATA = ("requires_code_write", "decompose", "requires_tests", "requires_review")
+
+
+class MetadataField(serializers.DictField):
+    """A string→string map; JSON booleans and numbers are accepted and written as strings."""
+
+    child = serializers.CharField(allow_blank=True, max_length=2000)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, dict):
+            raise ValidationError('Expected an object of string values, like {"key": "value"}.')
+        converted: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, bool):
+                converted[key] = "true" if value else "false"
+            elif isinstance(value, int | float):
+                converted[key] = str(value)
+            elif isinstance(value, dict | list) or value is None:
+                raise ValidationError({key: ["Must be a string, number or boolean."]})
+            else:
+                converted[key] = value
+        return super().to_internal_value(converted)
+
+
+class AcceptanceItemSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, default="", max_length=2000)
+    verifier = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=2000,
+        help_text="A shell command run in the task workspace; non-zero exit fails the task.",
+    )
+
+
+class PlannedTaskSerializer(serializers.Serializer[Any]):
+    key = serializers.SlugField(max_length=100)
+    title = serializers.CharField(max_length=500)
+    goal = serializers.CharField(allow_blank=True, default="", max_length=20000)
+    depends_on = serializers.ListField(child=serializers.SlugField(max_length=100), default=list)
+    metadata = MetadataField(default=dict)
+
+
+class DirectiveCreateSerializer(serializers.Serializer[Any]):
+    title = serializers.CharField(max_length=500)
+    body = serializers.CharField(allow_blank=True, default="", max_length=100_000)
+    constraints = serializers.ListField(child=serializers.CharField(max_length=2000), default=list)
+    desired_state = serializers.CharField(required=False, allow_null=True, default=None)
+    risk = serializers.ChoiceField(choices=Directive.Risk.choices, default=Directive.Risk.MEDIUM)
+    metadata = MetadataField(
+        default=dict,
+        help_text=(
+            "Routing and shape hints: required_capability, requires_code_write, target_child, "
+            "decompose, trial_approved, task_class."
+        ),
+    )
+    acceptance = AcceptanceItemSerializer(many=True, default=list)
+    tasks = PlannedTaskSerializer(
+        many=True, default=list, help_text="Optional plan: tasks with keys and dependencies."
+    )
+
+    def validate_metadata(self, metadata: dict[str, str]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        target = metadata.get("target_child")
+        if target and not Node.objects.filter(Q(id=target) | Q(name=target)).exists():
+            errors["target_child"] = f"No node is called {target!r}."
+        for key in BOOLEAN_METADATA:
+            if key in metadata and metadata[key] not in ("true", "false"):
+                errors[key] = 'Must be "true" or "false".'
+        if errors:
+            raise ValidationError(errors)
+        return metadata
+
+    def validate_acceptance(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = [item["name"] for item in items]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValidationError(f"Acceptance item names must be unique: {', '.join(duplicates)}.")
+        return items
+
+    def validate_tasks(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        keys = [task["key"] for task in tasks]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ValidationError(f"Task keys must be unique: {', '.join(duplicates)}.")
+        for task in tasks:
+            unknown = [key for key in task["depends_on"] if key not in keys]
+            if unknown:
+                raise ValidationError(
+                    f"Task {task['key']!r} depends on unknown task {unknown[0]!r}."
+                )
+        cycle = _find_cycle({task["key"]: task["depends_on"] for task in tasks})
+        if cycle:
+            raise ValidationError(f"Dependencies form a cycle: {' → '.join(cycle)}.")
+        return tasks
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as a path (first node repeated at the end), or None."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "visiting"
+        stack.append(node)
+        for dependency in graph[node]:
+            if state.get(dependency) == "visiting":
+                return [*stack[stack.index(dependency) :], dependency]
+            if dependency not in state:
+                found = visit(dependency)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+class TraceSummarySerializer(serializers.ModelSerializer[TaskTrace]):
+    class Meta:
+        model = TaskTrace
+        fields = [
+            "id",
+            "assigned_node_id",
+            "responsible_ancestor_ids",
+            "latency_ms",
+            "input_tokens",
+            "output_tokens",
+            "tests_run",
+            "tests_passed",
+            "outcome_score",
+        ]
+
+
+class TaskSerializer(serializers.ModelSerializer[Task]):
+    trace = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "title",
+            "status",
+            "dependencies",
+            "assigned_node_id",
+            "executed_by",
+            "result_summary",
+            "packet",
+            "result",
+            "trace",
+        ]
+
+    @extend_schema_field(TraceSummarySerializer(allow_null=True))
+    def get_trace(self, task: Task) -> dict[str, Any] | None:
+        trace = TaskTrace.objects.filter(task_id=task.id).order_by("-started_at").first()
+        return TraceSummarySerializer(trace).data if trace else None
+
+
+class DirectiveSerializer(serializers.ModelSerializer[Directive]):
+    class Meta:
+        model = Directive
+        fields = [
+            "id",
+            "title",
+            "body",
+            "constraints",
+            "desired_state",
+            "risk",
+            "metadata",
+            "acceptance",
+            "planned_tasks",
+            "status",
+            "result_summary",
+            "root_node_id",
+            "genome_id",
+            "created_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+
+class DirectiveDetailSerializer(DirectiveSerializer):
+    tasks = TaskSerializer(many=True, read_only=True)
+
+    class Meta(DirectiveSerializer.Meta):
+        fields = [*DirectiveSerializer.Meta.fields, "tasks"]
+        read_only_fields = fields
+
+
+STATUS_FILTER = OpenApiParameter(
+    "status", str, enum=[choice for choice, _ in Directive.Status.choices], required=False
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retrying a POST with the same key returns the first directive.",
+)
+
+
+class DirectiveListCreate(generics.ListCreateAPIView[Directive]):
+    """Submit directives to the organization and list them, newest first."""
+
+    serializer_class = DirectiveSerializer
+
+    def get_queryset(self) -> QuerySet[Directive]:
+        directives = Directive.objects.order_by("-created_at")
+        wanted = self.request.query_params.get("status")
+        if wanted is not None:
+            if wanted not in Directive.Status.values:
+                raise ValidationError(
+                    {
+                        "status": [
+                            f"Unknown status; use one of {', '.join(Directive.Status.values)}."
+                        ]
+                    }
+                )
+            directives = directives.filter(status=wanted)
+        return directives
+
+    @extend_schema(parameters=[STATUS_FILTER])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=DirectiveCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: DirectiveDetailSerializer, 200: DirectiveDetailSerializer},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        incoming = DirectiveCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and len(key) > 200:
+            raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})
+        try:
+            submission = directive_submit(
+                title=data["title"],
+                body=data["body"],
+                constraints=data["constraints"],
+                desired_state=data["desired_state"],
+                risk=data["risk"],
+                metadata=data["metadata"],
+                acceptance=data["acceptance"],
+                planned_tasks=data["tasks"],
+                origin="api",
+                user=request.user,
+                idempotency_key=key,
+            )
+        except IdempotencyConflict as conflict:
+            return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
+        except DirectiveRejected as rejected:
+            raise ValidationError(rejected.errors) from rejected
+        body = DirectiveDetailSerializer(submission.directive).data
+        code = status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK
+        return Response(body, status=code)
+
+
+class DirectiveDetail(generics.RetrieveAPIView[Directive]):
+    """One directive with its task tree: packets, assigned nodes, results, traces."""
+
+    serializer_class = DirectiveDetailSerializer
+    queryset = Directive.objects.prefetch_related("tasks")

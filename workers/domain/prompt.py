@@ -1,0 +1,102 @@
+"""The prompt builder (SPEC §10.2): what a leaf's model is told, built from the genome alone.
+
+The instructions restate the node's System 5 policy, its runtime capabilities (derived from
+structure, never from prompt text) and its permissions, then the active prompt genes. The
+input is the task packet itself as JSON, so nothing the controller decided is paraphrased.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from organization.genome import OrganizationalGenome, ViableNode, derive_capabilities
+from workers.domain.messages import TaskPacket, to_json
+from workers.providers.base import ModelRequest
+
+PREAMBLE = (
+    "You are an operational leaf in a recursive Viable System Model coding organization.\n"
+    "You must operate only within the runtime capabilities and permissions granted to this "
+    "node.\n"
+)
+DEFAULT_OUTPUT_CONTRACT = (
+    "Return a concise execution summary. If you produce a patch, include it as a unified diff "
+    "in the response."
+)
+# Relayed from a Command envelope (SPEC §3.6), `|`-joined.
+COMMAND_DENIED_CAPABILITIES_KEY = "command_denied_capabilities"
+
+
+def build_model_request(
+    genome: OrganizationalGenome, node_id: str, task: TaskPacket
+) -> ModelRequest:
+    """The request for ``task`` on ``node_id``; raises NodeNotFound for an unknown node."""
+    node = genome.node(node_id)
+    return ModelRequest(
+        model=node.model,
+        instructions=build_instructions(genome, node, task),
+        input=json.dumps(to_json(task), indent=2, ensure_ascii=False),
+        metadata={"node_id": node.id, "node_name": node.name, "task_id": task.id},
+    )
+
+
+def build_instructions(genome: OrganizationalGenome, node: ViableNode, task: TaskPacket) -> str:
+    sections = [
+        PREAMBLE,
+        _identity(node, task),
+        f"# Runtime capabilities\n{derive_capabilities(genome, node.id)!r}\n",
+        _permissions(node),
+    ]
+    prompt = node.prompt
+    for title, components in (
+        ("Behavior rules", prompt.behavior_rules),
+        ("Domain hints", prompt.domain_hints),
+        ("Codebase conventions", prompt.codebase_conventions),
+        ("Negative constraints", prompt.negative_constraints),
+    ):
+        active = [component for component in components if component.active]
+        if active:
+            sections.append(f"# {title}\n{_bullets(c.text for c in active)}")
+    contract = prompt.output_contract
+    contract_text = contract.text if contract is not None and contract.active else None
+    sections.append(f"# Output contract\n{contract_text or DEFAULT_OUTPUT_CONTRACT}\n")
+    return "\n".join(sections)
+
+
+def _identity(node: ViableNode, task: TaskPacket) -> str:
+    policy = node.system_5
+    text = f"# Node identity\nNode name: {node.name}\nSystem 5 identity: {policy.identity}\n"
+    if policy.values:
+        text += f"Values:\n{_bullets(policy.values)}"
+    if policy.non_negotiable_constraints:
+        text += f"\nNon-negotiable constraints:\n{_bullets(policy.non_negotiable_constraints)}"
+    denied = denied_capabilities(node, task)
+    if denied:
+        text += f"\nDenied capabilities (System 5):\n{_bullets(denied)}"
+    return text
+
+
+def denied_capabilities(node: ViableNode, task: TaskPacket) -> list[str]:
+    """The node's own System 5 denials, then those a Command relayed on the task, once each."""
+    relayed = task.metadata.get(COMMAND_DENIED_CAPABILITIES_KEY, "").split("|")
+    names = [*node.system_5.denied_capabilities, *relayed]
+    return list(dict.fromkeys(name.strip() for name in names if name.strip()))
+
+
+def _permissions(node: ViableNode) -> str:
+    permissions = node.permissions
+    return (
+        "# Permissions\n"
+        f"Allowed paths: {_list(permissions.allowed_paths)}\n"
+        f"Denied paths: {_list(permissions.denied_paths)}\n"
+        f"Allowed tools: {_list(permissions.allowed_tools)}\n"
+        f"Denied tools: {_list(permissions.denied_tools)}\n"
+    )
+
+
+def _list(items: list[str]) -> str:
+    return json.dumps(items, ensure_ascii=False)
+
+
+def _bullets(items: Iterable[str]) -> str:
+    return "".join(f"- {item}\n" for item in items)

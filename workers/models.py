@@ -1,0 +1,136 @@
+"""Directives, their tasks, and the envelopes that carry work between nodes.
+
+An ``Envelope`` row is the durable form of a message on a VSM channel. Celery
+carries only its id; the handler claims the row (``handled_at``) in the same
+transaction as the handling's effects, so a redelivered message does nothing
+twice and a crashed handler leaves nothing half done.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+ID_LENGTH = 200
+
+
+class Directive(models.Model):
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    class Risk(models.TextChoices):
+        LOW = "Low"
+        MEDIUM = "Medium"
+        HIGH = "High"
+        CRITICAL = "Critical"
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    title = models.CharField(max_length=500)
+    body = models.TextField(blank=True)
+    constraints = models.JSONField(default=list, blank=True)
+    desired_state = models.TextField(null=True, blank=True)
+    risk = models.CharField(max_length=16, choices=Risk.choices, default=Risk.MEDIUM)
+    metadata = models.JSONField(default=dict, blank=True)
+    acceptance = models.JSONField(default=list, blank=True)
+    planned_tasks = models.JSONField(
+        default=list, blank=True, help_text="Operator-supplied tasks with dependencies, if any."
+    )
+    origin = models.CharField(max_length=100, default="api")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACCEPTED, db_index=True
+    )
+    root_node_id = models.CharField(max_length=ID_LENGTH)
+    genome_id = models.CharField(max_length=ID_LENGTH)
+    result_summary = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=71, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                name="directive_idempotency_key_per_user",
+                condition=models.Q(idempotency_key__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.COMPLETED, self.Status.FAILED)
+
+
+class Task(models.Model):
+    """One task packet of a directive, as the root controller tracks it."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "waiting for dependencies"
+        ROUTED = "routed"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        REVISED = "revised", "failed, superseded by a revision"
+
+    FINISHED = (Status.COMPLETED, Status.FAILED, Status.REVISED)
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    directive = models.ForeignKey(Directive, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=500)
+    role = models.CharField(max_length=32, blank=True, help_text="Decomposition role, if any.")
+    packet = models.JSONField(help_text="The TaskPacket in its wire form.")
+    dependencies = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    assigned_node_id = models.CharField(max_length=ID_LENGTH, blank=True)
+    executed_by = models.CharField(max_length=ID_LENGTH, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    result_summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"
+
+
+class Envelope(models.Model):
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    channel_type = models.CharField(max_length=40)
+    source_node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    target_node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    correlation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    causation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    priority = models.CharField(max_length=16)
+    payload_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    trace = models.JSONField(default=list)
+    metadata = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queue = models.CharField(max_length=200, help_text="The Celery queue it was sent on.")
+    handled_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    handled_by = models.CharField(max_length=200, blank=True)
+    deliveries = models.PositiveIntegerField(default=0, help_text="How often a worker took it.")
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.payload_type} → {self.target_node_id}"

@@ -1,0 +1,1 @@
+"""Services of the runtime: transport, directives, controllers and leaves."""

@@ -1,0 +1,193 @@
+"""Directive intake and completion."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ledger import kinds
+from ledger.services import EventDraft
+from organization.genome import VsmChannelType
+from organization.selectors import champion_version, genome_of
+from workers.domain.messages import (
+    AcceptanceCriterion,
+    MessageEnvelope,
+    PayloadType,
+    RiskClass,
+    from_json,
+    to_json,
+)
+from workers.domain.messages import (
+    Directive as DirectiveMessage,
+)
+from workers.models import Directive, Task
+from workers.services.transport import envelope_publish
+
+
+class DirectiveRejected(ValueError):
+    """A directive that cannot run as submitted; ``errors`` maps field → messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class IdempotencyConflict(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Submission:
+    directive: Directive
+    created: bool
+
+
+def request_fingerprint(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def directive_message(directive: Directive) -> DirectiveMessage:
+    return DirectiveMessage(
+        id=directive.id,
+        origin=directive.origin,
+        title=directive.title,
+        body=directive.body,
+        constraints=list(directive.constraints),
+        desired_state=directive.desired_state,
+        risk=RiskClass(directive.risk),
+        metadata=dict(directive.metadata),
+        acceptance=[from_json(AcceptanceCriterion, item) for item in directive.acceptance],
+    )
+
+
+def directive_submit(
+    *,
+    title: str,
+    body: str = "",
+    constraints: list[str] | None = None,
+    desired_state: str | None = None,
+    risk: str = "Medium",
+    metadata: dict[str, str] | None = None,
+    acceptance: list[dict[str, Any]] | None = None,
+    planned_tasks: list[dict[str, Any]] | None = None,
+    origin: str = "api",
+    user: User | AnonymousUser | None = None,
+    idempotency_key: str | None = None,
+) -> Submission:
+    """Store a directive, record ``directive_accepted`` and send it to the root controller.
+
+    With an ``idempotency_key`` a repeated submission by the same user returns the
+    first directive (``created=False``) and sends nothing; the same key with a
+    different request raises IdempotencyConflict. Raises DirectiveRejected when
+    there is no organization to run it. Input shape is validated by the caller
+    (the API serializer or the command).
+    """
+    fields = {
+        "title": title,
+        "body": body,
+        "constraints": constraints or [],
+        "desired_state": desired_state,
+        "risk": risk,
+        "metadata": metadata or {},
+        "acceptance": acceptance or [],
+        "planned_tasks": planned_tasks or [],
+    }
+    fingerprint = request_fingerprint(fields)
+    owner = user if isinstance(user, User) else None
+    if idempotency_key:
+        existing = _existing(owner, idempotency_key, fingerprint)
+        if existing is not None:
+            return Submission(existing, created=False)
+    version = champion_version()
+    if version is None:
+        raise DirectiveRejected(
+            {"organization": ["there is no organization yet; run `manage.py org_bootstrap`"]}
+        )
+    genome = genome_of(version)
+    try:
+        with transaction.atomic():
+            directive = Directive.objects.create(
+                **fields,
+                origin=origin,
+                root_node_id=genome.root_node_id,
+                genome_id=version.id,
+                created_by=owner,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+            )
+            message = directive_message(directive)
+            envelope = MessageEnvelope(
+                channel_type=VsmChannelType.OPERATION_TO_ENVIRONMENT,
+                source_node_id=None,
+                target_node_id=genome.root_node_id,
+                correlation_id=directive.id,
+                payload_type=PayloadType.DIRECTIVE,
+                payload=to_json(message),
+            )
+            accepted = EventDraft(
+                kind=kinds.DIRECTIVE_ACCEPTED,
+                actor=_actor(owner, origin),
+                payload=to_json(message),
+                node_id=genome.root_node_id,
+                directive_id=directive.id,
+                correlation_id=directive.id,
+                genome_id=version.id,
+            )
+            envelope_publish(
+                envelope=envelope, genome=genome, events=[accepted], directive_id=directive.id
+            )
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: answer with its directive.
+        existing = _existing(owner, idempotency_key or "", fingerprint)
+        if existing is None:
+            raise
+        return Submission(existing, created=False)
+    return Submission(directive, created=True)
+
+
+def _existing(owner: User | None, key: str, fingerprint: str) -> Directive | None:
+    existing = Directive.objects.filter(created_by=owner, idempotency_key=key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different request; "
+            "use a new key for a new directive"
+        )
+    return existing
+
+
+def _actor(owner: User | None, origin: str) -> str:
+    if owner is not None:
+        return f"user:{owner.get_username()}"
+    return origin
+
+
+def directive_settle(*, directive: Directive, genome_id: str) -> list[EventDraft]:
+    """Complete or fail the directive once every task is finished; returns the events."""
+    statuses = list(directive.tasks.values_list("status", flat=True))
+    if not statuses or any(s in (Task.Status.WAITING, Task.Status.ROUTED) for s in statuses):
+        return []
+    statuses = [s for s in statuses if s != Task.Status.REVISED]  # superseded by revisions
+    failed = statuses.count(Task.Status.FAILED)
+    directive.status = Directive.Status.FAILED if failed else Directive.Status.COMPLETED
+    directive.completed_at = timezone.now()
+    directive.result_summary = f"{len(statuses) - failed} of {len(statuses)} tasks completed" + (
+        f", {failed} failed" if failed else ""
+    )
+    directive.save(update_fields=["status", "completed_at", "result_summary"])
+    return [
+        EventDraft(
+            kind=kinds.DIRECTIVE_FAILED if failed else kinds.DIRECTIVE_COMPLETED,
+            payload={"status": directive.status, "summary": directive.result_summary},
+            node_id=directive.root_node_id,
+            directive_id=directive.id,
+            correlation_id=directive.id,
+            genome_id=genome_id,
+        )
+    ]

@@ -1,0 +1,228 @@
+"""The System 1 leaf harness (SPEC §10.1): check, prompt, provider, acceptance, trace, result.
+
+The provider call can take minutes, so it runs outside any transaction. The
+envelope is claimed only at the end, in the transaction that stores the trace
+and publishes the result: if the worker dies mid-task nothing was written and
+the redelivered message runs the task again; if two deliveries race, the one
+that claims first wins and the other's work is discarded, so every task has
+exactly one trace and one result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ledger import kinds
+from ledger.models import TaskTrace
+from ledger.services import EventDraft, ledger_append_many, task_trace_record
+from organization.genome import OrganizationalGenome, VsmChannelType
+from organization.models import GenomeVersion
+from organization.selectors import champion_version, genome_of
+from workers.acceptance import CheckOutcome, run_acceptance_checks
+from workers.domain.messages import (
+    MessageEnvelope,
+    PayloadType,
+    TaskArtifact,
+    TaskPacket,
+    TaskResult,
+    TaskStatus,
+    from_json,
+    to_json,
+)
+from workers.domain.prompt import build_model_request
+from workers.domain.routing import TaskRequirements, leaf_refusal
+from workers.models import Envelope
+from workers.providers import ProviderError, provider_for
+from workers.services.transport import ancestors_of, envelope_of, envelope_publish, message_event
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Execution:
+    """What running the task produced, before anything is stored."""
+
+    status: TaskStatus
+    summary: str
+    error: str | None = None
+    violation: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    files_touched: list[str] = field(default_factory=list)
+    artifacts: list[TaskArtifact] = field(default_factory=list)
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+
+def workspace_for(task_id: str) -> Path:
+    root = Path(os.environ.get("VSM_WORKSPACE_ROOT", settings.VAR_DIR / "workspaces"))
+    return root / task_id
+
+
+def _execute(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> Execution:
+    refusal = (
+        f"{node_id} is not in the champion genome"
+        if node_id not in genome.nodes
+        else leaf_refusal(genome, node_id, TaskRequirements.of(task))
+    )
+    if refusal is not None:
+        return Execution(
+            TaskStatus.FAILED, "worker refused the task", error=refusal, violation=refusal
+        )
+    node = genome.nodes[node_id]
+    workspace = workspace_for(task.id)
+    workspace.mkdir(parents=True, exist_ok=True)
+    try:
+        provider = provider_for(
+            node, environ=os.environ, recordings_dir=settings.VAR_DIR / "recordings"
+        )
+        response = provider.complete(
+            build_model_request(genome, node_id, task), workspace=workspace
+        )
+    except ProviderError as error:
+        return Execution(TaskStatus.FAILED, "worker failed to execute task", error=str(error))
+    usage = response.usage
+    execution = Execution(
+        TaskStatus.COMPLETED,
+        response.output_text,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        files_touched=sorted(set(response.files_touched)),
+        artifacts=[TaskArtifact(kind="model_output", content=response.output_text)],
+    )
+    execution.checks = run_acceptance_checks(task.acceptance, workspace=workspace)
+    failed = [check for check in execution.checks if not check.passed]
+    if failed:
+        execution.status = TaskStatus.FAILED
+        execution.error = (
+            f"acceptance check {failed[0].name!r} failed: {failed[0].output_tail[-500:]}"
+        )
+    for check in execution.checks:
+        execution.artifacts.append(
+            TaskArtifact(
+                kind="acceptance_check",
+                content=check.output_tail,
+                metadata={"name": check.name, "passed": str(check.passed).lower()},
+            )
+        )
+    return execution
+
+
+def leaf_execute(*, envelope_id: str, worker: str) -> str:
+    """Run the task an envelope carries to a leaf; returns what happened."""
+    row = Envelope.objects.filter(id=envelope_id).first()
+    if row is None:
+        logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
+        return "missing"
+    if row.handled_at is not None:
+        return "duplicate"
+    Envelope.objects.filter(id=envelope_id).update(deliveries=F("deliveries") + 1)
+    version = champion_version()
+    assert version is not None
+    genome = genome_of(version)
+    incoming = envelope_of(row)
+    task = from_json(TaskPacket, incoming.payload)
+    node_id = str(row.target_node_id)
+    started_at, clock = timezone.now(), time.monotonic()
+    execution = _execute(genome, node_id, task)
+    latency_ms = int((time.monotonic() - clock) * 1000)
+    with transaction.atomic():
+        claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
+            handled_at=timezone.now(), handled_by=worker
+        )
+        if not claimed:
+            return "duplicate"
+        _record(genome, version, incoming, node_id, task, execution, started_at, latency_ms)
+    return "handled"
+
+
+def _record(
+    genome: OrganizationalGenome,
+    version: GenomeVersion,
+    incoming: MessageEnvelope,
+    node_id: str,
+    task: TaskPacket,
+    execution: Execution,
+    started_at: datetime,
+    latency_ms: int,
+) -> None:
+    ancestors = ancestors_of(genome, node_id)
+    events = [message_event(kinds.MESSAGE_RECEIVED, incoming, genome)]
+    if execution.violation:
+        events.append(
+            EventDraft(
+                kind=kinds.CAPABILITY_VIOLATION,
+                actor=f"node:{node_id}",
+                payload={"task_id": task.id, "node_id": node_id, "reason": execution.violation},
+                node_id=node_id,
+                responsible_ancestor_ids=ancestors,
+                task_id=task.id,
+                directive_id=task.directive_id,
+                correlation_id=incoming.correlation_id,
+                causation_id=incoming.id,
+                genome_id=version.id,
+            )
+        )
+    checks = execution.checks
+    trace = TaskTrace(
+        task_id=task.id,
+        directive_id=task.directive_id,
+        genome_id=version.id,
+        assigned_node_id=node_id,
+        responsible_ancestor_ids=ancestors,
+        started_at=started_at,
+        completed_at=timezone.now(),
+        input_tokens=execution.input_tokens,
+        output_tokens=execution.output_tokens,
+        latency_ms=latency_ms,
+        files_touched=execution.files_touched,
+        tests_run=[check.name for check in checks],
+        tests_passed=all(check.passed for check in checks) if checks else None,
+        merged=None if execution.status is TaskStatus.COMPLETED else False,
+        outcome_score=1.0 if execution.status is TaskStatus.COMPLETED else -1.0,
+        metadata={
+            "status": execution.status.value,
+            "task_title": task.title,
+            "envelope_id": incoming.id,
+            **{f"task_metadata.{k}": v for k, v in task.metadata.items()},
+        },
+    )
+    ledger_append_many(drafts=events)
+    # The trace is written before the result is published (SPEC §10.1 step 8).
+    task_trace_record(trace=trace, actor=f"node:{node_id}")
+    result = TaskResult(
+        task_id=task.id,
+        produced_by=node_id,
+        status=execution.status,
+        summary=execution.summary,
+        artifacts=execution.artifacts,
+        files_touched=execution.files_touched,
+        tests_run=[check.name for check in checks],
+        error=execution.error,
+        metadata={"directive_id": task.directive_id or "", "trace_id": trace.id},
+    )
+    parent_id = incoming.source_node_id or genome.nodes[node_id].parent_id
+    envelope_publish(
+        envelope=MessageEnvelope(
+            channel_type=VsmChannelType.MANAGEMENT_TO_OPERATION,
+            source_node_id=node_id,
+            target_node_id=parent_id,
+            correlation_id=incoming.correlation_id or incoming.id,
+            causation_id=incoming.id,
+            payload_type=PayloadType.TASK_RESULT,
+            payload=to_json(result),
+            trace=[*incoming.trace, node_id],
+        ),
+        genome=genome,
+        task_id=task.id,
+        directive_id=task.directive_id,
+    )
