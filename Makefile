@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make run   installs into .venv, prepares the embedded default and serves the system
+#   make run   installs into .venv, prepares the embedded default and runs web, worker and beat
 #   make test  installs into .venv and runs ruff, mypy and the whole suite, on the
 #              embedded default and again on PostgreSQL + Redis
 SHELL := /bin/bash
@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 .PHONY: help install run test check test-embedded test-services lint bench clean
 
 help:
-	@echo "make run    install, migrate, bootstrap and serve on http://$(HOST):$(PORT)/ (embedded default)"
+	@echo "make run    install, migrate, bootstrap, then web + worker + beat on http://$(HOST):$(PORT)/ (embedded default)"
 	@echo "make test   ruff + mypy + the whole suite on SQLite and on PostgreSQL/Redis"
 	@echo "make check  ruff + mypy only;  make test-embedded  the suite on the embedded default only"
 
@@ -39,8 +39,8 @@ run: install
 	@$(MANAGE) migrate --no-input -v 0
 	@$(MANAGE) org_bootstrap
 	@$(MANAGE) operator_create
-	@echo "==> serving http://$(HOST):$(PORT)/admin/ (Ctrl-C stops)"
-	@$(MANAGE) runserver $(HOST):$(PORT)
+	@echo "==> serving http://$(HOST):$(PORT)/admin/ with a Celery worker and beat (Ctrl-C stops all)"
+	@$(MANAGE) devstack --host $(HOST) --port $(PORT)
 
 check: install
 	@echo "==> ruff"

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_beat",
     "django_celery_results",
@@ -151,6 +152,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Directives, nodes and signals of a recursive Viable System Model.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The machine is offline at run time: Swagger UI and ReDoc come from static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # ---------------------------------------------------------------------------
@@ -173,7 +178,13 @@ if CELERY_BROKER_URL.startswith("embedded://"):
 elif CELERY_BROKER_URL.startswith("redis"):
     # Unacked messages come back after this many seconds if a worker vanished;
     # it must exceed the longest task (see CELERY_TASK_TIME_LIMIT).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("VSM_REDIS_VISIBILITY_TIMEOUT", default=3600),
+        # Look for messages of vanished workers every N seconds (kombu's default
+        # throttle would make that every 100 s).
+        "unacked_restore_interval": env.int("VSM_REDIS_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": 1,
+    }
 
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True

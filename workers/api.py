@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -13,6 +18,13 @@ from rest_framework.response import Response
 
 from ledger.models import TaskTrace
 from organization.models import Node
+from vsmsite.api_schema import (
+    INVALID,
+    PAGE_NOT_FOUND,
+    UNAUTHENTICATED,
+    ErrorSerializer,
+    not_found,
+)
 from workers.models import Directive, Task
 from workers.services.directives import (
     DirectiveRejected,
@@ -23,6 +35,18 @@ from workers.services.directives import (
 BOOLEAN_METADATA = ("requires_code_write", "decompose", "requires_tests", "requires_review")
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string", "maxLength": 2000},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+    }
+)
 class MetadataField(serializers.DictField):
     """A string→string map; JSON booleans and numbers are accepted and written as strings."""
 
@@ -45,12 +69,13 @@ class MetadataField(serializers.DictField):
 
 
 class AcceptanceItemSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(min_length=1, max_length=200)
     description = serializers.CharField(allow_blank=True, default="", max_length=2000)
     verifier = serializers.CharField(
         required=False,
         allow_null=True,
         default=None,
+        min_length=1,
         max_length=2000,
         help_text="A shell command run in the task workspace; non-zero exit fails the task.",
     )
@@ -58,17 +83,21 @@ class AcceptanceItemSerializer(serializers.Serializer[Any]):
 
 class PlannedTaskSerializer(serializers.Serializer[Any]):
     key = serializers.SlugField(max_length=100)
-    title = serializers.CharField(max_length=500)
+    title = serializers.CharField(min_length=1, max_length=500)
     goal = serializers.CharField(allow_blank=True, default="", max_length=20000)
     depends_on = serializers.ListField(child=serializers.SlugField(max_length=100), default=list)
     metadata = MetadataField(default=dict)
 
 
 class DirectiveCreateSerializer(serializers.Serializer[Any]):
-    title = serializers.CharField(max_length=500)
+    title = serializers.CharField(min_length=1, max_length=500)
     body = serializers.CharField(allow_blank=True, default="", max_length=100_000)
-    constraints = serializers.ListField(child=serializers.CharField(max_length=2000), default=list)
-    desired_state = serializers.CharField(required=False, allow_null=True, default=None)
+    constraints = serializers.ListField(
+        child=serializers.CharField(min_length=1, max_length=2000), default=list
+    )
+    desired_state = serializers.CharField(
+        required=False, allow_null=True, default=None, min_length=1
+    )
     risk = serializers.ChoiceField(choices=Directive.Risk.choices, default=Directive.Risk.MEDIUM)
     metadata = MetadataField(
         default=dict,
@@ -161,7 +190,25 @@ class TraceSummarySerializer(serializers.ModelSerializer[TaskTrace]):
         ]
 
 
+# Directives and tasks both have a ``status`` with different choices. Named components keep
+# the two enums apart in the schema (drf-spectacular would otherwise warn about the collision
+# and invent a hashed name such as ``Status7d8Enum`` for one of them).
+@extend_schema_field(
+    serializers.ChoiceField(choices=Directive.Status.choices), component_name="DirectiveStatusEnum"
+)
+class DirectiveStatusField(serializers.ChoiceField):
+    pass
+
+
+@extend_schema_field(
+    serializers.ChoiceField(choices=Task.Status.choices), component_name="TaskStatusEnum"
+)
+class TaskStatusField(serializers.ChoiceField):
+    pass
+
+
 class TaskSerializer(serializers.ModelSerializer[Task]):
+    status = TaskStatusField(choices=Task.Status.choices, read_only=True)
     trace = serializers.SerializerMethodField()
 
     class Meta:
@@ -186,6 +233,8 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
 
 
 class DirectiveSerializer(serializers.ModelSerializer[Directive]):
+    status = DirectiveStatusField(choices=Directive.Status.choices, read_only=True)
+
     class Meta:
         model = Directive
         fields = [
@@ -216,12 +265,15 @@ class DirectiveDetailSerializer(DirectiveSerializer):
         read_only_fields = fields
 
 
+NOT_FOUND = not_found("directive")
+
+
 STATUS_FILTER = OpenApiParameter(
     "status", str, enum=[choice for choice, _ in Directive.Status.choices], required=False
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "maxLength": 200},
     location=OpenApiParameter.HEADER,
     required=False,
     description="Retrying a POST with the same key returns the first directive.",
@@ -248,14 +300,35 @@ class DirectiveListCreate(generics.ListCreateAPIView[Directive]):
             directives = directives.filter(status=wanted)
         return directives
 
-    @extend_schema(parameters=[STATUS_FILTER])
+    @extend_schema(
+        parameters=[STATUS_FILTER],
+        responses={
+            200: DirectiveSerializer(many=True),
+            400: INVALID,
+            401: UNAUTHENTICATED,
+            404: PAGE_NOT_FOUND,
+        },
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=DirectiveCreateSerializer,
+        # The API speaks JSON: plans, acceptance items and metadata have no form encoding.
+        request={"application/json": DirectiveCreateSerializer},
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: DirectiveDetailSerializer, 200: DirectiveDetailSerializer},
+        responses={
+            201: DirectiveDetailSerializer,
+            200: OpenApiResponse(
+                DirectiveDetailSerializer,
+                description="A retry with a known Idempotency-Key: the first directive.",
+            ),
+            400: INVALID,
+            401: UNAUTHENTICATED,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The Idempotency-Key was already used for a different request.",
+            ),
+        },
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         incoming = DirectiveCreateSerializer(data=request.data)
@@ -287,6 +360,7 @@ class DirectiveListCreate(generics.ListCreateAPIView[Directive]):
         return Response(body, status=code)
 
 
+@extend_schema(responses={200: DirectiveDetailSerializer, 401: UNAUTHENTICATED, 404: NOT_FOUND})
 class DirectiveDetail(generics.RetrieveAPIView[Directive]):
     """One directive with its task tree: packets, assigned nodes, results, traces."""
 

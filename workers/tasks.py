@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 
 from celery import shared_task
 
 from workers.models import Envelope
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="vsm.deliver", bind=True)
@@ -22,7 +26,7 @@ def deliver(self, envelope_id: str) -> str:  # type: ignore[no-untyped-def]
 
     worker = str(self.request.hostname or "unknown")
     queue = Envelope.objects.filter(id=envelope_id).values_list("queue", flat=True).first()
-    if queue == CONTROLLER_QUEUE:
+    if queue is None or queue == CONTROLLER_QUEUE:
         return controller_receive(envelope_id=envelope_id, worker=worker)
     return leaf_execute(envelope_id=envelope_id, worker=worker)
 
@@ -35,3 +39,21 @@ def diagnostics_digest(payload: str) -> str:
     lost or corrupted on the way.
     """
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@shared_task(name="vsm.bench.hop")
+def bench_hop(remaining: int, started: float, marker: str) -> None:
+    """One hop of bench/directives.py's baseline: a no-op that publishes the next hop.
+
+    The chain has the depth of a directive's trip, each hop a message through the
+    same broker and worker but with no database work of its own. The last hop
+    runs under the task id ``marker``, so its result row tells the benchmark the
+    chain has finished; ``started`` (wall clock) only travels along for the log.
+    """
+    if remaining <= 0:
+        logger.debug("bench chain %s finished after %.1f ms", marker, (time.time() - started) * 1e3)
+        return
+    from workers.services.transport import CONTROLLER_QUEUE
+
+    last = {"task_id": marker} if remaining == 1 else {}
+    bench_hop.apply_async(args=[remaining - 1, started, marker], queue=CONTROLLER_QUEUE, **last)

@@ -100,6 +100,8 @@ class Command(BaseCommand):
             for task in Task.objects.filter(directive=directive):
                 where = task.executed_by or task.assigned_node_id or "-"
                 line = f"  task {task.title!r}: {task.status} ({where})"
+                if task.status == Task.Status.FAILED and task.result_summary:
+                    line += f": {task.result_summary}"
                 if seen.get(task.id) != line and not quiet:
                     self.stdout.write(line)
                 seen[task.id] = line

@@ -1,0 +1,70 @@
+"""Admin for directives, their tasks and envelopes: read-only views of what ran."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from ledger.admin import ReadOnlyAdmin, pretty_json
+from workers.models import Directive, Envelope, Task
+
+
+class TaskInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Task
+    fields = ("title", "role", "status", "assigned_node_id", "executed_by", "result_summary")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Directive)
+class DirectiveAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "title", "status", "risk", "created_by", "result_summary"]
+    list_filter = ["status", "risk"]
+    list_select_related = ["created_by"]
+    search_fields = ["=id", "title", "body"]
+    date_hierarchy = "created_at"
+    inlines = [TaskInline]
+
+
+@admin.register(Task)
+class TaskAdmin(ReadOnlyAdmin):
+    list_display = ["title", "directive", "role", "status", "assigned_node_id", "executed_by"]
+    list_filter = ["status", "role"]
+    list_select_related = ["directive"]
+    search_fields = ["=id", "title", "=directive__id", "executed_by"]
+    exclude = ["packet", "result"]
+    readonly_fields = ["packet_pretty", "result_pretty"]
+
+    @admin.display(description="packet")
+    def packet_pretty(self, obj: Task) -> str:
+        return pretty_json(obj.packet)
+
+    @admin.display(description="result")
+    def result_pretty(self, obj: Task) -> str:
+        return pretty_json(obj.result)
+
+
+@admin.register(Envelope)
+class EnvelopeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "payload_type",
+        "source_node_id",
+        "target_node_id",
+        "channel_type",
+        "queue",
+        "handled_at",
+        "deliveries",
+    ]
+    list_filter = ["payload_type", "channel_type", "queue"]
+    search_fields = ["=id", "=correlation_id", "target_node_id", "source_node_id"]
+    exclude = ["payload"]
+    readonly_fields = ["payload_pretty"]
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: Envelope) -> str:
+        return pretty_json(obj.payload)

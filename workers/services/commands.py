@@ -1,0 +1,71 @@
+"""Issuing commands on the Command channel (SPEC §3.6)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from ledger import kinds
+from ledger.services import EventDraft
+from organization.genome import ChannelPriority, VsmChannelType
+from organization.selectors import champion_version, genome_of
+from workers.domain.commands import Command, command_risk
+from workers.domain.messages import MessageEnvelope, PayloadType, to_json
+from workers.models import Directive
+from workers.services.directives import DirectiveRejected
+from workers.services.transport import envelope_publish
+
+
+def command_issue(*, command: Command, actor: str) -> Directive:
+    """Send ``command`` to the controller of its target; tracked as a directive of its own.
+
+    The controller that receives it is the target's parent, which must be
+    ``command.issued_by``. Raises DirectiveRejected naming the bad field.
+    """
+    version = champion_version()
+    if version is None:
+        raise DirectiveRejected({"organization": ["there is no organization yet"]})
+    genome = genome_of(version)
+    target = genome.nodes.get(command.target)
+    if target is None:
+        raise DirectiveRejected({"target": [f"No node is called {command.target!r}."]})
+    if target.parent_id is None or target.parent_id != command.issued_by:
+        raise DirectiveRejected(
+            {"issued_by": [f"Only {command.target!r}'s parent ({target.parent_id}) commands it."]}
+        )
+    with transaction.atomic():
+        directive = Directive.objects.create(
+            title=command.title,
+            body=command.body,
+            risk=command_risk(command).value,
+            metadata={"command_target_node_id": command.target},
+            origin="command",
+            root_node_id=genome.root_node_id,
+            genome_id=version.id,
+        )
+        command.metadata = {**command.metadata, "directive_id": directive.id}
+        accepted = EventDraft(
+            kind=kinds.DIRECTIVE_ACCEPTED,
+            actor=actor,
+            payload={"command": to_json(command)},
+            node_id=command.issued_by,
+            directive_id=directive.id,
+            correlation_id=directive.id,
+            genome_id=version.id,
+        )
+        envelope_publish(
+            envelope=MessageEnvelope(
+                channel_type=VsmChannelType.COMMAND,
+                source_node_id=command.issued_by,
+                target_node_id=command.issued_by,
+                correlation_id=directive.id,
+                priority=ChannelPriority.CRITICAL
+                if command.non_negotiable
+                else ChannelPriority.HIGH,
+                payload_type=PayloadType.COMMAND,
+                payload=to_json(command),
+            ),
+            genome=genome,
+            events=[accepted],
+            directive_id=directive.id,
+        )
+    return directive
