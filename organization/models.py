@@ -116,3 +116,23 @@ class Node(models.Model):
     @property
     def is_leaf(self) -> bool:
         return self.kind == self.Kind.LEAF
+
+
+class SubtreePause(models.Model):
+    """A subtree paused by an algedonic signal: no routed work and no grants go into it.
+
+    One row per paused target; a node is paused when it or any ancestor has a
+    row. Written only by ``organization.services.subtree_pause`` / ``subtree_resume``
+    in the transaction that records the matching ledger event.
+    """
+
+    node_id = models.CharField(max_length=ID_LENGTH, primary_key=True)
+    signal_id = models.CharField(max_length=64)
+    paused_at = models.DateTimeField()
+    paused_by = models.CharField(max_length=ID_LENGTH, help_text="The controller that paused it.")
+    reason = models.TextField()
+    severity = models.PositiveSmallIntegerField(default=1)
+    require_human_confirmation = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.node_id} paused since {self.paused_at:%Y-%m-%d %H:%M:%S}"

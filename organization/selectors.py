@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from organization.genome import OrganizationalGenome, genome_from_json
-from organization.models import ChampionPointer, GenomeVersion, Node
+from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
 
 
 def genome_of(version: GenomeVersion) -> OrganizationalGenome:
@@ -33,3 +33,10 @@ def node_subtree(*, node_id: str) -> QuerySet[Node]:
     if node is None:
         return Node.objects.none()
     return Node.objects.filter(path__startswith=node.path).order_by("position")
+
+
+def pause_covering(*, node_id: str, ancestor_ids: list[str]) -> SubtreePause | None:
+    """The pause that holds ``node_id``: on the node itself or the nearest paused ancestor."""
+    chain = [node_id, *ancestor_ids]
+    pauses = {pause.node_id: pause for pause in SubtreePause.objects.filter(node_id__in=chain)}
+    return next((pauses[n] for n in chain if n in pauses), None)

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from ledger import kinds
 from ledger.services import ledger_append
@@ -30,7 +31,7 @@ from organization.genome import (
     subtree_ids,
     validate,
 )
-from organization.models import ChampionPointer, GenomeVersion, Node
+from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
 from organization.selectors import genome_of
 
 
@@ -205,3 +206,44 @@ def genome_apply_patch(
             },
         )
     return version
+
+
+def subtree_pause(
+    *,
+    node_id: str,
+    signal_id: str,
+    paused_by: str,
+    reason: str,
+    severity: int,
+    require_human_confirmation: bool,
+) -> SubtreePause:
+    """Pause ``node_id``'s subtree (idempotent: a later signal refreshes the record).
+
+    The caller appends the ``algedonic_subtree_paused`` event in the same transaction.
+    """
+    pause, _ = SubtreePause.objects.update_or_create(
+        node_id=node_id,
+        defaults={
+            "signal_id": signal_id,
+            "paused_at": timezone.now(),
+            "paused_by": paused_by,
+            "reason": reason,
+            "severity": severity,
+            "require_human_confirmation": require_human_confirmation,
+        },
+    )
+    return pause
+
+
+def subtree_resume(*, node_id: str, descendant_ids: list[str]) -> list[str]:
+    """Lift the pauses on ``node_id`` and inside its subtree; returns the ids resumed.
+
+    A pause on an ancestor is not lifted: resuming a child of a paused subtree
+    leaves it paused (by the ancestor) until the ancestor is resumed.
+    """
+    covered = [node_id, *descendant_ids]
+    resumed = list(
+        SubtreePause.objects.filter(node_id__in=covered).values_list("node_id", flat=True)
+    )
+    SubtreePause.objects.filter(node_id__in=covered).delete()
+    return resumed

@@ -84,6 +84,7 @@ class Task(models.Model):
     class Status(models.TextChoices):
         WAITING = "waiting", "waiting for dependencies"
         ROUTED = "routed"
+        BLOCKED_PAUSED = "blocked_paused", "waiting for a paused subtree to resume"
         COMPLETED = "completed"
         FAILED = "failed"
         REVISED = "revised", "failed, superseded by a revision"
@@ -134,3 +135,48 @@ class Envelope(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payload_type} → {self.target_node_id}"
+
+
+class AlgedonicSignalRecord(models.Model):
+    """Every algedonic signal raised, by operators, nodes or integrations (SPEC §1.4)."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    source = models.CharField(max_length=40)
+    valence = models.CharField(max_length=16)
+    severity = models.PositiveSmallIntegerField()
+    target_node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    related_task_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    related_suggestion_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    message = models.TextField()
+    override_policy = models.JSONField(null=True, blank=True)
+    raised_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.valence} {self.severity} at {self.target_node_id}: {self.message[:60]}"
+
+
+class BlockedRoute(models.Model):
+    """A task held by a controller because the child it must go to is paused.
+
+    Released (routed again by the same controller) when the subtree resumes.
+    """
+
+    task_id = models.CharField(max_length=64, db_index=True)
+    directive_id = models.CharField(max_length=64, null=True, blank=True)
+    controller_node_id = models.CharField(max_length=ID_LENGTH)
+    child_node_id = models.CharField(max_length=ID_LENGTH)
+    paused_node_id = models.CharField(max_length=ID_LENGTH)
+    packet = models.JSONField()
+    correlation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    blocked_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["blocked_at"]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} held at {self.controller_node_id} for {self.child_node_id}"

@@ -1,8 +1,12 @@
 from django.urls import path
 
-from workers import api
+from organization import api as organization_api
+from workers import api, signals_api
 
 urlpatterns = [
     path("directives/", api.DirectiveListCreate.as_view(), name="directive-list"),
     path("directives/<str:pk>/", api.DirectiveDetail.as_view(), name="directive-detail"),
+    path("signals/", signals_api.SignalListCreate.as_view(), name="signal-list"),
+    path("nodes/", organization_api.NodeList.as_view(), name="node-list"),
+    path("nodes/<str:pk>/", organization_api.NodeDetail.as_view(), name="node-detail"),
 ]

@@ -148,3 +148,28 @@ def purge_queues(*names: str) -> None:
         for name in names:
             channel.queue_declare(queue=name, durable=True, auto_delete=False)
             channel.queue_purge(name)
+
+
+def drain_in_process(limit: int = 200) -> int:
+    """Deliver every pending envelope in this process, oldest first, as workers would.
+
+    For fast tests of the runtime without worker processes; returns how many
+    deliveries were made. Celery messages are never sent in non-transactional
+    tests (their on-commit callbacks do not run), so nothing else consumes them.
+    """
+    from workers.models import Envelope
+    from workers.services.controller import controller_receive
+    from workers.services.leaf import leaf_execute
+    from workers.services.transport import CONTROLLER_QUEUE
+
+    delivered = 0
+    while delivered < limit:
+        pending = Envelope.objects.filter(handled_at__isnull=True).order_by("created_at").first()
+        if pending is None:
+            return delivered
+        if pending.queue == CONTROLLER_QUEUE:
+            controller_receive(envelope_id=pending.id, worker="in-process")
+        else:
+            leaf_execute(envelope_id=pending.id, worker="in-process")
+        delivered += 1
+    raise AssertionError(f"still delivering after {limit} envelopes: a loop?")

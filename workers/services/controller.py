@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.services import EventDraft, ledger_append_many
-from organization.genome import ChannelPriority, OrganizationalGenome, VsmChannelType
-from organization.models import GenomeVersion
+from organization.genome import VsmChannelType
 from organization.selectors import champion_version, genome_of
+from workers.domain.algedonic import AlgedonicSignal
+from workers.domain.commands import Command, command_to_task
 from workers.domain.decomposition import (
     decomposition_requested,
     plan_decomposition,
@@ -33,7 +32,6 @@ from workers.domain.messages import (
 from workers.domain.messages import (
     MessageEnvelope,
     PayloadType,
-    RiskClass,
     TaskPacket,
     TaskResult,
     TaskStatus,
@@ -43,65 +41,12 @@ from workers.domain.messages import (
 )
 from workers.domain.routing import RoutingError, route
 from workers.models import Directive, Envelope, Task
+from workers.services.algedonic import hold_if_paused, on_algedonic_signal
 from workers.services.directives import directive_settle
-from workers.services.transport import ancestors_of, envelope_of, envelope_publish, message_event
+from workers.services.handling import KEEP_CHANNEL, RELAYED_PREFIXES, Handling, outbound_priority
+from workers.services.transport import envelope_of, message_event
 
 logger = logging.getLogger(__name__)
-
-# Channels whose messages keep their channel when routed on (SPEC §3.4).
-KEEP_CHANNEL = {
-    VsmChannelType.COMMAND,
-    VsmChannelType.SYSTEM2_COORDINATION,
-    VsmChannelType.AUDIT,
-    VsmChannelType.THREE_FOUR_HOMEOSTAT,
-    VsmChannelType.MANAGEMENT_TO_OPERATION,
-    VsmChannelType.OPERATION_TO_OPERATION,
-    VsmChannelType.ALGEDONIC,
-}
-RISK_PRIORITY = {
-    RiskClass.LOW: ChannelPriority.NORMAL,
-    RiskClass.MEDIUM: ChannelPriority.NORMAL,
-    RiskClass.HIGH: ChannelPriority.HIGH,
-    RiskClass.CRITICAL: ChannelPriority.CRITICAL,
-}
-
-
-@dataclass
-class Handling:
-    """What one controller is doing with one envelope: context plus pending events."""
-
-    node_id: str
-    genome: OrganizationalGenome
-    version: GenomeVersion
-    incoming: MessageEnvelope
-    events: list[EventDraft] = field(default_factory=list)
-
-    def event(self, kind: str, payload: dict[str, Any], **ids: Any) -> None:
-        self.events.append(
-            EventDraft(
-                kind=kind,
-                actor=f"node:{self.node_id}",
-                payload=payload,
-                node_id=self.node_id,
-                responsible_ancestor_ids=ancestors_of(self.genome, self.node_id),
-                correlation_id=self.incoming.correlation_id or self.incoming.id,
-                causation_id=self.incoming.id,
-                genome_id=self.version.id,
-                **ids,
-            )
-        )
-
-    def publish(self, envelope: MessageEnvelope, **ids: Any) -> None:
-        envelope_publish(envelope=envelope, genome=self.genome, events=self.events, **ids)
-        self.events = []
-
-    def flush(self) -> None:
-        ledger_append_many(drafts=self.events)
-        self.events = []
-
-    @property
-    def correlation_id(self) -> str:
-        return self.incoming.correlation_id or self.incoming.id
 
 
 def controller_receive(*, envelope_id: str, worker: str) -> str:
@@ -127,6 +72,10 @@ def controller_receive(*, envelope_id: str, worker: str) -> str:
         elif incoming.payload_type == PayloadType.TASK_PACKET:
             task = from_json(TaskPacket, incoming.payload)
             _route(handling, task)
+        elif incoming.payload_type == PayloadType.ALGEDONIC_SIGNAL:
+            on_algedonic_signal(handling, from_json(AlgedonicSignal, incoming.payload))
+        elif incoming.payload_type == PayloadType.COMMAND:
+            _on_command(handling, from_json(Command, incoming.payload))
         elif incoming.payload_type == PayloadType.TASK_RESULT:
             _on_result(handling, from_json(TaskResult, incoming.payload))
         else:
@@ -161,6 +110,33 @@ def _on_directive(handling: Handling) -> None:
         planned = [(root_task, "", "system3_single_task")]
     for task, role, policy in planned:
         _add_task(handling, directive, task, role=role, policy=policy)
+    directive.status = Directive.Status.RUNNING
+    directive.save(update_fields=["status"])
+    _route_ready(handling, directive)
+
+
+def _on_command(handling: Handling, command: Command) -> None:
+    """SPEC §3.6: a command becomes a task routed to its target on the Command channel."""
+    directive_id = command.metadata.get("directive_id")
+    directive = Directive.objects.get(id=directive_id)
+    task = command_to_task(command, directive_id=directive_id)
+    handling.event(
+        kinds.COMMAND_RECEIVED,
+        {
+            "issued_by": command.issued_by,
+            "target": command.target,
+            "title": command.title,
+            "non_negotiable": command.non_negotiable,
+            "legal_or_policy_basis": command.legal_or_policy_basis,
+            "policy_values": command.policy_values,
+            "non_negotiable_constraints": command.non_negotiable_constraints,
+            "denied_capabilities": command.denied_capabilities,
+            "source_channel": handling.incoming.channel_type.value,
+        },
+        task_id=task.id,
+        directive_id=directive_id,
+    )
+    _add_task(handling, directive, task, role="", policy="system3_command_channel")
     directive.status = Directive.Status.RUNNING
     directive.save(update_fields=["status"])
     _route_ready(handling, directive)
@@ -217,40 +193,50 @@ def _planned_tasks(root: TaskPacket, planned: list[dict[str, Any]]) -> list[Task
 
 
 def _route_ready(handling: Handling, directive: Directive) -> None:
-    """Route every waiting task whose dependencies completed; fail those whose failed."""
+    """Route every waiting task whose dependencies finished; fail those whose failed.
+
+    A dependency is finished when it completed, failed or was superseded by a
+    revision; a revision task depends on the task it revises, so it is ready
+    when that one failed.
+    """
     changed = True
     while changed:
         changed = False
         finished = dict(
-            directive.tasks.exclude(status=Task.Status.WAITING).values_list("id", "status")
+            directive.tasks.filter(status__in=Task.FINISHED).values_list("id", "status")
         )
         for row in directive.tasks.filter(status=Task.Status.WAITING):
             failed = [d for d in row.dependencies if finished.get(d) == Task.Status.FAILED]
-            if failed:
+            is_revision = "decomposition_revision_of_task_id" in row.packet.get("metadata", {})
+            if failed and not is_revision:
                 row.status = Task.Status.FAILED
                 row.result_summary = f"not run: dependency {failed[0]} failed"
                 row.save(update_fields=["status", "result_summary", "updated_at"])
                 changed = True
             elif all(d in finished for d in row.dependencies):
-                task = from_json(TaskPacket, row.packet)
-                child = _route(handling, task)
-                row.status = Task.Status.ROUTED if child else Task.Status.FAILED
+                outcome, child = _route(handling, from_json(TaskPacket, row.packet))
+                row.status = outcome
                 row.assigned_node_id = child or ""
                 row.save(update_fields=["status", "assigned_node_id", "updated_at"])
-                changed = changed or child is None
+                changed = changed or outcome == Task.Status.FAILED
     handling.events.extend(directive_settle(directive=directive, genome_id=handling.version.id))
 
 
 # -- routing -----------------------------------------------------------------
 
 
-def _route(handling: Handling, task: TaskPacket) -> str | None:
-    """Send ``task`` to the chosen direct child; on failure record it and return None."""
+def _route(handling: Handling, task: TaskPacket) -> tuple[str, str | None]:
+    """Send ``task`` to the chosen direct child, or hold it if that child is paused.
+
+    Returns the task's new status (routed, blocked_paused or failed) and the child.
+    """
     try:
         decision = route(handling.genome, handling.node_id, task)
     except RoutingError as error:
         _routing_failed(handling, task, str(error))
-        return None
+        return Task.Status.FAILED, None
+    if hold_if_paused(handling, task, decision.child_id):
+        return Task.Status.BLOCKED_PAUSED, decision.child_id
     task.assigned_to = decision.child_id
     task.metadata = {
         **task.metadata,
@@ -263,7 +249,7 @@ def _route(handling: Handling, task: TaskPacket) -> str | None:
         if incoming.channel_type in KEEP_CHANNEL
         else VsmChannelType.RESOURCE_BARGAINING
     )
-    priority = RISK_PRIORITY[task.risk]
+    priority = outbound_priority(task, incoming.channel_type)
     handling.event(
         kinds.TASK_ROUTED,
         {
@@ -294,12 +280,20 @@ def _route(handling: Handling, task: TaskPacket) -> str | None:
             payload_type=PayloadType.TASK_PACKET,
             payload=to_json(task),
             trace=[*incoming.trace, handling.node_id],
-            metadata={"routing_reason": decision.reason, "vsm_outbound_channel": channel.value},
+            metadata={
+                "routing_reason": decision.reason,
+                "vsm_outbound_channel": channel.value,
+                **{k: v for k, v in task.metadata.items() if k.startswith(RELAYED_PREFIXES)},
+            },
         ),
         task_id=task.id,
         directive_id=task.directive_id,
     )
-    return decision.child_id
+    # A task released after a pause is on its way again.
+    Task.objects.filter(id=task.id, status=Task.Status.BLOCKED_PAUSED).update(
+        status=Task.Status.ROUTED, assigned_node_id=decision.child_id, updated_at=timezone.now()
+    )
+    return Task.Status.ROUTED, decision.child_id
 
 
 def _routing_failed(handling: Handling, task: TaskPacket, reason: str) -> None:

@@ -29,6 +29,7 @@ from organization.genome import OrganizationalGenome, VsmChannelType
 from organization.models import GenomeVersion
 from organization.selectors import champion_version, genome_of
 from workers.acceptance import CheckOutcome, run_acceptance_checks
+from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource
 from workers.domain.messages import (
     MessageEnvelope,
     PayloadType,
@@ -43,6 +44,8 @@ from workers.domain.prompt import build_model_request
 from workers.domain.routing import TaskRequirements, leaf_refusal
 from workers.models import Envelope
 from workers.providers import ProviderError, provider_for
+from workers.services.algedonic import hold_if_paused, paused, signal_raise
+from workers.services.handling import Handling
 from workers.services.transport import ancestors_of, envelope_of, envelope_publish, message_event
 
 logger = logging.getLogger(__name__)
@@ -132,6 +135,8 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     incoming = envelope_of(row)
     task = from_json(TaskPacket, incoming.payload)
     node_id = str(row.target_node_id)
+    if node_id in genome.nodes and paused(genome, node_id) is not None:
+        return _hold_for_pause(envelope_id, genome, version, incoming, node_id, task, worker)
     started_at, clock = timezone.now(), time.monotonic()
     execution = _execute(genome, node_id, task)
     latency_ms = int((time.monotonic() - clock) * 1000)
@@ -143,6 +148,78 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
             return "duplicate"
         _record(genome, version, incoming, node_id, task, execution, started_at, latency_ms)
     return "handled"
+
+
+def _hold_for_pause(
+    envelope_id: str,
+    genome: OrganizationalGenome,
+    version: GenomeVersion,
+    incoming: MessageEnvelope,
+    node_id: str,
+    task: TaskPacket,
+    worker: str,
+) -> str:
+    """Nothing new starts in a paused subtree: hand the task back to the parent to hold."""
+    parent_id = genome.nodes[node_id].parent_id or node_id
+    with transaction.atomic():
+        claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
+            handled_at=timezone.now(), handled_by=worker
+        )
+        if not claimed:
+            return "duplicate"
+        handling = Handling(parent_id, genome, version, incoming)
+        handling.events.append(message_event(kinds.MESSAGE_RECEIVED, incoming, genome))
+        hold_if_paused(handling, task, node_id)
+        handling.flush()
+    return "held"
+
+
+FAILURE_STREAK = 3
+
+
+def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) -> None:
+    """A capability violation, or a leaf's third failure in a row, is a pain signal."""
+    escalate = OverridePolicy(escalate_to_root=True)
+    if execution.violation:
+        signal_raise(
+            signal=AlgedonicSignal(
+                source=SignalSource.CHILD_NODE,
+                severity=6,
+                target_node_id=node_id,
+                related_task_id=task.id,
+                override_policy=escalate,
+                message=f"capability violation: {execution.violation}",
+            ),
+            raised_by=f"node:{node_id}",
+        )
+        return
+    if execution.status is TaskStatus.COMPLETED:
+        return
+    recent = list(
+        TaskTrace.objects.filter(assigned_node_id=node_id)
+        .order_by("-started_at")
+        .values_list("outcome_score", flat=True)[: FAILURE_STREAK + 1]
+    )
+    streak = recent[:FAILURE_STREAK]
+    before = recent[FAILURE_STREAK:]
+    if (
+        len(streak) == FAILURE_STREAK
+        and all(score < 0 for score in streak)
+        and not (before and before[0] < 0)
+    ):
+        signal_raise(
+            signal=AlgedonicSignal(
+                source=SignalSource.CHILD_NODE,
+                severity=7,
+                target_node_id=node_id,
+                related_task_id=task.id,
+                override_policy=escalate,
+                message=(
+                    f"{node_id} failed {FAILURE_STREAK} tasks in a row; last: {execution.error}"
+                ),
+            ),
+            raised_by=f"node:{node_id}",
+        )
 
 
 def _record(
@@ -199,6 +276,7 @@ def _record(
     ledger_append_many(drafts=events)
     # The trace is written before the result is published (SPEC §10.1 step 8).
     task_trace_record(trace=trace, actor=f"node:{node_id}")
+    _raise_pain_if_needed(node_id, task, execution)
     result = TaskResult(
         task_id=task.id,
         produced_by=node_id,

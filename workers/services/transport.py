@@ -15,16 +15,17 @@ from django.db import transaction
 from ledger import kinds
 from ledger.services import EventDraft, ledger_append_many
 from organization.genome import OrganizationalGenome, ancestor_ids
-from workers.domain.messages import MessageEnvelope, to_json
+from workers.domain.messages import MessageEnvelope, PayloadType, to_json
 from workers.models import Envelope
 
 CONTROLLER_QUEUE = "controllers"
 LEAF_QUEUE = "leaves"
 
 
-def queue_for(genome: OrganizationalGenome, node_id: str) -> str:
+def queue_for(genome: OrganizationalGenome, node_id: str, payload_type: str) -> str:
+    """Leaves execute task packets; everything else is a controller's business."""
     node = genome.nodes[node_id]
-    if node.children:
+    if node.children or payload_type != PayloadType.TASK_PACKET:
         return CONTROLLER_QUEUE
     if os.environ.get("VSM_LEAF_QUEUES", "shared") == "per-node":
         return f"leaf.{node_id}"
@@ -66,7 +67,7 @@ def envelope_publish(
     from workers.tasks import deliver
 
     assert envelope.target_node_id is not None, "envelopes between nodes name their target"
-    queue = queue_for(genome, envelope.target_node_id)
+    queue = queue_for(genome, envelope.target_node_id, envelope.payload_type)
     wire = to_json(envelope)
     row = Envelope.objects.create(
         id=envelope.id,

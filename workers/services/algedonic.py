@@ -1,0 +1,268 @@
+"""Algedonic signals: raise them, handle them at controllers, pause and resume subtrees.
+
+A signal is delivered on the Algedonic channel (priority Interrupt) to the
+controller responsible for its target: the target's parent, or the root. The
+controller applies the override policy in the order of SPEC §6.1: freeze
+mutation (recorded; trials act on it), pause the subtree, resume it, escalate
+one hop to its parent (so the signal climbs to the root hop by hop, an event at
+every hop), require human confirmation (recorded).
+
+Better than the reference: a task routed into a paused subtree is not an
+error. The routing controller holds it (``BlockedRoute``, task status
+``blocked_paused``, event ``algedonic_subtree_route_blocked``) and routes it
+again as soon as the subtree is resumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.db import transaction
+from django.utils import timezone
+
+from ledger import kinds
+from organization.genome import ChannelPriority, OrganizationalGenome, VsmChannelType, subtree_ids
+from organization.models import SubtreePause
+from organization.selectors import champion_version, genome_of, pause_covering
+from organization.services import subtree_pause, subtree_resume
+from workers.domain.algedonic import Action, AlgedonicSignal, planned_actions
+from workers.domain.messages import MessageEnvelope, PayloadType, TaskPacket, to_json
+from workers.models import AlgedonicSignalRecord, BlockedRoute, Task
+from workers.services.directives import DirectiveRejected
+from workers.services.handling import Handling
+from workers.services.transport import ancestors_of, envelope_publish
+
+
+def responsible_controller(genome: OrganizationalGenome, target: str | None) -> str:
+    """Where a signal about ``target`` is handled: its parent, else the root."""
+    if target is None or target not in genome.nodes:
+        return genome.root_node_id
+    return genome.nodes[target].parent_id or target
+
+
+def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalRecord:
+    """Record ``signal`` and send it to the controller responsible for its target.
+
+    Raises DirectiveRejected (a 400 at the API) naming the field when the
+    target does not exist. Must run inside or outside a transaction alike.
+    """
+    version = champion_version()
+    if version is None:
+        raise DirectiveRejected({"organization": ["there is no organization yet"]})
+    genome = genome_of(version)
+    if signal.target_node_id is not None and signal.target_node_id not in genome.nodes:
+        raise DirectiveRejected(
+            {"target_node_id": [f"No node is called {signal.target_node_id!r}."]}
+        )
+    controller = responsible_controller(genome, signal.target_node_id)
+    with transaction.atomic():
+        record = AlgedonicSignalRecord.objects.create(
+            id=signal.id,
+            source=signal.source.value,
+            valence=signal.valence.value,
+            severity=signal.severity,
+            target_node_id=signal.target_node_id,
+            related_task_id=signal.related_task_id,
+            related_suggestion_id=signal.related_suggestion_id,
+            message=signal.message,
+            override_policy=asdict(signal.override_policy) if signal.override_policy else None,
+            raised_by=raised_by,
+        )
+        envelope_publish(
+            envelope=MessageEnvelope(
+                channel_type=VsmChannelType.ALGEDONIC,
+                source_node_id=signal.target_node_id,
+                target_node_id=controller,
+                correlation_id=signal.id,
+                priority=ChannelPriority.INTERRUPT,
+                payload_type=PayloadType.ALGEDONIC_SIGNAL,
+                payload=to_json(signal),
+                metadata={"raised_by": raised_by},
+            ),
+            genome=genome,
+            task_id=signal.related_task_id,
+        )
+    return record
+
+
+def on_algedonic_signal(handling: Handling, signal: AlgedonicSignal) -> None:
+    """Apply a signal's override policy at this controller (SPEC §6.1)."""
+    handling.event(
+        kinds.ALGEDONIC_SIGNAL_RECEIVED,
+        {**to_json(signal), "controller_node_id": handling.node_id},
+        task_id=signal.related_task_id,
+        suggestion_id=signal.related_suggestion_id,
+    )
+    actions = planned_actions(signal.override_policy)
+    if not actions:
+        return
+    target = signal.target_node_id or handling.node_id
+    applied: list[str] = []
+    for action in actions:
+        if action is Action.FREEZE_MUTATION:
+            applied.append("freeze_mutation_recorded")
+        elif action is Action.PAUSE_SUBTREE:
+            _pause(handling, signal, target)
+            applied.append(f"subtree_paused={target}")
+        elif action is Action.RESUME_SUBTREE:
+            _resume(handling, signal, target)
+            applied.append(f"subtree_resumed={target}")
+        elif action is Action.ESCALATE:
+            applied.append(_escalate(handling, signal, target))
+        else:
+            applied.append("require_human_confirmation")
+    handling.event(
+        kinds.ALGEDONIC_OVERRIDE_APPLIED,
+        {
+            "source_channel": handling.incoming.channel_type.value,
+            "valence": signal.valence.value,
+            "severity": signal.severity,
+            "target_node_id": target,
+            "message": signal.message,
+            "actions": applied,
+            "policy": to_json(signal.override_policy),
+        },
+        task_id=signal.related_task_id,
+    )
+
+
+def _pause(handling: Handling, signal: AlgedonicSignal, target: str) -> None:
+    reason = signal.message or "algedonic pause_subtree"
+    policy = signal.override_policy
+    subtree_pause(
+        node_id=target,
+        signal_id=signal.id,
+        paused_by=handling.node_id,
+        reason=reason,
+        severity=min(signal.severity, 10),
+        require_human_confirmation=bool(policy and policy.require_human_confirmation),
+    )
+    handling.event(
+        kinds.ALGEDONIC_SUBTREE_PAUSED,
+        {
+            "target_node_id": target,
+            "signal_id": signal.id,
+            "valence": signal.valence.value,
+            "severity": signal.severity,
+            "message": reason,
+            "source": signal.source.value,
+        },
+    )
+
+
+def _resume(handling: Handling, signal: AlgedonicSignal, target: str) -> None:
+    inside = subtree_ids(handling.genome, target)[1:] if target in handling.genome.nodes else []
+    resumed = subtree_resume(node_id=target, descendant_ids=inside)
+    handling.event(
+        kinds.ALGEDONIC_SUBTREE_RESUMED,
+        {"target_node_id": target, "signal_id": signal.id, "resumed_node_ids": resumed},
+    )
+    release_blocked_routes(handling)
+
+
+def _escalate(handling: Handling, signal: AlgedonicSignal, target: str) -> str:
+    parent_id = handling.genome.nodes[handling.node_id].parent_id
+    if parent_id is None:
+        handling.event(
+            kinds.ALGEDONIC_ESCALATION_AT_ROOT,
+            {"target_node_id": target, "severity": signal.severity, "message": signal.message},
+        )
+        return "escalation_at_root"
+    handling.event(
+        kinds.ALGEDONIC_ESCALATED,
+        {
+            "from_node_id": handling.node_id,
+            "to_node_id": parent_id,
+            "target_node_id": target,
+            "severity": signal.severity,
+            "message": signal.message,
+        },
+    )
+    incoming = handling.incoming
+    handling.publish(
+        MessageEnvelope(
+            channel_type=VsmChannelType.ALGEDONIC,
+            source_node_id=handling.node_id,
+            target_node_id=parent_id,
+            correlation_id=handling.correlation_id,
+            causation_id=incoming.id,
+            priority=ChannelPriority.INTERRUPT,
+            payload_type=PayloadType.ALGEDONIC_SIGNAL,
+            payload=to_json(signal),
+            trace=[*incoming.trace, handling.node_id],
+            metadata={"algedonic_escalation": "true", "escalated_by_node_id": handling.node_id},
+        )
+    )
+    return "escalated_to_parent"
+
+
+# -- the effect of a pause on routing -----------------------------------------
+
+
+def paused(genome: OrganizationalGenome, node_id: str) -> SubtreePause | None:
+    return pause_covering(node_id=node_id, ancestor_ids=ancestors_of(genome, node_id))
+
+
+def hold_if_paused(handling: Handling, task: TaskPacket, child_id: str) -> bool:
+    """If ``child_id``'s subtree is paused, hold the task here until it resumes."""
+    pause = paused(handling.genome, child_id)
+    if pause is None:
+        return False
+    BlockedRoute.objects.create(
+        task_id=task.id,
+        directive_id=task.directive_id,
+        controller_node_id=handling.node_id,
+        child_node_id=child_id,
+        paused_node_id=pause.node_id,
+        packet=to_json(task),
+        correlation_id=handling.correlation_id,
+    )
+    Task.objects.filter(id=task.id).update(
+        status=Task.Status.BLOCKED_PAUSED, assigned_node_id=child_id, updated_at=timezone.now()
+    )
+    handling.event(
+        kinds.ALGEDONIC_SUBTREE_ROUTE_BLOCKED,
+        {
+            "controller_node_id": handling.node_id,
+            "child_node_id": child_id,
+            "task_id": task.id,
+            "task_title": task.title,
+            "paused_target_node_id": pause.node_id,
+            "paused_at": pause.paused_at.isoformat(),
+            "reason": pause.reason,
+            "severity": pause.severity,
+            "require_human_confirmation": pause.require_human_confirmation,
+            "source_channel": handling.incoming.channel_type.value,
+        },
+        task_id=task.id,
+        directive_id=task.directive_id,
+    )
+    return True
+
+
+def release_blocked_routes(handling: Handling) -> int:
+    """Send every held task whose child is no longer paused back to its controller."""
+    released = 0
+    for held in BlockedRoute.objects.select_for_update().filter(released_at__isnull=True):
+        if held.child_node_id not in handling.genome.nodes:
+            continue
+        if paused(handling.genome, held.child_node_id) is not None:
+            continue
+        held.released_at = timezone.now()
+        held.save(update_fields=["released_at"])
+        handling.publish(
+            MessageEnvelope(
+                channel_type=VsmChannelType.RESOURCE_BARGAINING,
+                source_node_id=handling.node_id,
+                target_node_id=held.controller_node_id,
+                correlation_id=held.correlation_id,
+                causation_id=handling.incoming.id,
+                payload_type=PayloadType.TASK_PACKET,
+                payload=held.packet,
+                metadata={"released_after_pause_of": held.paused_node_id},
+            ),
+            task_id=held.task_id,
+            directive_id=held.directive_id,
+        )
+        released += 1
+    return released
