@@ -44,6 +44,7 @@ RESOURCE_ALLOCATION_DECISION = "resource_allocation_decision"
 RESOURCE_BARGAIN_WORK_ACCEPTED = "resource_bargain_work_accepted"
 
 # Algedonic signals
+ALGEDONIC_SIGNAL_RAISED = "algedonic_signal_raised"
 ALGEDONIC_SIGNAL_RECEIVED = "algedonic_signal_received"
 ALGEDONIC_SUBTREE_PAUSED = "algedonic_subtree_paused"
 ALGEDONIC_SUBTREE_RESUMED = "algedonic_subtree_resumed"

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger import kinds
+from ledger.services import EventDraft
 from organization.genome import ChannelPriority, OrganizationalGenome, VsmChannelType, subtree_ids
 from organization.models import SubtreePause
 from organization.selectors import champion_version, genome_of, pause_covering
@@ -68,7 +69,18 @@ def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalR
             override_policy=asdict(signal.override_policy) if signal.override_policy else None,
             raised_by=raised_by,
         )
+        raised = EventDraft(
+            kind=kinds.ALGEDONIC_SIGNAL_RAISED,
+            actor=raised_by,
+            payload={**to_json(signal), "handled_by_controller": controller},
+            node_id=signal.target_node_id or controller,
+            responsible_ancestor_ids=ancestors_of(genome, signal.target_node_id or controller),
+            task_id=signal.related_task_id,
+            correlation_id=signal.id,
+            genome_id=version.id,
+        )
         envelope_publish(
+            events=[raised],
             envelope=MessageEnvelope(
                 channel_type=VsmChannelType.ALGEDONIC,
                 source_node_id=signal.target_node_id,
