@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from ledger.fitness_queries import node_fitness
 from organization.models import Node, SubtreePause
 from organization.selectors import pause_covering
-from vsmsite.api_schema import PAGE_NOT_FOUND, UNAUTHENTICATED, not_found
+from vsmsite.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, not_found
 
 
 class PauseSerializer(serializers.ModelSerializer[SubtreePause]):
@@ -79,3 +86,85 @@ class NodeDetail(generics.RetrieveAPIView[Node]):
 
     serializer_class = NodeSerializer
     queryset = Node.objects.all()
+
+
+class DirectFitnessSerializer(serializers.Serializer[Any]):
+    node_id = serializers.CharField()
+    task_count = serializers.IntegerField()
+    merged_count = serializers.IntegerField()
+    reverted_count = serializers.IntegerField()
+    regression_count = serializers.IntegerField()
+    human_override_count = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    latency_ms = serializers.IntegerField()
+    raw_score = serializers.FloatField()
+    complexity_penalty = serializers.FloatField()
+    final_score = serializers.FloatField()
+
+
+class AttributedFitnessSerializer(serializers.Serializer[Any]):
+    node_id = serializers.CharField()
+    direct_task_count = serializers.IntegerField()
+    descendant_task_count = serializers.IntegerField()
+    subtree_task_count = serializers.IntegerField()
+    direct_tokens = serializers.IntegerField()
+    subtree_tokens = serializers.IntegerField()
+    direct_latency_ms = serializers.IntegerField()
+    subtree_latency_ms = serializers.IntegerField()
+    attribution_weight_total = serializers.FloatField()
+    direct_score = serializers.FloatField()
+    descendant_score = serializers.FloatField()
+    raw_score = serializers.FloatField()
+    complexity_penalty = serializers.FloatField()
+    final_score = serializers.FloatField()
+
+
+class FitnessSerializer(serializers.Serializer[Any]):
+    node_id = serializers.CharField()
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    direct = DirectFitnessSerializer()
+    attributed = AttributedFitnessSerializer()
+
+
+class FitnessWindowSerializer(serializers.Serializer[Any]):
+    since = serializers.DateTimeField(required=False, default=None)
+    until = serializers.DateTimeField(required=False, default=None)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["since"] and attrs["until"] and attrs["since"] >= attrs["until"]:
+            raise ValidationError({"until": ["Must be later than since."]})
+        return attrs
+
+
+class NodeFitnessView(APIView):
+    """Direct and attributed fitness (SPEC §7) of a node over a window of its traces."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="ISO 8601; traces started at or after."),
+            OpenApiParameter("until", str, description="ISO 8601; traces started before."),
+        ],
+        responses={
+            200: FitnessSerializer,
+            400: INVALID,
+            401: UNAUTHENTICATED,
+            404: not_found("node"),
+        },
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        node = get_object_or_404(Node, pk=pk)
+        window = FitnessWindowSerializer(data=request.query_params)
+        window.is_valid(raise_exception=True)
+        fitness = node_fitness(node_id=node.id, **window.validated_data)
+        return Response(
+            FitnessSerializer(
+                {
+                    "node_id": node.id,
+                    "since": fitness.since,
+                    "until": fitness.until,
+                    "direct": asdict(fitness.direct),
+                    "attributed": asdict(fitness.attributed),
+                }
+            ).data
+        )

@@ -9,4 +9,7 @@ urlpatterns = [
     path("signals/", signals_api.SignalListCreate.as_view(), name="signal-list"),
     path("nodes/", organization_api.NodeList.as_view(), name="node-list"),
     path("nodes/<str:pk>/", organization_api.NodeDetail.as_view(), name="node-detail"),
+    path(
+        "nodes/<str:pk>/fitness/", organization_api.NodeFitnessView.as_view(), name="node-fitness"
+    ),
 ]
