@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from ledger.admin import ReadOnlyAdmin, pretty_json
-from organization.models import ChampionPointer, GenomeVersion, Node
+from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
 
 
 def _pretty(value: Any) -> str:
@@ -107,3 +107,11 @@ class NodeAdmin(ReadOnlyAdmin):
     @admin.display(description="capabilities")
     def capability_list(self, obj: Node) -> str:
         return ", ".join(obj.capabilities)
+
+
+@admin.register(SubtreePause)
+class SubtreePauseAdmin(ReadOnlyAdmin):
+    """Paused subtrees; pause and resume by raising a signal (API or the alarms page)."""
+
+    list_display = ["node_id", "paused_at", "paused_by", "severity", "reason"]
+    search_fields = ["node_id", "reason"]

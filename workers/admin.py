@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ledger.admin import ReadOnlyAdmin, pretty_json
-from workers.models import Directive, Envelope, Task
+from workers.models import AlgedonicSignalRecord, BlockedRoute, Directive, Envelope, Task
 
 
 class TaskInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -68,3 +68,25 @@ class EnvelopeAdmin(ReadOnlyAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj: Envelope) -> str:
         return pretty_json(obj.payload)
+
+
+@admin.register(AlgedonicSignalRecord)
+class AlgedonicSignalAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "valence", "severity", "target_node_id", "source", "raised_by"]
+    list_filter = ["valence", "source", "severity"]
+    search_fields = ["=id", "target_node_id", "message", "raised_by"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(BlockedRoute)
+class BlockedRouteAdmin(ReadOnlyAdmin):
+    list_display = [
+        "blocked_at",
+        "task_id",
+        "controller_node_id",
+        "child_node_id",
+        "paused_node_id",
+        "released_at",
+    ]
+    list_filter = ["released_at"]
+    search_fields = ["=task_id", "child_node_id", "controller_node_id"]
