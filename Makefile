@@ -38,6 +38,7 @@ run: install
 	@echo "==> preparing the embedded default (SQLite and broker under var/)"
 	@$(MANAGE) migrate --no-input -v 0
 	@$(MANAGE) org_bootstrap
+	@$(MANAGE) beat_sync
 	@$(MANAGE) operator_create
 	@echo "==> serving http://$(HOST):$(PORT)/admin/ with a Celery worker and beat (Ctrl-C stops all)"
 	@$(MANAGE) devstack --host $(HOST) --port $(PORT)

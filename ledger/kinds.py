@@ -42,6 +42,11 @@ THREE_FOUR_HOMEOSTAT_SIGNAL = "three_four_homeostat_signal"
 # Resource bargaining
 RESOURCE_ALLOCATION_DECISION = "resource_allocation_decision"
 RESOURCE_BARGAIN_WORK_ACCEPTED = "resource_bargain_work_accepted"
+# Ours (not in the reference): a leaf deferred a task for want of a grant, a deferred task
+# went back to its controller, an operator raised an edge's budget for the epoch.
+RESOURCE_TASK_DEFERRED = "resource_task_deferred"
+RESOURCE_DEFERRED_TASK_RELEASED = "resource_deferred_task_released"
+RESOURCE_EXTRA_GRANTED = "resource_extra_granted"
 
 # Algedonic signals
 ALGEDONIC_SIGNAL_RAISED = "algedonic_signal_raised"

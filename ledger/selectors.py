@@ -91,3 +91,43 @@ def subtree_task_traces(
         conditions["scopes__started_at__gte"] = since
     traces: QuerySet[TaskTrace] = TaskTrace.objects.filter(**conditions)
     return list(traces.order_by("-started_at", "id")[:limit])
+
+
+SUBTREE_SCAN_CHUNK = 500
+
+
+def subtree_events_after(
+    *, node_id: str | None, after_seq: int, limit: int = SUBTREE_SCAN_CHUNK
+) -> tuple[list[LedgerEvent], int]:
+    """Events of ``node_id``'s subtree with seq above ``after_seq``, in seq order.
+
+    Scans at most ``limit`` events in seq order and returns the ones in the
+    subtree (``node_id`` is the event's node or one of its responsible
+    ancestors; ``None`` keeps every event) with the last seq scanned, so a
+    caller resumes from there and never reads an event twice. A chunk that
+    scanned fewer than ``limit`` events reached the end of the ledger.
+
+    Reading by ``seq > after_seq`` misses nothing: an append holds the chain
+    head's lock until its transaction commits, so seq N is committed before
+    seq N + 1 can be written. SQLite has no JSON containment lookup, so the
+    subtree test runs here rather than in SQL.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    scanned = list(LedgerEvent.objects.filter(seq__gt=after_seq).order_by("seq")[:limit])
+    if not scanned:
+        return [], after_seq
+    if node_id is None:
+        return scanned, scanned[-1].seq
+    matched = [
+        event
+        for event in scanned
+        if event.node_id == node_id or node_id in (event.responsible_ancestor_ids or ())
+    ]
+    return matched, scanned[-1].seq
+
+
+def ledger_head_seq() -> int:
+    """The seq of the last committed event, 0 for an empty ledger."""
+    last = LedgerEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    return int(last) if last is not None else 0

@@ -6,12 +6,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from ledger.chain import GENESIS_HASH, event_hash, normalise_payload
+from ledger.consumers import ledger_bell_ring
 from ledger.kinds import ALL_KINDS
 from ledger.models import LedgerEvent, LedgerHead, TaskTrace, TaskTraceScope
 
@@ -68,6 +70,8 @@ def ledger_append_many(*, drafts: Sequence[EventDraft]) -> list[LedgerEvent]:
     Raises LedgerInputError, before writing anything, for an unknown kind or a
     payload JSON cannot carry.
     """
+    if not drafts:
+        return []
     prepared = []
     for draft in drafts:
         if draft.kind not in ALL_KINDS:
@@ -106,6 +110,10 @@ def ledger_append_many(*, drafts: Sequence[EventDraft]) -> list[LedgerEvent]:
             events.append(LedgerEvent(**fields, hash=prev_hash))
         LedgerEvent.objects.bulk_create(events)
         LedgerHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
+        if events:
+            # Wake the live stream once the events are visible; a lost bell only
+            # delays them to the consumers' next poll, so it must never fail the append.
+            transaction.on_commit(partial(ledger_bell_ring, seq), robust=True)
     return events
 
 

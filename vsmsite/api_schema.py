@@ -30,3 +30,16 @@ PAGE_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such page.")
 
 def not_found(what: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=f"No such {what}.")
+
+
+class BoundedCharField(serializers.CharField):
+    """A CharField whose max_length applies to the text as sent, before trimming.
+
+    DRF trims surrounding whitespace first and measures after, so a too-long
+    value ending in spaces would pass although the schema promises maxLength.
+    """
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return str(super().to_internal_value(data))

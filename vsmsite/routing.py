@@ -1,7 +1,15 @@
-"""Websocket routes. The live ledger stream joins here (see docs/architecture.md)."""
+"""Websocket routes: the live ledger stream and the live alarms page."""
 
 from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from ledger.consumers import LedgerStreamConsumer
+from organization.consumers import AlarmsConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/events/", LedgerStreamConsumer.as_asgi()),
+    path("ws/alarms/", AlarmsConsumer.as_asgi()),
+]

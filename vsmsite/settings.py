@@ -204,6 +204,10 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Resource bargaining (SPEC §5.1): token and message budgets of a parent→child edge are per
+# epoch of this many seconds, aligned to the Unix epoch (3600: the reference's hourly epochs).
+# See docs/operations.md, "Resource budgets".
+VSM_EPOCH_SECONDS = env.int("VSM_EPOCH_SECONDS", default=3600)
 
 # ---------------------------------------------------------------------------
 # Channels
@@ -212,7 +216,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A crashed web process leaves its channels in the "ledger" group; they
+            # collect bells until they expire, so let them expire soon.
+            "CONFIG": {"hosts": [REDIS_URL], "group_expiry": 300},
         }
     }
 else:
@@ -234,5 +240,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.channels.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # "over capacity" for an abandoned channel is expected after a crash (see group_expiry).
+        "channels_redis.core": {"level": "WARNING"},
     },
 }

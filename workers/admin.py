@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ledger.admin import ReadOnlyAdmin, pretty_json
-from workers.models import AlgedonicSignalRecord, BlockedRoute, Directive, Envelope, Task
+from workers.models import (
+    AlgedonicSignalRecord,
+    BlockedRoute,
+    DeferredTask,
+    Directive,
+    Envelope,
+    ResourceEpoch,
+    ResourceGrant,
+    Task,
+)
 
 
 class TaskInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -90,3 +99,50 @@ class BlockedRouteAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["released_at"]
     search_fields = ["=task_id", "child_node_id", "controller_node_id"]
+
+
+@admin.register(ResourceEpoch)
+class ResourceEpochAdmin(ReadOnlyAdmin):
+    """Budget use per epoch and edge; extra grants go through POST /api/grants/."""
+
+    list_display = [
+        "epoch_key",
+        "controller_node_id",
+        "requester_node_id",
+        "allocation_count",
+        "allocated_tokens",
+        "used_tokens",
+        "extra_tokens",
+    ]
+    list_filter = ["epoch_key"]
+    search_fields = ["controller_node_id", "requester_node_id"]
+
+
+@admin.register(ResourceGrant)
+class ResourceGrantAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "epoch",
+        "task_id",
+        "status",
+        "requested_tokens",
+        "approved_tokens",
+        "used_tokens",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["epoch"]
+    search_fields = ["=task_id", "=id"]
+
+
+@admin.register(DeferredTask)
+class DeferredTaskAdmin(ReadOnlyAdmin):
+    list_display = [
+        "deferred_at",
+        "task_id",
+        "requester_node_id",
+        "epoch_key",
+        "reason",
+        "released_at",
+    ]
+    list_filter = ["released_at"]
+    search_fields = ["=task_id", "requester_node_id"]

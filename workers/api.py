@@ -22,6 +22,7 @@ from vsmsite.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
     UNAUTHENTICATED,
+    BoundedCharField,
     ErrorSerializer,
     not_found,
 )
@@ -50,7 +51,7 @@ BOOLEAN_METADATA = ("requires_code_write", "decompose", "requires_tests", "requi
 class MetadataField(serializers.DictField):
     """A string→string map; JSON booleans and numbers are accepted and written as strings."""
 
-    child = serializers.CharField(allow_blank=True, max_length=2000)
+    child = BoundedCharField(allow_blank=True, max_length=2000)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         if not isinstance(data, dict):
@@ -69,9 +70,9 @@ class MetadataField(serializers.DictField):
 
 
 class AcceptanceItemSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(min_length=1, max_length=200)
-    description = serializers.CharField(allow_blank=True, default="", max_length=2000)
-    verifier = serializers.CharField(
+    name = BoundedCharField(min_length=1, max_length=200)
+    description = BoundedCharField(allow_blank=True, default="", max_length=2000)
+    verifier = BoundedCharField(
         required=False,
         allow_null=True,
         default=None,
@@ -83,21 +84,19 @@ class AcceptanceItemSerializer(serializers.Serializer[Any]):
 
 class PlannedTaskSerializer(serializers.Serializer[Any]):
     key = serializers.SlugField(max_length=100)
-    title = serializers.CharField(min_length=1, max_length=500)
-    goal = serializers.CharField(allow_blank=True, default="", max_length=20000)
+    title = BoundedCharField(min_length=1, max_length=500)
+    goal = BoundedCharField(allow_blank=True, default="", max_length=20000)
     depends_on = serializers.ListField(child=serializers.SlugField(max_length=100), default=list)
     metadata = MetadataField(default=dict)
 
 
 class DirectiveCreateSerializer(serializers.Serializer[Any]):
-    title = serializers.CharField(min_length=1, max_length=500)
-    body = serializers.CharField(allow_blank=True, default="", max_length=100_000)
+    title = BoundedCharField(min_length=1, max_length=500)
+    body = BoundedCharField(allow_blank=True, default="", max_length=100_000)
     constraints = serializers.ListField(
-        child=serializers.CharField(min_length=1, max_length=2000), default=list
+        child=BoundedCharField(min_length=1, max_length=2000), default=list
     )
-    desired_state = serializers.CharField(
-        required=False, allow_null=True, default=None, min_length=1
-    )
+    desired_state = BoundedCharField(required=False, allow_null=True, default=None, min_length=1)
     risk = serializers.ChoiceField(choices=Directive.Risk.choices, default=Directive.Risk.MEDIUM)
     metadata = MetadataField(
         default=dict,

@@ -85,6 +85,7 @@ class Task(models.Model):
         WAITING = "waiting", "waiting for dependencies"
         ROUTED = "routed"
         BLOCKED_PAUSED = "blocked_paused", "waiting for a paused subtree to resume"
+        DEFERRED_BUDGET = "deferred_budget", "waiting for a resource grant (next epoch or extra)"
         COMPLETED = "completed"
         FAILED = "failed"
         REVISED = "revised", "failed, superseded by a revision"
@@ -180,3 +181,117 @@ class BlockedRoute(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} held at {self.controller_node_id} for {self.child_node_id}"
+
+
+class ResourceEpoch(models.Model):
+    """What one System 3 controller granted one direct child in one epoch (SPEC §5.1).
+
+    Invariant: ``allocated_tokens`` never exceeds the edge's token budget plus
+    ``extra_tokens``. Every grant locks this row (``select_for_update``) before it reads
+    the usage and writes the new totals, so concurrent grants on the same edge queue
+    instead of both spending the same remainder. Denied decisions are not counted.
+    """
+
+    epoch_key = models.CharField(max_length=32)
+    controller_node_id = models.CharField(max_length=ID_LENGTH)
+    requester_node_id = models.CharField(max_length=ID_LENGTH)
+    allocation_count = models.PositiveIntegerField(
+        default=0, help_text="Approved and partially approved grants of the epoch."
+    )
+    allocated_tokens = models.PositiveBigIntegerField(default=0)
+    used_tokens = models.PositiveBigIntegerField(
+        default=0, help_text="Tokens the leaf reported using under this epoch's grants."
+    )
+    extra_tokens = models.PositiveBigIntegerField(
+        default=0, help_text="Added to the genome's token budget by operators, for this epoch."
+    )
+    extra_messages = models.PositiveIntegerField(
+        default=0, help_text="Added to the genome's message budget by operators, for this epoch."
+    )
+    extra_granted_at = models.DateTimeField(null=True, blank=True)
+    pain_signal_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The pain signal raised when this edge first deferred a task this epoch.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-epoch_key", "controller_node_id", "requester_node_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["epoch_key", "controller_node_id", "requester_node_id"],
+                name="resource_epoch_per_edge",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.controller_node_id} → {self.requester_node_id} in {self.epoch_key}"
+
+
+class ResourceGrant(models.Model):
+    """One System 3 decision on a child's request (SPEC §5.2), and what the child used of it."""
+
+    class Status(models.TextChoices):
+        APPROVED = "Approved"
+        PARTIALLY_APPROVED = "PartiallyApproved"
+        DENIED = "Denied"
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    epoch = models.ForeignKey(ResourceEpoch, on_delete=models.PROTECT, related_name="grants")
+    task_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    envelope_id = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="The delivery that asked; a redelivery reuses its grant.",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
+    requested_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    approved_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    used_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    reasons = models.JSONField(default=list)
+    decision = models.JSONField(help_text="The ResourceAllocationDecision in its wire form.")
+    metadata = models.JSONField(default=dict, help_text="The §5.5 event metadata.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.approved_tokens} tokens for task {self.task_id}"
+
+    @property
+    def denied(self) -> bool:
+        return self.status == self.Status.DENIED
+
+
+class DeferredTask(models.Model):
+    """A task a leaf did not start because its controller denied the grant (SPEC §5.2).
+
+    Released (sent back to the controller to be routed again) when its epoch has
+    passed, by the periodic ``vsm.epochs.release_deferred``, or when an operator
+    grants the edge extra tokens.
+    """
+
+    task_id = models.CharField(max_length=64, db_index=True)
+    directive_id = models.CharField(max_length=64, null=True, blank=True)
+    controller_node_id = models.CharField(max_length=ID_LENGTH)
+    requester_node_id = models.CharField(max_length=ID_LENGTH)
+    epoch_key = models.CharField(max_length=32)
+    grant = models.ForeignKey(ResourceGrant, on_delete=models.PROTECT, related_name="deferrals")
+    reason = models.TextField()
+    packet = models.JSONField()
+    correlation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    deferred_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    released_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["deferred_at"]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} deferred at {self.requester_node_id} in {self.epoch_key}"

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from vsmsite.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED
+from vsmsite.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, BoundedCharField
 from workers.domain.algedonic import (
     MAX_SEVERITY,
     AlgedonicSignal,
@@ -63,7 +63,7 @@ class SignalCreateSerializer(serializers.Serializer[Any]):
     target_node_id = serializers.CharField(required=False, allow_null=True, default=None)
     related_task_id = serializers.CharField(required=False, allow_null=True, default=None)
     related_suggestion_id = serializers.CharField(required=False, allow_null=True, default=None)
-    message = serializers.CharField(max_length=5000)
+    message = BoundedCharField(max_length=5000)
     override_policy = OverridePolicySerializer(required=False, allow_null=True, default=None)
 
 

@@ -5,15 +5,41 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 
 from celery import shared_task
 
 from workers.models import Envelope
+from workers.services.transport import CONTROLLER_QUEUE
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="vsm.deliver", bind=True)
+@dataclass(frozen=True)
+class PeriodicTaskSpec:
+    """A task beat runs every ``every_seconds``, synced into the beat tables by ``beat_sync``."""
+
+    name: str
+    every_seconds: int
+    queue: str
+    description: str
+
+
+# Declared here, next to the tasks; `manage.py beat_sync` writes them to django_celery_beat.
+PERIODIC_TASKS = (
+    PeriodicTaskSpec(
+        name="vsm.epochs.release_deferred",
+        # A minute's lag at most after an epoch ends; each run is one indexed query when idle.
+        every_seconds=60,
+        queue=CONTROLLER_QUEUE,
+        description="Send tasks deferred for want of budget back to their controllers once "
+        "their epoch has passed.",
+    ),
+)
+
+
+# Nobody reads a delivery's return value: no result row per hop.
+@shared_task(name="vsm.deliver", bind=True, ignore_result=True)
 def deliver(self, envelope_id: str) -> str:  # type: ignore[no-untyped-def]
     """Hand an envelope to its target node: a metasystem's controller or a leaf's harness.
 
@@ -57,3 +83,11 @@ def bench_hop(remaining: int, started: float, marker: str) -> None:
 
     last = {"task_id": marker} if remaining == 1 else {}
     bench_hop.apply_async(args=[remaining - 1, started, marker], queue=CONTROLLER_QUEUE, **last)
+
+
+@shared_task(name="vsm.epochs.release_deferred")
+def release_deferred() -> int:
+    """Release the tasks deferred in epochs that have passed; returns how many went back."""
+    from workers.services.bargaining import deferred_release
+
+    return deferred_release()

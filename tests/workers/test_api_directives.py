@@ -45,8 +45,12 @@ def nothing_stored() -> bool:
 
 
 def test_a_valid_directive_is_stored_recorded_and_sent_to_the_root(
-    client: APIClient, django_capture_on_commit_callbacks: Any
+    client: APIClient, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(
+        "workers.tasks.deliver.apply_async", lambda args, queue: sent.append((args, queue))
+    )
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(
             client,
@@ -69,7 +73,10 @@ def test_a_valid_directive_is_stored_recorded_and_sent_to_the_root(
         "vsm.directive",
         "controllers",
     )
-    assert len(callbacks) == 1  # the Celery message, sent only after commit
+    assert sent == []  # nothing reaches Celery before the commit
+    for callback in callbacks:
+        callback()
+    assert sent == [([envelope.id], "controllers")]
     recorded = LedgerEvent.objects.filter(directive_id=body["id"])
     assert [event.kind for event in recorded] == [kinds.DIRECTIVE_ACCEPTED, kinds.MESSAGE_PUBLISHED]
     assert recorded[0].actor == "user:operator"

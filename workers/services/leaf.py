@@ -6,6 +6,11 @@ and publishes the result: if the worker dies mid-task nothing was written and
 the redelivered message runs the task again; if two deliveries race, the one
 that claims first wins and the other's work is discarded, so every task has
 exactly one trace and one result.
+
+Before the provider, the leaf asks its controller for a token grant (resource
+bargaining, ``workers.services.bargaining``) and afterwards reports what it used.
+A denied grant means no provider call: the task is deferred until the next epoch
+or an operator's extra grant, or, in a paused subtree, held until the resume.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from organization.models import GenomeVersion
 from organization.selectors import champion_version, genome_of
 from workers.acceptance import CheckOutcome, run_acceptance_checks
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource
+from workers.domain.bargaining import ResourceBargain
 from workers.domain.messages import (
     MessageEnvelope,
     PayloadType,
@@ -42,9 +48,15 @@ from workers.domain.messages import (
 )
 from workers.domain.prompt import build_model_request
 from workers.domain.routing import TaskRequirements, leaf_refusal
-from workers.models import Envelope
+from workers.models import Envelope, ResourceGrant
 from workers.providers import ProviderError, provider_for
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
+from workers.services.bargaining import (
+    grant_request,
+    grant_usage,
+    leaf_token_request,
+    task_defer,
+)
 from workers.services.handling import Handling
 from workers.services.transport import ancestors_of, envelope_of, envelope_publish, message_event
 
@@ -64,6 +76,7 @@ class Execution:
     files_touched: list[str] = field(default_factory=list)
     artifacts: list[TaskArtifact] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
+    grant: ResourceGrant | None = None
 
 
 def workspace_for(task_id: str) -> Path:
@@ -135,8 +148,11 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     incoming = envelope_of(row)
     task = from_json(TaskPacket, incoming.payload)
     node_id = str(row.target_node_id)
-    if node_id in genome.nodes and paused(genome, node_id) is not None:
+    grant = _request_grant(genome, incoming, node_id, task)
+    if _held_by_pause(genome, node_id, grant):
         return _hold_for_pause(envelope_id, genome, version, incoming, node_id, task, worker)
+    if grant is not None and grant.denied:
+        return _defer_for_budget(envelope_id, genome, version, incoming, task, worker, grant)
     started_at, clock = timezone.now(), time.monotonic()
     execution = _execute(genome, node_id, task)
     latency_ms = int((time.monotonic() - clock) * 1000)
@@ -146,8 +162,74 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
         )
         if not claimed:
             return "duplicate"
+        if grant is not None:
+            # Before _record appends to the ledger: the epoch row is locked before the head.
+            grant_usage(
+                grant_id=grant.id, used_tokens=execution.input_tokens + execution.output_tokens
+            )
+            execution.grant = grant
         _record(genome, version, incoming, node_id, task, execution, started_at, latency_ms)
     return "handled"
+
+
+def _request_grant(
+    genome: OrganizationalGenome, incoming: MessageEnvelope, node_id: str, task: TaskPacket
+) -> ResourceGrant | None:
+    """Ask the leaf's controller for the tokens the task needs (SPEC §5), before any work.
+
+    None when there is nobody to ask: a node outside the genome (refused later) or a
+    root without a parent.
+    """
+    node = genome.nodes.get(node_id)
+    if node is None or node.parent_id is None:
+        return None
+    return grant_request(
+        controller_node_id=node.parent_id,
+        bargain=ResourceBargain(
+            requested_by=node_id,
+            task_id=task.id,
+            requested_tokens=leaf_token_request(genome, node_id, task),
+            justification=task.title,
+        ),
+        envelope_id=incoming.id,
+        directive_id=task.directive_id,
+        correlation_id=incoming.correlation_id or incoming.id,
+    )
+
+
+def _held_by_pause(genome: OrganizationalGenome, node_id: str, grant: ResourceGrant | None) -> bool:
+    """A paused subtree gets no grant (SPEC §6.3); its task waits for the resume instead."""
+    if grant is not None:
+        return grant.denied and grant.metadata.get("algedonic_subtree_paused") == "true"
+    return node_id in genome.nodes and paused(genome, node_id) is not None
+
+
+def _defer_for_budget(
+    envelope_id: str,
+    genome: OrganizationalGenome,
+    version: GenomeVersion,
+    incoming: MessageEnvelope,
+    task: TaskPacket,
+    worker: str,
+    grant: ResourceGrant,
+) -> str:
+    """Denied a grant: do not run the provider; hold the task until the edge has budget."""
+    with transaction.atomic():
+        claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
+            handled_at=timezone.now(), handled_by=worker
+        )
+        if not claimed:
+            return "duplicate"
+        # The deferral locks the epoch row and appends its events before ours.
+        task_defer(
+            grant=grant,
+            task=task,
+            genome=genome,
+            version=version,
+            correlation_id=incoming.correlation_id or incoming.id,
+        )
+        ledger_append_many(drafts=[message_event(kinds.MESSAGE_RECEIVED, incoming, genome)])
+    return "deferred"
 
 
 def _hold_for_pause(
@@ -222,6 +304,16 @@ def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) 
         )
 
 
+def _grant_metadata(grant: ResourceGrant | None) -> dict[str, str]:
+    if grant is None:
+        return {}
+    return {
+        "resource_grant_id": grant.id,
+        "resource_grant_status": grant.status,
+        "resource_approved_tokens": str(grant.approved_tokens or 0),
+    }
+
+
 def _record(
     genome: OrganizationalGenome,
     version: GenomeVersion,
@@ -270,6 +362,7 @@ def _record(
             "status": execution.status.value,
             "task_title": task.title,
             "envelope_id": incoming.id,
+            **_grant_metadata(execution.grant),
             **{f"task_metadata.{k}": v for k, v in task.metadata.items()},
         },
     )

@@ -1,0 +1,449 @@
+"""Latency from an algedonic signal to its frame at /ws/events/ clients, beside a raw group_send.
+
+Runs against a throwaway test database (created and dropped here) of whatever
+DATABASE_URL selects, with daphne serving it in a subprocess, and a broker and
+channel-layer keys nobody else reads (a scratch embedded-broker file, or the
+REDIS_URL server under a key prefix of its own):
+
+    .venv/bin/python bench/stream.py [--signals 60] [--clients 1,100]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/vsm REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/stream.py
+
+It bootstraps the nested organization, connects N websocket clients (in this
+process, with a logged-in session) to ``/ws/events/?node=backend-system`` and
+raises pain signals at backend-coder one at a time. A sample is the time from
+just before a signal leaves this process to the arrival of its
+``algedonic_signal_raised`` frame at one client. Printed, per client count:
+
+* raw ``group_send``: the floor. The same channel layer, in this process: one
+  ``group_send`` to N channels until every ``receive`` returned (no HTTP,
+  database, ledger or websocket);
+* signal POST: ``POST /api/signals/`` to daphne, whose ledger append rings the
+  bell in daphne's own process, so every layer wakes the consumers;
+* append elsewhere: ``signal_raise`` called in this process, as a Celery worker
+  would: only a layer that crosses processes (Redis) rings daphne's consumers;
+  on the embedded default they find the event by their one-second poll.
+
+No Celery worker runs: nothing here waits for the signals to be handled.
+The figures are in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import django
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BASE_DIR))
+
+# Everything the run writes (the SQLite test database, the embedded broker's
+# file) goes to a scratch directory, inherited by daphne.
+SCRATCH = Path(tempfile.mkdtemp(prefix="vsm-bench-stream-"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
+os.environ["VSM_VAR_DIR"] = str(SCRATCH)
+os.environ["VSM_BROKER_PATH"] = str(SCRATCH / "broker.sqlite3")
+# Production runs without DEBUG; with it Django keeps every query in memory.
+os.environ.setdefault("DJANGO_DEBUG", "false")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsmsite.settings")
+django.setup()
+
+from channels.layers import get_channel_layer  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from ledger import kinds  # noqa: E402
+from organization.services import genome_bootstrap  # noqa: E402
+from tests import factories  # noqa: E402
+from tests.support.processes import process_env  # noqa: E402
+from vsmsite.celery import app  # noqa: E402
+from workers.domain.algedonic import AlgedonicSignal  # noqa: E402
+from workers.services.algedonic import signal_raise  # noqa: E402
+
+ON_REDIS = bool(settings.REDIS_URL)
+# On Redis, Celery's queues and the channel layer's groups (the ledger bell) keep
+# their names under this prefix, here and in daphne, so neither meets anybody else's.
+KEY_PREFIX = f"vsm-bench-stream-{os.getpid()}:"
+WAIT_SECONDS = 10.0  # for one signal to reach every client
+# Between signals, at random: a fixed pause would lock the signals' phase to the
+# consumers' one-second poll and report one point of its range.
+PAUSE_SECONDS = (0.05, 1.05)
+
+
+def use_key_prefix(prefix: str) -> None:
+    options = dict(app.conf.broker_transport_options or {})
+    app.conf.broker_transport_options = {**options, "global_keyprefix": prefix}
+    layer = cast(dict[str, Any], settings.CHANNEL_LAYERS["default"])
+    if "redis" in layer["BACKEND"]:
+        layer.setdefault("CONFIG", {})["prefix"] = prefix
+
+
+if ON_REDIS:
+    use_key_prefix(KEY_PREFIX)
+
+# daphne, after the same use_key_prefix() as above when asked for.
+DAPHNE_BOOT = """
+import os, sys
+import django
+django.setup()
+from django.conf import settings
+from vsmsite.celery import app
+prefix = os.environ.get("VSM_BENCH_KEYPREFIX")
+if prefix:
+    options = dict(app.conf.broker_transport_options or {})
+    app.conf.broker_transport_options = {**options, "global_keyprefix": prefix}
+    layer = settings.CHANNEL_LAYERS["default"]
+    if "redis" in layer["BACKEND"]:
+        layer.setdefault("CONFIG", {})["prefix"] = prefix
+from daphne.cli import CommandLineInterface
+CommandLineInterface().run(sys.argv[1:])
+"""
+
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[max(int(len(ordered) * 0.95) - 1, 0)]
+
+
+class Daphne:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = process_env(VSM_BENCH_KEYPREFIX=KEY_PREFIX if ON_REDIS else "")
+        self.log = (SCRATCH / "daphne.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-c", DAPHNE_BOOT, "-v", "0"),
+                *("-b", "127.0.0.1", "-p", str(self.port), "vsmsite.asgi:application"),
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/admin/login/", timeout=2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "daphne did not start: " + (SCRATCH / "daphne.log").read_text()
+                    ) from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class Arrivals:
+    """When each signal's frame reached each client (keyed by the signal's unique message)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.expected = 1
+        self.complete: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def arrived(self, message: str) -> None:
+        times = self.times[message]
+        times.append(time.perf_counter())
+        if len(times) >= self.expected:
+            self.complete[message].set()
+
+
+class WebSocketClient:
+    """Just enough of RFC 6455 to read a server's frames (no extensions, no subprotocol).
+
+    autobahn's asyncio client cannot load here: daphne, an installed app, has
+    already set txaio to Twisted in this process.
+    """
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int, path: str, headers: dict[str, str]) -> WebSocketClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: 127.0.0.1:{port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+            *(f"{name}: {value}" for name, value in headers.items()),
+        ]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        accept = base64.b64encode(hashlib.sha1((key + cls.GUID).encode()).digest()).decode()
+        if " 101 " not in answer.split("\r\n", 1)[0] or accept not in answer:
+            raise RuntimeError(f"websocket handshake refused: {answer!r}")
+        return cls(reader, writer)
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        # Clients mask every frame; payloads here are control frames (< 126 bytes).
+        mask = os.urandom(4)
+        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+        self.writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    async def messages(self) -> AsyncIterator[bytes]:
+        fragments: list[bytes] = []
+        while True:
+            first, second = await self.reader.readexactly(2)
+            opcode, length = first & 0x0F, second & 0x7F
+            if length >= 126:
+                size = 2 if length == 126 else 8
+                length = int.from_bytes(await self.reader.readexactly(size), "big")
+            mask = await self.reader.readexactly(4) if second & 0x80 else b""
+            payload = await self.reader.readexactly(length)
+            if mask:
+                payload = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+            if opcode == 0x8:  # close
+                return
+            if opcode == 0x9:  # ping
+                self._send(0xA, payload)
+            elif opcode in (0x0, 0x1, 0x2):
+                fragments.append(payload)
+                if first & 0x80:  # the last fragment of a message
+                    yield b"".join(fragments)
+                    fragments = []
+
+    async def close(self) -> None:
+        self._send(0x8, (1000).to_bytes(2, "big"))
+        await self.writer.drain()
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+
+async def follow(client: WebSocketClient, arrivals: Arrivals) -> None:
+    with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+        async for message in client.messages():
+            frame = json.loads(message)
+            if frame["kind"] == kinds.ALGEDONIC_SIGNAL_RAISED:
+                arrivals.arrived(frame["payload"]["message"])
+
+
+async def connect_clients(
+    daphne: Daphne, cookie: str, count: int, arrivals: Arrivals
+) -> list[tuple[WebSocketClient, asyncio.Task[None]]]:
+    headers = {"Origin": daphne.url, "Cookie": cookie}
+    clients = []
+    for _ in range(count):
+        client = await WebSocketClient.connect(
+            daphne.port, "/ws/events/?node=backend-system", headers
+        )
+        clients.append((client, asyncio.create_task(follow(client, arrivals))))
+    # The consumers read the ledger's head after accepting; let them settle.
+    await asyncio.sleep(0.5)
+    return clients
+
+
+async def close_clients(clients: list[tuple[WebSocketClient, asyncio.Task[None]]]) -> None:
+    for client, _ in clients:
+        await client.close()
+    for _, following in clients:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+
+
+def post_signal(daphne: Daphne, token: str, message: str) -> None:
+    body = json.dumps({"severity": 7, "message": message, "target_node_id": "backend-coder"})
+    request = urllib.request.Request(
+        f"{daphne.url}/api/signals/",
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201, response.status
+
+
+def raise_here(message: str) -> None:
+    signal_raise(
+        signal=AlgedonicSignal(severity=7, target_node_id="backend-coder", message=message),
+        raised_by="bench",
+    )
+
+
+async def stream_series(
+    daphne: Daphne, cookie: str, clients: int, signals: int, send: Callable[[str], None]
+) -> tuple[list[float], list[float]]:
+    """(arrival latencies at every client, the send call's own durations), in ms."""
+    loop = asyncio.get_running_loop()
+    arrivals = Arrivals()
+    arrivals.expected = clients
+    connected = await connect_clients(daphne, cookie, clients, arrivals)
+    # One thread sends, so an append reuses its database connection.
+    sender = ThreadPoolExecutor(max_workers=1)
+    pauses = random.Random(clients)
+    samples: list[float] = []
+    sends: list[float] = []
+    try:
+        for index in range(signals + 3):  # the first three warm up
+            message = f"bench {os.getpid()} {clients} {send.__name__} {index}"
+            started = time.perf_counter()
+            await loop.run_in_executor(sender, send, message)
+            sent = time.perf_counter()
+            await asyncio.wait_for(arrivals.complete[message].wait(), WAIT_SECONDS)
+            if index >= 3:
+                samples += [(arrived - started) * 1000 for arrived in arrivals.times[message]]
+                sends.append((sent - started) * 1000)
+            await asyncio.sleep(pauses.uniform(*PAUSE_SECONDS))
+    finally:
+        await loop.run_in_executor(sender, close_connection)
+        sender.shutdown()
+        await close_clients(connected)
+    return samples, sends
+
+
+async def raw_series(clients: int, sends: int) -> list[float]:
+    layer = get_channel_layer()
+    group = f"bench-raw-{os.getpid()}-{clients}"
+    channels = [await layer.new_channel() for _ in range(clients)]
+    for channel in channels:
+        await layer.group_add(group, channel)
+    samples: list[float] = []
+
+    async def receive(channel: str, started: float) -> float:
+        await layer.receive(channel)
+        return (time.perf_counter() - started) * 1000
+
+    try:
+        for index in range(sends + 3):
+            started = time.perf_counter()
+            receivers = [asyncio.ensure_future(receive(c, started)) for c in channels]
+            await layer.group_send(group, {"type": "bench.ping", "index": index})
+            latencies = await asyncio.wait_for(asyncio.gather(*receivers), WAIT_SECONDS)
+            if index >= 3:
+                samples += latencies
+            await asyncio.sleep(PAUSE_SECONDS[0])
+    finally:
+        for channel in channels:
+            await layer.group_discard(group, channel)
+    return samples
+
+
+def close_connection() -> None:
+    connection.close()
+
+
+def in_thread(series: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async series on a loop of its own (the ORM must not see a running loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(series())).result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--signals", type=int, default=60, help="signals per series")
+    parser.add_argument("--clients", default="1,100", help="client counts, comma-separated")
+    options = parser.parse_args()
+    counts = [int(count) for count in options.clients.split(",")]
+
+    settings_dict = connection.settings_dict
+    settings_dict.setdefault("TEST", {})
+    if connection.vendor == "sqlite":
+        settings_dict["TEST"]["NAME"] = str(SCRATCH / "bench-stream.sqlite3")
+    else:
+        settings_dict["TEST"]["NAME"] = f"test_{settings_dict['NAME']}_bench_stream"
+    old_config = setup_databases(verbosity=0, interactive=False)
+    daphne = None
+    try:
+        genome_bootstrap(template="nested", actor="bench")
+        operator = factories.operator()
+        token = Token.objects.create(user=operator).key
+        browser = Client()
+        browser.force_login(operator)
+        cookie = (
+            f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+        daphne = Daphne()
+
+        def post(message: str) -> None:
+            post_signal(daphne, token, message)
+
+        def append_elsewhere(message: str) -> None:
+            raise_here(message)
+
+        layer = type(get_channel_layer()).__name__
+        print(
+            f"database: {connection.vendor}, channel layer: {layer}, "
+            f"{options.signals} signals per series"
+        )
+        rows = []
+        for clients in counts:
+            raw = percentiles(in_thread(partial(raw_series, clients, options.signals)))
+            rows.append(("raw group_send (same layer, in-process)", clients, raw, raw))
+            for label, send in [
+                ("signal POST -> /ws/events/", post),
+                ("append elsewhere -> /ws/events/", append_elsewhere),
+            ]:
+                samples, sends = in_thread(
+                    partial(stream_series, daphne, cookie, clients, options.signals, send)
+                )
+                rows.append((label, clients, percentiles(samples), raw))
+                if send is post:
+                    answered = percentiles(sends)
+                    rows.append(("  (the POST's own round trip)", clients, answered, raw))
+        print(f"{'series':<42}{'clients':>8}{'p50 ms':>10}{'p95 ms':>10}{'p50 vs raw':>12}")
+        for label, clients, (p50, p95), (raw_p50, _) in rows:
+            print(f"{label:<42}{clients:>8}{p50:>10.2f}{p95:>10.2f}{p50 / raw_p50:>11.0f}x")
+    finally:
+        if daphne is not None:
+            daphne.stop()
+        if ON_REDIS:
+            with app.connection_for_write() as broker:
+                for queue in ("controllers", "leaves"):
+                    broker.default_channel.queue_delete(queue)
+        teardown_databases(old_config, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()

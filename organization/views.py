@@ -1,0 +1,149 @@
+"""HTMX pages of the organization: /alarms/, the algedonic signals and paused subtrees.
+
+The page renders completely on the server (it works without JavaScript), then
+follows the ledger through ``/ws/alarms/`` (``organization.consumers``), which
+pushes the same section templates as out-of-band swaps. The Pause and Resume
+buttons raise an algedonic signal; the pause itself happens when the
+responsible controller handles it, and the page learns that from the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+
+from organization.models import Node, SubtreePause
+from organization.selectors import node_tree
+from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
+from workers.models import AlgedonicSignalRecord
+from workers.services.algedonic import signal_raise
+from workers.services.directives import DirectiveRejected
+
+RECENT_SIGNALS = 25
+PAUSE_SEVERITY = 5
+
+# Each live section of the page: its template, rendered with ``alarm_context()``.
+SECTION_TEMPLATES = {
+    "signals": "organization/_alarm_signals.html",
+    "pauses": "organization/_alarm_pauses.html",
+    "nodes": "organization/_alarm_nodes.html",
+}
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    node: Node
+    own_pause: SubtreePause | None
+    covering_pause: SubtreePause | None
+
+    @property
+    def paused(self) -> bool:
+        return self.covering_pause is not None
+
+
+def alarm_context() -> dict[str, Any]:
+    """What the sections show: recent signals, the pauses, every node with its pause state."""
+    pauses = {pause.node_id: pause for pause in SubtreePause.objects.order_by("-paused_at")}
+    rows = []
+    for node in node_tree():
+        chain = [node.id, *node.ancestor_ids]
+        covering = next((pauses[node_id] for node_id in chain if node_id in pauses), None)
+        rows.append(NodeRow(node=node, own_pause=pauses.get(node.id), covering_pause=covering))
+    return {
+        "signals": list(AlgedonicSignalRecord.objects.order_by("-created_at")[:RECENT_SIGNALS]),
+        "pauses": list(pauses.values()),
+        "node_rows": rows,
+    }
+
+
+def alarm_sections_html(sections: set[str]) -> str:
+    """The named sections as out-of-band swaps, for the websocket (no request, no CSRF field)."""
+    context = {**alarm_context(), "oob": True}
+    return "".join(
+        render_to_string(template, context)
+        for name, template in SECTION_TEMPLATES.items()
+        if name in sections
+    )
+
+
+@require_GET
+@login_required
+def alarms(request: HttpRequest) -> HttpResponse:
+    return render(request, "organization/alarms.html", alarm_context())
+
+
+@require_POST
+@login_required
+def node_pause(request: HttpRequest, node_id: str) -> HttpResponse:
+    return _raise(
+        request,
+        node_id,
+        valence=Valence.PAIN,
+        severity=PAUSE_SEVERITY,
+        policy=OverridePolicy(pause_subtree=True),
+        verb="Pause",
+    )
+
+
+@require_POST
+@login_required
+def node_resume(request: HttpRequest, node_id: str) -> HttpResponse:
+    return _raise(
+        request,
+        node_id,
+        valence=Valence.PLEASURE,
+        severity=1,
+        policy=OverridePolicy(resume_subtree=True),
+        verb="Resume",
+    )
+
+
+def _raise(
+    request: HttpRequest,
+    node_id: str,
+    *,
+    valence: Valence,
+    severity: int,
+    policy: OverridePolicy,
+    verb: str,
+) -> HttpResponse:
+    if not Node.objects.filter(id=node_id).exists():
+        raise Http404(f"No node is called {node_id!r}.")
+    username = request.user.get_username()
+    signal = AlgedonicSignal(
+        source=SignalSource.USER,
+        valence=valence,
+        severity=severity,
+        target_node_id=node_id,
+        message=f"{verb} of {node_id} requested on /alarms/ by {username}",
+        override_policy=policy,
+    )
+    try:
+        record = signal_raise(signal=signal, raised_by=f"user:{username}")
+    except DirectiveRejected as rejected:
+        text = "; ".join(str(error) for errors in rejected.errors.values() for error in errors)
+        return _answer(request, f"{verb} refused: {text}", level=messages.ERROR, status=400)
+    return _answer(
+        request,
+        f"{verb} of {node_id} requested (signal {record.id[:8]}); "
+        "it takes effect when its controller handles the signal.",
+        level=messages.SUCCESS,
+    )
+
+
+def _answer(request: HttpRequest, text: str, *, level: int, status: int = 200) -> HttpResponse:
+    if not getattr(request, "htmx", False):
+        messages.add_message(request, level, text)
+        return redirect("organization:alarms")
+    flash = {"text": text, "error": level >= messages.ERROR}
+    return HttpResponse(
+        render_to_string("organization/_alarm_flash.html", {"flash": flash}, request=request),
+        status=status,
+    )

@@ -1,0 +1,65 @@
+"""Resource bargaining at run time: System 3 grants its System 1 leaves tokens per epoch (SPEC §5).
+
+A leaf asks its controller (its parent) for a grant before it calls its provider
+(:func:`grant_request`) and reports what it used afterwards (:func:`grant_usage`). The
+decision itself is the pure :func:`workers.domain.bargaining.decide`; this module feeds it
+the epoch's usage, the edge's budgets, the System 2 and environment pressure read from the
+controller's recent ledger events, and the algedonic pause covering the leaf, then stores the
+decision (``ResourceGrant``) and appends the ``resource_allocation_decision`` event.
+
+Invariant: the tokens granted on an edge in an epoch never exceed its token budget (plus what
+operators added). Every grant locks the edge's ``ResourceEpoch`` row with ``select_for_update``
+before reading the usage and commits the new totals with the decision, so concurrent workers
+queue on that row (on SQLite the IMMEDIATE transaction's write lock does the same).
+
+Choices a Django port has to make (SPEC Appendix B spirit):
+
+* **Usage is kept on the epoch row**, not recounted from the last 10,000 ledger events: the
+  row is what makes the lock possible, and the ledger still records every decision with the
+  §5.5 metadata. As in the pure domain, Denied decisions do not count.
+* **Requested tokens** (:func:`leaf_token_request`): the leaf's
+  ``context_policy.max_total_task_tokens``, else the controller's
+  ``system_3.default_task_budget_tokens``, else an estimate of the prompt (a token per four
+  bytes, ``rough_token_estimate``). The first two are what the genome says a task may cost;
+  the estimate only keeps an unconfigured edge with a token budget meaningful.
+* **No reply envelope.** The leaf asks synchronously, so the decision is returned, not sent on
+  the ResourceBargaining channel (a leaf's queue only carries task packets).
+* **An edge without budgets is not limited**: the decision is still made and recorded, and
+  only the genome's task caps, pressure and pauses can cut it.
+* **A denied leaf defers its task** (``DeferredTask``, task status ``deferred_budget``) and
+  raises one pain signal per edge and epoch; the task goes back to its controller when the
+  epoch has passed (:func:`deferred_release`, run by beat) or when an operator adds tokens
+  (:func:`grant_extra_tokens`). A leaf denied because its subtree is paused is not deferred:
+  its task is held for the resume like any task routed into a paused subtree.
+
+Layout: :mod:`.grants` asks, decides and records usage; :mod:`.deferrals` holds denied work
+and releases it (new epoch, operator's extra grant).
+"""
+
+from workers.services.bargaining.deferrals import (
+    GrantRejected,
+    deferred_release,
+    grant_extra_tokens,
+    task_defer,
+)
+from workers.services.bargaining.grants import (
+    current_epoch_key,
+    epoch_budgets,
+    grant_request,
+    grant_usage,
+    leaf_token_request,
+    lock_epoch,
+)
+
+__all__ = [
+    "GrantRejected",
+    "current_epoch_key",
+    "deferred_release",
+    "epoch_budgets",
+    "grant_extra_tokens",
+    "grant_request",
+    "grant_usage",
+    "leaf_token_request",
+    "lock_epoch",
+    "task_defer",
+]
