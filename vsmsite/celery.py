@@ -8,7 +8,6 @@ lost, time limits, task events on).
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 from celery import Celery
