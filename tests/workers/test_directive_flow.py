@@ -13,6 +13,7 @@ import pytest
 from ledger import kinds
 from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import ledger_verify
+from organization.models import SubtreePause
 from organization.services import genome_apply_patch, genome_bootstrap
 from tests.support.processes import (
     BASE_DIR,
@@ -21,8 +22,10 @@ from tests.support.processes import (
     process_env,
     purge_queues,
 )
+from workers.domain.algedonic import AlgedonicSignal, OverridePolicy
 from workers.domain.commands import Command
 from workers.models import Directive, Envelope
+from workers.services.algedonic import signal_raise
 from workers.services.commands import command_issue
 from workers.services.directives import directive_submit
 
@@ -294,3 +297,46 @@ def test_a_command_travels_on_the_command_channel_and_its_denials_are_enforced(
     refusal = denied.tasks.get().result_summary
     assert "denied write_code by policy" in refusal
     assert LedgerEvent.objects.filter(kind=kinds.COMMAND_RECEIVED).count() == 2
+
+
+def test_with_a_real_worker_a_pause_holds_a_task_and_the_resume_releases_it(
+    worker: WorkerProcess,
+) -> None:
+    genome_bootstrap(template="nested", actor="operator:test")
+
+    def raise_signal(**policy: bool) -> None:
+        signal_raise(
+            signal=AlgedonicSignal(
+                target_node_id="backend-coder",
+                severity=8,
+                message="stop the line",
+                override_policy=OverridePolicy(**policy),
+            ),
+            raised_by="operator:test",
+        )
+
+    def wait_for(condition: Any, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert time.monotonic() < deadline, (
+                f"timed out waiting for {what}:\n{worker.output[-3000:]}"
+            )
+            time.sleep(0.1)
+
+    raise_signal(pause_subtree=True, escalate_to_root=True)
+    wait_for(lambda: SubtreePause.objects.filter(node_id="backend-coder").exists(), "the pause")
+    wait_for(
+        lambda: LedgerEvent.objects.filter(kind=kinds.ALGEDONIC_ESCALATION_AT_ROOT).exists(),
+        "the escalation to reach the root",
+    )
+    directive = directive_submit(title="Held", metadata={"requires_code_write": "true"}).directive
+    wait_for(
+        lambda: directive.tasks.filter(status="blocked_paused").exists(), "the task to be held"
+    )
+    assert not TaskTrace.objects.filter(directive_id=directive.id).exists()
+
+    raise_signal(resume_subtree=True)
+
+    assert finished(directive.id, worker).status == Directive.Status.COMPLETED
+    escalations = LedgerEvent.objects.filter(kind=kinds.ALGEDONIC_ESCALATED)
+    assert [e.node_id for e in escalations] == ["backend-system"]
