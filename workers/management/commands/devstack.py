@@ -99,8 +99,8 @@ class Command(BaseCommand):
                     daemon=True,
                 ).start()
             self.stdout.write(
-                f"devstack: web on http://{options['host']}:{options['port']}/ , "
-                f"{' , '.join(started)} running; Ctrl-C stops all"
+                f"devstack: {', '.join(started)} running; "
+                f"web on http://{options['host']}:{options['port']}/ ; Ctrl-C stops all"
             )
             exited = None
             while not stopping.is_set() and exited is None:
