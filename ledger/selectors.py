@@ -7,31 +7,14 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from ledger.chain import GENESIS_HASH, ChainBreak, event_hash
+from ledger.chain import GENESIS_HASH, HASHED_FIELDS, ChainBreak, event_hash
 from ledger.models import LedgerEvent, LedgerHead, TaskTrace
 
 DEFAULT_TRACE_LIMIT = 100
 
 
 def _event_fields(event: LedgerEvent) -> dict[str, object]:
-    return {
-        "seq": event.seq,
-        "id": event.id,
-        "kind": event.kind,
-        "created_at": event.created_at,
-        "node_id": event.node_id,
-        "responsible_ancestor_ids": event.responsible_ancestor_ids,
-        "directive_id": event.directive_id,
-        "task_id": event.task_id,
-        "trial_id": event.trial_id,
-        "suggestion_id": event.suggestion_id,
-        "genome_id": event.genome_id,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "actor": event.actor,
-        "payload": event.payload,
-        "prev_hash": event.prev_hash,
-    }
+    return {name: getattr(event, name) for name in HASHED_FIELDS}
 
 
 def ledger_chain_breaks(*, chunk_size: int = 2000) -> Iterator[ChainBreak | int]:

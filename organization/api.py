@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from ledger.fitness_queries import node_fitness
 from organization.models import Node, SubtreePause
-from organization.selectors import pause_covering
+from organization.selectors import pause_covering, subtree_pauses
 from vsmsite.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, not_found
 
 
@@ -58,7 +58,13 @@ class NodeSerializer(serializers.ModelSerializer[Node]):
         ]
 
     def _pause(self, node: Node) -> SubtreePause | None:
-        return pause_covering(node_id=node.id, ancestor_ids=list(node.ancestor_ids))
+        # All pauses are read once per response (a list would otherwise query per node, twice).
+        context = cast(dict[str, Any], self.context)  # the root serializer's dict
+        if "subtree_pauses" not in context:
+            context["subtree_pauses"] = subtree_pauses()
+        return pause_covering(
+            node_id=node.id, ancestor_ids=list(node.ancestor_ids), pauses=context["subtree_pauses"]
+        )
 
     def get_paused(self, node: Node) -> bool:
         return self._pause(node) is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.db.models import QuerySet
 
 from organization.genome import OrganizationalGenome, genome_from_json
@@ -35,8 +37,23 @@ def node_subtree(*, node_id: str) -> QuerySet[Node]:
     return Node.objects.filter(path__startswith=node.path).order_by("position")
 
 
-def pause_covering(*, node_id: str, ancestor_ids: list[str]) -> SubtreePause | None:
-    """The pause that holds ``node_id``: on the node itself or the nearest paused ancestor."""
+def subtree_pauses() -> dict[str, SubtreePause]:
+    """Every current pause by target node, newest first: one query for a whole page."""
+    return {pause.node_id: pause for pause in SubtreePause.objects.order_by("-paused_at")}
+
+
+def pause_covering(
+    *,
+    node_id: str,
+    ancestor_ids: list[str],
+    pauses: Mapping[str, SubtreePause] | None = None,
+) -> SubtreePause | None:
+    """The pause that holds ``node_id``: on the node itself or the nearest paused ancestor.
+
+    Reads the pauses of the node's chain, unless ``pauses`` (from
+    ``subtree_pauses``) is given.
+    """
     chain = [node_id, *ancestor_ids]
-    pauses = {pause.node_id: pause for pause in SubtreePause.objects.filter(node_id__in=chain)}
+    if pauses is None:
+        pauses = {pause.node_id: pause for pause in SubtreePause.objects.filter(node_id__in=chain)}
     return next((pauses[n] for n in chain if n in pauses), None)

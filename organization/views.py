@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
 from organization.models import Node, SubtreePause
-from organization.selectors import node_tree
+from organization.selectors import node_tree, pause_covering, subtree_pauses
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
 from workers.models import AlgedonicSignalRecord
 from workers.services.algedonic import signal_raise
@@ -50,11 +50,12 @@ class NodeRow:
 
 def alarm_context() -> dict[str, Any]:
     """What the sections show: recent signals, the pauses, every node with its pause state."""
-    pauses = {pause.node_id: pause for pause in SubtreePause.objects.order_by("-paused_at")}
+    pauses = subtree_pauses()
     rows = []
     for node in node_tree():
-        chain = [node.id, *node.ancestor_ids]
-        covering = next((pauses[node_id] for node_id in chain if node_id in pauses), None)
+        covering = pause_covering(
+            node_id=node.id, ancestor_ids=list(node.ancestor_ids), pauses=pauses
+        )
         rows.append(NodeRow(node=node, own_pause=pauses.get(node.id), covering_pause=covering))
     return {
         "signals": list(AlgedonicSignalRecord.objects.order_by("-created_at")[:RECENT_SIGNALS]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import (
@@ -227,7 +227,13 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
 
     @extend_schema_field(TraceSummarySerializer(allow_null=True))
     def get_trace(self, task: Task) -> dict[str, Any] | None:
-        trace = TaskTrace.objects.filter(task_id=task.id).order_by("-started_at").first()
+        """The task's latest trace; a directive's traces are read in one query, not per task."""
+        context = cast(dict[str, Any], self.context)  # the root serializer's dict
+        by_directive = context.setdefault("latest_traces", {})
+        if task.directive_id not in by_directive:
+            traces = TaskTrace.objects.filter(directive_id=task.directive_id).order_by("started_at")
+            by_directive[task.directive_id] = {trace.task_id: trace for trace in traces}
+        trace = by_directive[task.directive_id].get(task.id)
         return TraceSummarySerializer(trace).data if trace else None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from tests.support.processes import BASE_DIR, process_env
+from tests.support.processes import BASE_DIR, free_port, process_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,12 +49,6 @@ needs_chromium = pytest.mark.skipif(
         "(apt-get install -y chromium) and the playwright package (requirements.txt)"
     ),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -189,3 +189,16 @@ def test_without_an_organization_the_api_says_to_bootstrap() -> None:
     assert response.status_code == 400
     assert "org_bootstrap" in str(response.json())
     assert nothing_stored()
+
+
+def test_the_detail_shows_each_tasks_trace(client: APIClient) -> None:
+    from tests.support.processes import drain_in_process
+
+    created = post(client, {"title": "Traced", "metadata": {"requires_code_write": True}}).json()
+    drain_in_process()
+
+    task = client.get(f"{URL}{created['id']}/").json()["tasks"][0]
+
+    assert task["status"] == "completed"
+    assert task["trace"]["assigned_node_id"] == "backend-coder"
+    assert task["trace"]["responsible_ancestor_ids"] == ["backend-system", "root-codebase-system"]

@@ -9,15 +9,13 @@ after the visibility timeout (shortened here).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from ledger import kinds
 from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import ledger_verify
 from organization.services import genome_apply_patch, genome_bootstrap
-from tests.support.processes import celery_worker, purge_queues
+from tests.support.processes import celery_worker, purge_queues, wait_until
 from workers.models import Directive, Envelope
 from workers.services.directives import directive_submit
 
@@ -49,14 +47,6 @@ SLOW_CODER = {
 }
 # Redis hands an unacknowledged message to another worker only after this long.
 WORKER_ENV = {"VSM_REDIS_VISIBILITY_TIMEOUT": "6", "VSM_REDIS_RESTORE_INTERVAL": "1"}
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_a_killed_leaf_worker_loses_nothing_and_duplicates_nothing() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,17 +13,11 @@ import urllib.request
 import pytest
 
 from organization.services import genome_bootstrap
-from tests.support.processes import BASE_DIR, process_env, purge_queues
+from tests.support.processes import BASE_DIR, free_port, process_env, purge_queues
 from workers.models import Directive
 from workers.services.directives import directive_submit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def status_of(url: str) -> int | None:

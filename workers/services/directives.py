@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ledger import kinds
+from ledger.chain import canonical_json
 from ledger.services import EventDraft
 from organization.genome import VsmChannelType
 from organization.selectors import champion_version, genome_of
@@ -49,8 +49,7 @@ class Submission:
 
 
 def request_fingerprint(data: dict[str, Any]) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 def directive_message(directive: Directive) -> DirectiveMessage:
