@@ -33,13 +33,18 @@ def not_found(what: str) -> OpenApiResponse:
 
 
 class BoundedCharField(serializers.CharField):
-    """A CharField whose max_length applies to the text as sent, before trimming.
+    """A CharField that takes only JSON strings, and whose max_length applies to the text as sent.
 
-    DRF trims surrounding whitespace first and measures after, so a too-long
-    value ending in spaces would pass although the schema promises maxLength.
+    DRF would turn a number into a string and trims surrounding whitespace
+    before measuring, so a number, or a too-long value ending in spaces, would
+    pass although the schema promises a string of at most maxLength.
     """
 
+    default_error_messages = {"not_a_string": "Must be a string."}
+
     def to_internal_value(self, data: Any) -> str:
-        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return str(super().to_internal_value(data))

@@ -202,3 +202,11 @@ def test_the_detail_shows_each_tasks_trace(client: APIClient) -> None:
     assert task["status"] == "completed"
     assert task["trace"]["assigned_node_id"] == "backend-coder"
     assert task["trace"]["responsible_ancestor_ids"] == ["backend-system", "root-codebase-system"]
+
+
+def test_numbers_where_the_schema_says_text_get_a_400(client: APIClient) -> None:
+    response = post(client, {"title": "x", "constraints": [5.0]})
+
+    assert response.status_code == 400
+    assert "Must be a string." in str(response.json()["constraints"])
+    assert nothing_stored()
