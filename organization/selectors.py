@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from django.db.models import QuerySet
@@ -13,6 +15,53 @@ from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePau
 def genome_of(version: GenomeVersion) -> OrganizationalGenome:
     """Decode a stored version (validated on the way in, so no re-validation)."""
     return genome_from_json(version.genome, check=False)
+
+
+class VersionNotFound(LookupError):
+    """No stored genome version has this id."""
+
+
+# Versions are immutable, so a decoded genome never goes stale: each process keeps the
+# ones it used last. A handler names its version by id and pays one decode per process.
+VERSION_CACHE_SIZE = 16
+_version_cache: OrderedDict[str, OrganizationalGenome] = OrderedDict()
+_version_cache_lock = threading.Lock()
+
+
+def genome_version(*, version_id: str) -> OrganizationalGenome:
+    """The genome of the stored version ``version_id``, decoded once per process.
+
+    The returned genome is shared by every caller in the process: read it, never
+    change it (``apply_patch`` works on a copy). Raises VersionNotFound.
+    """
+    with _version_cache_lock:
+        genome = _version_cache.get(version_id)
+        if genome is not None:
+            _version_cache.move_to_end(version_id)
+            return genome
+    data = GenomeVersion.objects.filter(id=version_id).values_list("genome", flat=True).first()
+    if data is None:
+        raise VersionNotFound(f"there is no genome version {version_id!r}")
+    genome = genome_from_json(data, check=False)
+    with _version_cache_lock:
+        _version_cache[version_id] = genome
+        while len(_version_cache) > VERSION_CACHE_SIZE:
+            _version_cache.popitem(last=False)
+    return genome
+
+
+def champion_version_id(*, controller_node_id: str | None = None) -> str | None:
+    """The id of the live version: one indexed read, no genome decoded."""
+    pointers = ChampionPointer.objects.all()
+    if controller_node_id is not None:
+        pointers = pointers.filter(controller_node_id=controller_node_id)
+    return pointers.order_by("controller_node_id").values_list("version_id", flat=True).first()
+
+
+def champion_genome(*, controller_node_id: str | None = None) -> OrganizationalGenome | None:
+    """The live genome (from the version cache), or None before bootstrap."""
+    version_id = champion_version_id(controller_node_id=controller_node_id)
+    return None if version_id is None else genome_version(version_id=version_id)
 
 
 def champion_version(*, controller_node_id: str | None = None) -> GenomeVersion | None:
