@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,11 @@ HASHED_FIELDS = (
     "payload",
     "prev_hash",
 )
+
+
+def new_id() -> str:
+    """A fresh opaque id (a random UUID v4 string): events, envelopes, directives, tasks."""
+    return str(uuid.uuid4())
 
 
 def canonical_json(value: Any) -> str:

@@ -1,9 +1,17 @@
-"""Writes to the ledger. Every event goes through ``ledger_append``."""
+"""Writes to the ledger. Every event goes through ``ledger_append_many``.
+
+Services record their events with ``ledger_record``. Inside ``ledger_batch()`` (one
+runtime hop, one API call) the events are held and written by a single append as
+the block ends, in the order they were recorded; outside one they are appended at
+once. A hop therefore locks the chain head once, last, after every other row it
+locks: one lock order for the whole system.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -12,7 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.chain import GENESIS_HASH, event_hash, normalise_payload
+from ledger.chain import GENESIS_HASH, event_hash, new_id, normalise_payload
 from ledger.consumers import ledger_bell_ring
 from ledger.kinds import ALL_KINDS
 from ledger.models import LedgerEvent, LedgerHead, TaskTrace, TaskTraceScope
@@ -38,6 +46,66 @@ class EventDraft:
     genome_id: str | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+
+
+# The drafts of the open batch of this thread (or task), if one is open.
+_open_batch: ContextVar[list[tuple[EventDraft, Any]] | None] = ContextVar(
+    "ledger_batch", default=None
+)
+
+
+@contextmanager
+def ledger_batch() -> Iterator[None]:
+    """A transaction whose recorded events are appended once, as it ends.
+
+    Nested batches join the outer one. If the block raises, the transaction rolls
+    back and nothing is appended; a block that recorded nothing appends nothing.
+    """
+    if _open_batch.get() is not None:
+        # No savepoint (two statements saved per hop): an error inside dooms the outer
+        # transaction, which is what a hop wants anyway.
+        with transaction.atomic(savepoint=False):
+            yield
+        return
+    drafts: list[tuple[EventDraft, Any]] = []
+    token = _open_batch.set(drafts)
+    open_ = True
+    try:
+        with transaction.atomic():
+            yield
+            _open_batch.reset(token)
+            open_ = False
+            _append_prepared(drafts)
+    finally:
+        if open_:
+            _open_batch.reset(token)
+
+
+def ledger_record(*drafts: EventDraft) -> None:
+    """Record events: into the open batch, or appended now when none is open.
+
+    Raises LedgerInputError at once (before anything is written) for a draft the
+    ledger cannot carry, inside a batch as outside.
+    """
+    prepared = _prepare(drafts)
+    batch = _open_batch.get()
+    if batch is None:
+        _append_prepared(prepared)
+    else:
+        batch.extend(prepared)
+
+
+def _prepare(drafts: Sequence[EventDraft]) -> list[tuple[EventDraft, Any]]:
+    prepared = []
+    for draft in drafts:
+        if draft.kind not in ALL_KINDS:
+            raise LedgerInputError(f"unknown ledger event kind {draft.kind!r}")
+        try:
+            payload = normalise_payload(draft.payload)
+        except (TypeError, ValueError) as error:
+            raise LedgerInputError(f"{draft.kind} payload is not JSON: {error}") from error
+        prepared.append((draft, payload))
+    return prepared
 
 
 def _lock_head() -> LedgerHead:
@@ -70,27 +138,22 @@ def ledger_append_many(*, drafts: Sequence[EventDraft]) -> list[LedgerEvent]:
     Raises LedgerInputError, before writing anything, for an unknown kind or a
     payload JSON cannot carry.
     """
-    if not drafts:
-        return []
-    prepared = []
-    for draft in drafts:
-        if draft.kind not in ALL_KINDS:
-            raise LedgerInputError(f"unknown ledger event kind {draft.kind!r}")
-        try:
-            payload = normalise_payload(draft.payload)
-        except (TypeError, ValueError) as error:
-            raise LedgerInputError(f"{draft.kind} payload is not JSON: {error}") from error
-        prepared.append((draft, payload))
+    return _append_prepared(_prepare(drafts))
 
+
+def _append_prepared(prepared: Sequence[tuple[EventDraft, Any]]) -> list[LedgerEvent]:
+    if not prepared:
+        return []
     events: list[LedgerEvent] = []
-    with transaction.atomic():
+    # Inside a caller's transaction no savepoint: a failed append dooms it anyway.
+    with transaction.atomic(savepoint=False):
         head = _lock_head()
         seq, prev_hash = head.seq, head.hash
         for draft, payload in prepared:
             seq += 1
             fields: dict[str, Any] = {
                 "seq": seq,
-                "id": str(uuid.uuid4()),
+                "id": new_id(),
                 "kind": draft.kind,
                 "created_at": timezone.now(),
                 "node_id": draft.node_id,
@@ -151,14 +214,15 @@ def ledger_append(
 
 
 def task_trace_record(*, trace: TaskTrace, actor: str = "system") -> TaskTrace:
-    """Store a trace with its subtree scopes and a ``trace_written`` event.
+    """Store a trace with its subtree scopes and record a ``trace_written`` event.
 
     The trace, one scope row per node it belongs to (the assigned node and each
-    responsible ancestor) and the event commit together or not at all.
+    responsible ancestor) and the event commit together or not at all (in the
+    caller's batch, if one is open).
     """
     from ledger.kinds import TRACE_WRITTEN
 
-    with transaction.atomic():
+    with ledger_batch():
         trace.save(force_insert=True)
         scope_nodes = [trace.assigned_node_id, *trace.responsible_ancestor_ids]
         TaskTraceScope.objects.bulk_create(
@@ -167,15 +231,17 @@ def task_trace_record(*, trace: TaskTrace, actor: str = "system") -> TaskTrace:
             )
             for distance, node_id in enumerate(scope_nodes)
         )
-        ledger_append(
-            kind=TRACE_WRITTEN,
-            actor=actor,
-            payload=_trace_payload(trace),
-            node_id=trace.assigned_node_id,
-            responsible_ancestor_ids=trace.responsible_ancestor_ids,
-            directive_id=trace.directive_id,
-            task_id=trace.task_id,
-            genome_id=trace.genome_id,
+        ledger_record(
+            EventDraft(
+                kind=TRACE_WRITTEN,
+                actor=actor,
+                payload=_trace_payload(trace),
+                node_id=trace.assigned_node_id,
+                responsible_ancestor_ids=tuple(trace.responsible_ancestor_ids),
+                directive_id=trace.directive_id,
+                task_id=trace.task_id,
+                genome_id=trace.genome_id,
+            )
         )
     return trace
 

@@ -7,6 +7,7 @@ and appends the ledger event: all of it happens or none of it does.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.services import ledger_append
+from ledger.services import EventDraft, ledger_append, ledger_record
 from organization.genome import (
     TEMPLATES,
     GenomeError,
@@ -216,10 +217,14 @@ def subtree_pause(
     reason: str,
     severity: int,
     require_human_confirmation: bool,
+    valence: str = "Pain",
+    source: str = "Other",
+    event_context: EventDraft | None = None,
 ) -> SubtreePause:
-    """Pause ``node_id``'s subtree (idempotent: a later signal refreshes the record).
+    """Pause ``node_id``'s subtree and record ``algedonic_subtree_paused``, together.
 
-    The caller appends the ``algedonic_subtree_paused`` event in the same transaction.
+    Idempotent: a later signal refreshes the record. ``event_context`` carries the
+    pausing controller's tags for the event (actor, ancestors, correlation, genome).
     """
     pause, _ = SubtreePause.objects.update_or_create(
         node_id=node_id,
@@ -232,11 +237,29 @@ def subtree_pause(
             "require_human_confirmation": require_human_confirmation,
         },
     )
+    payload = {
+        "target_node_id": node_id,
+        "signal_id": signal_id,
+        "valence": valence,
+        "severity": severity,
+        "message": reason,
+        "source": source,
+        "require_human_confirmation": require_human_confirmation,
+    }
+    ledger_record(_pause_event(kinds.ALGEDONIC_SUBTREE_PAUSED, payload, event_context, paused_by))
     return pause
 
 
-def subtree_resume(*, node_id: str, descendant_ids: list[str]) -> list[str]:
-    """Lift the pauses on ``node_id`` and inside its subtree; returns the ids resumed.
+def subtree_resume(
+    *,
+    node_id: str,
+    descendant_ids: list[str],
+    signal_id: str = "",
+    resumed_by: str = "",
+    event_context: EventDraft | None = None,
+) -> list[str]:
+    """Lift the pauses on ``node_id`` and inside its subtree, and record
+    ``algedonic_subtree_resumed``; returns the ids resumed.
 
     A pause on an ancestor is not lifted: resuming a child of a paused subtree
     leaves it paused (by the ancestor) until the ancestor is resumed.
@@ -246,4 +269,14 @@ def subtree_resume(*, node_id: str, descendant_ids: list[str]) -> list[str]:
         SubtreePause.objects.filter(node_id__in=covered).values_list("node_id", flat=True)
     )
     SubtreePause.objects.filter(node_id__in=covered).delete()
+    payload = {"target_node_id": node_id, "signal_id": signal_id, "resumed_node_ids": resumed}
+    ledger_record(_pause_event(kinds.ALGEDONIC_SUBTREE_RESUMED, payload, event_context, resumed_by))
     return resumed
+
+
+def _pause_event(
+    kind: str, payload: dict[str, Any], context: EventDraft | None, actor: str
+) -> EventDraft:
+    if context is None:
+        return EventDraft(kind=kind, actor=actor or "system", payload=payload)
+    return dataclasses.replace(context, kind=kind, payload=payload)

@@ -22,9 +22,9 @@ from django.views.decorators.http import require_GET, require_POST
 from organization.models import Node, SubtreePause
 from organization.selectors import node_tree, pause_covering, subtree_pauses
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
+from workers.errors import Rejected
 from workers.models import AlgedonicSignalRecord
 from workers.services.algedonic import signal_raise
-from workers.services.directives import DirectiveRejected
 
 RECENT_SIGNALS = 25
 PAUSE_SEVERITY = 5
@@ -128,7 +128,7 @@ def _raise(
     )
     try:
         record = signal_raise(signal=signal, raised_by=f"user:{username}")
-    except DirectiveRejected as rejected:
+    except Rejected as rejected:
         text = "; ".join(str(error) for errors in rejected.errors.values() for error in errors)
         return _answer(request, f"{verb} refused: {text}", level=messages.ERROR, status=400)
     return _answer(

@@ -10,10 +10,10 @@ every variable.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -208,6 +208,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # epoch of this many seconds, aligned to the Unix epoch (3600: the reference's hourly epochs).
 # See docs/operations.md, "Resource budgets".
 VSM_EPOCH_SECONDS = env.int("VSM_EPOCH_SECONDS", default=3600)
+# "shared": every leaf listens on queue "leaves"; "per-node": leaf X on "leaf.X", so a
+# machine can serve chosen leaves (docs/operations.md, "Queues").
+VSM_LEAF_QUEUES = env.str("VSM_LEAF_QUEUES", default="shared")
+if VSM_LEAF_QUEUES not in ("shared", "per-node"):
+    raise ImproperlyConfigured('VSM_LEAF_QUEUES must be "shared" or "per-node"')
+# Each task runs its provider and acceptance checks in <root>/<task id>.
+VSM_WORKSPACE_ROOT = Path(env.str("VSM_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces")))
 
 # ---------------------------------------------------------------------------
 # Channels
@@ -234,7 +241,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # One line per record: Django's own console handler would repeat what root prints.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -26,12 +26,9 @@ from vsmsite.api_schema import (
     ErrorSerializer,
     not_found,
 )
+from workers.errors import IdempotencyConflict, Rejected
 from workers.models import Directive, Task
-from workers.services.directives import (
-    DirectiveRejected,
-    IdempotencyConflict,
-    directive_submit,
-)
+from workers.services.directives import directive_submit
 
 BOOLEAN_METADATA = ("requires_code_write", "decompose", "requires_tests", "requires_review")
 
@@ -357,8 +354,9 @@ class DirectiveListCreate(generics.ListCreateAPIView[Directive]):
                 idempotency_key=key,
             )
         except IdempotencyConflict as conflict:
-            return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
-        except DirectiveRejected as rejected:
+            detail = conflict.errors["idempotency_key"][0]
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
+        except Rejected as rejected:
             raise ValidationError(rejected.errors) from rejected
         body = DirectiveDetailSerializer(submission.directive).data
         code = status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK

@@ -8,15 +8,10 @@ twice and a crashed handler leaves nothing half done.
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
+from ledger.chain import new_id
 
 ID_LENGTH = 200
 
@@ -127,6 +122,13 @@ class Envelope(models.Model):
     metadata = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queue = models.CharField(max_length=200, help_text="The Celery queue it was sent on.")
+    genome_id = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="The genome version its routing decision was made under; its handler runs "
+        "under the same version.",
+    )
     handled_at = models.DateTimeField(null=True, blank=True, db_index=True)
     handled_by = models.CharField(max_length=200, blank=True)
     deliveries = models.PositiveIntegerField(default=0, help_text="How often a worker took it.")
@@ -173,6 +175,9 @@ class BlockedRoute(models.Model):
     paused_node_id = models.CharField(max_length=ID_LENGTH)
     packet = models.JSONField()
     correlation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    genome_id = models.CharField(
+        max_length=64, null=True, blank=True, help_text="The version the task was routed under."
+    )
     blocked_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
@@ -286,6 +291,9 @@ class DeferredTask(models.Model):
     reason = models.TextField()
     packet = models.JSONField()
     correlation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    genome_id = models.CharField(
+        max_length=64, null=True, blank=True, help_text="The version the task was routed under."
+    )
     deferred_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True, db_index=True)
     released_by = models.CharField(max_length=200, blank=True)

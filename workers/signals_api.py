@@ -18,9 +18,9 @@ from workers.domain.algedonic import (
     SignalSource,
     Valence,
 )
+from workers.errors import Rejected
 from workers.models import AlgedonicSignalRecord
 from workers.services.algedonic import signal_raise
-from workers.services.directives import DirectiveRejected
 
 POLICY_FLAGS = (
     "pause_subtree",
@@ -119,6 +119,6 @@ class SignalListCreate(generics.ListCreateAPIView[AlgedonicSignalRecord]):
         )
         try:
             record = signal_raise(signal=signal, raised_by=f"user:{request.user.get_username()}")
-        except DirectiveRejected as rejected:
+        except Rejected as rejected:
             raise ValidationError(rejected.errors) from rejected
         return Response(SignalSerializer(record).data, status=status.HTTP_201_CREATED)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from celery import shared_task
 
-from workers.models import Envelope
-from workers.services.transport import CONTROLLER_QUEUE
+from workers.services.bargaining import deferred_release
+from workers.services.delivery import envelope_deliver
+from workers.services.transport import CONTROLLER_QUEUE, DELIVER_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -39,22 +40,13 @@ PERIODIC_TASKS = (
 
 
 # Nobody reads a delivery's return value: no result row per hop.
-@shared_task(name="vsm.deliver", bind=True, ignore_result=True)
+@shared_task(name=DELIVER_TASK, bind=True, ignore_result=True)
 def deliver(self, envelope_id: str) -> str:  # type: ignore[no-untyped-def]
     """Hand an envelope to its target node: a metasystem's controller or a leaf's harness.
 
     Delivery is at least once (acks late); both handlers dedupe by envelope id.
     """
-    # Imported here so that publishing (in the web process) never loads the harness.
-    from workers.services.controller import controller_receive
-    from workers.services.leaf import leaf_execute
-    from workers.services.transport import CONTROLLER_QUEUE
-
-    worker = str(self.request.hostname or "unknown")
-    queue = Envelope.objects.filter(id=envelope_id).values_list("queue", flat=True).first()
-    if queue is None or queue == CONTROLLER_QUEUE:
-        return controller_receive(envelope_id=envelope_id, worker=worker)
-    return leaf_execute(envelope_id=envelope_id, worker=worker)
+    return envelope_deliver(envelope_id=envelope_id, worker=str(self.request.hostname or "unknown"))
 
 
 @shared_task(name="vsm.diagnostics.digest")
@@ -79,8 +71,6 @@ def bench_hop(remaining: int, started: float, marker: str) -> None:
     if remaining <= 0:
         logger.debug("bench chain %s finished after %.1f ms", marker, (time.time() - started) * 1e3)
         return
-    from workers.services.transport import CONTROLLER_QUEUE
-
     last = {"task_id": marker} if remaining == 1 else {}
     bench_hop.apply_async(args=[remaining - 1, started, marker], queue=CONTROLLER_QUEUE, **last)
 
@@ -88,6 +78,4 @@ def bench_hop(remaining: int, started: float, marker: str) -> None:
 @shared_task(name="vsm.epochs.release_deferred")
 def release_deferred() -> int:
     """Release the tasks deferred in epochs that have passed; returns how many went back."""
-    from workers.services.bargaining import deferred_release
-
     return deferred_release()

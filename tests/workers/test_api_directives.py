@@ -49,7 +49,8 @@ def test_a_valid_directive_is_stored_recorded_and_sent_to_the_root(
 ) -> None:
     sent: list[tuple[Any, Any]] = []
     monkeypatch.setattr(
-        "workers.tasks.deliver.apply_async", lambda args, queue: sent.append((args, queue))
+        "workers.services.transport.envelope_send",
+        lambda envelope_id, queue: sent.append(([envelope_id], queue)),
     )
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
@@ -17,14 +17,15 @@ from rest_framework.test import APIClient
 from ledger import kinds
 from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import ledger_verify
-from ledger.services import ledger_append
+from ledger.services import ledger_append, ledger_batch
+from organization.genome import VsmChannelType
 from organization.models import SubtreePause
-from organization.selectors import champion_version, genome_of
+from organization.selectors import champion_genome
 from organization.services import genome_apply_patch, genome_bootstrap
 from tests import factories
 from tests.support.processes import drain_in_process
 from workers.domain.bargaining import Budgets, ResourceBargain, edge_budgets
-from workers.domain.messages import TaskPacket
+from workers.domain.messages import MessageEnvelope, PayloadType, TaskPacket
 from workers.models import (
     AlgedonicSignalRecord,
     DeferredTask,
@@ -42,6 +43,7 @@ from workers.services.bargaining import (
     task_defer,
 )
 from workers.services.directives import directive_submit
+from workers.services.hop import Hop
 from workers.tasks import release_deferred
 
 ROOT = "root-codebase-system"
@@ -150,10 +152,10 @@ def later(monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.mark.django_db
 def test_the_edge_budgets_come_from_its_bargaining_channel_in_the_genome() -> None:
     organization(token_budget=1000, message_budget=4)
-    version = champion_version()
-    assert version is not None
+    genome = champion_genome()
+    assert genome is not None
 
-    assert edge_budgets(genome_of(version), SYSTEM, CODER) == Budgets(tokens=1000, messages=4)
+    assert edge_budgets(genome, SYSTEM, CODER) == Budgets(tokens=1000, messages=4)
 
 
 @pytest.mark.django_db
@@ -418,7 +420,7 @@ def test_a_deferred_task_runs_once_its_epoch_has_passed(later: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_a_leaf_in_a_paused_subtree_gets_no_grant_and_waits_for_the_resume() -> None:
+def test_a_leaf_paused_after_its_grant_hands_the_task_back_and_uses_none_of_it() -> None:
     organization(token_budget=1000)
     directive = submit("Paused")
     from workers.models import Envelope
@@ -434,9 +436,11 @@ def test_a_leaf_in_a_paused_subtree_gets_no_grant_and_waits_for_the_resume() -> 
     drain_in_process()
 
     assert task_of(directive).status == "blocked_paused"
-    grant = ResourceGrant.objects.get()
-    assert grant.status == "Denied"
-    assert grant.metadata["algedonic_paused_target_node_id"] == CODER
+    assert Directive.objects.get(id=directive.id).status == "running"
+    assert not TaskTrace.objects.exists()  # the leaf started nothing
+    grant = ResourceGrant.objects.get()  # made by the controller as it routed the task
+    assert (grant.status, grant.used_tokens) == ("Approved", 0)
+    assert ResourceEpoch.objects.get().used_tokens == 0
     assert not DeferredTask.objects.exists()
     assert not AlgedonicSignalRecord.objects.exists()  # the pause is the alarm already
 
@@ -449,16 +453,17 @@ def test_a_task_refused_just_before_an_extra_grant_is_not_left_waiting_for_the_n
     grant_extra_tokens(
         controller_node_id=SYSTEM, requester_node_id=CODER, tokens=100, actor="user:operator"
     )
-    version = champion_version()
-    assert version is not None
+    genome = champion_genome()
+    assert genome is not None
+    incoming = MessageEnvelope(
+        channel_type=VsmChannelType.RESOURCE_BARGAINING, payload_type=PayloadType.TASK_PACKET
+    )
 
-    with transaction.atomic():  # the leaf's deferral, committed after the operator's grant
+    with ledger_batch():  # the routing controller's deferral, committed after the extra grant
         deferred = task_defer(
+            Hop(SYSTEM, genome, incoming),
             grant=refused,
             task=TaskPacket(id="t-late", title="late"),
-            genome=genome_of(version),
-            version=version,
-            correlation_id=None,
         )
 
     assert deferred.released_by == "extra_grant"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from pytest_django.fixtures import Settings
 
 from organization.services import genome_bootstrap
 from tests.support.processes import celery_worker, purge_queues
@@ -15,9 +16,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_a_worker_serving_only_one_leafs_queue_executes_that_leafs_tasks(
-    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
 ) -> None:
-    monkeypatch.setenv("VSM_LEAF_QUEUES", "per-node")
+    settings.VSM_LEAF_QUEUES = "per-node"
     genome_bootstrap(template="single", actor="operator:test")
     queue = "leaf.primary-code-service"
     purge_queues("controllers", queue)

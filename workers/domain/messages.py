@@ -12,19 +12,15 @@ import dataclasses
 import enum
 import types
 import typing
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from ledger.chain import new_id as new_id  # the domain's ids are the ledger's
 from organization.genome import ChannelPriority, VsmChannelType
 
 T = TypeVar("T")
 JsonObject = dict[str, Any]
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def now_rfc3339() -> str:

@@ -17,21 +17,21 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from django.db import transaction
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.services import EventDraft
+from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import ChannelPriority, OrganizationalGenome, VsmChannelType, subtree_ids
 from organization.models import SubtreePause
-from organization.selectors import champion_version, genome_of, pause_covering
+from organization.selectors import champion_genome, genome_version, pause_covering
 from organization.services import subtree_pause, subtree_resume
 from workers.domain.algedonic import Action, AlgedonicSignal, planned_actions
 from workers.domain.messages import MessageEnvelope, PayloadType, TaskPacket, to_json
+from workers.errors import NoOrganization, Rejected
+from workers.events import ancestors_of
 from workers.models import AlgedonicSignalRecord, BlockedRoute, Task
-from workers.services.directives import DirectiveRejected
-from workers.services.handling import Handling
-from workers.services.transport import ancestors_of, envelope_publish
+from workers.services.hop import Hop
+from workers.services.transport import envelope_publish
 
 
 def responsible_controller(genome: OrganizationalGenome, target: str | None) -> str:
@@ -44,19 +44,16 @@ def responsible_controller(genome: OrganizationalGenome, target: str | None) -> 
 def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalRecord:
     """Record ``signal`` and send it to the controller responsible for its target.
 
-    Raises DirectiveRejected (a 400 at the API) naming the field when the
-    target does not exist. Must run inside or outside a transaction alike.
+    Raises Rejected (a 400 at the API) naming the field when the target does not
+    exist. Runs in the caller's batch (a leaf's hop) or its own transaction.
     """
-    version = champion_version()
-    if version is None:
-        raise DirectiveRejected({"organization": ["there is no organization yet"]})
-    genome = genome_of(version)
+    genome = champion_genome()
+    if genome is None:
+        raise NoOrganization()
     if signal.target_node_id is not None and signal.target_node_id not in genome.nodes:
-        raise DirectiveRejected(
-            {"target_node_id": [f"No node is called {signal.target_node_id!r}."]}
-        )
+        raise Rejected({"target_node_id": [f"No node is called {signal.target_node_id!r}."]})
     controller = responsible_controller(genome, signal.target_node_id)
-    with transaction.atomic():
+    with ledger_batch():
         record = AlgedonicSignalRecord.objects.create(
             id=signal.id,
             source=signal.source.value,
@@ -69,18 +66,19 @@ def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalR
             override_policy=asdict(signal.override_policy) if signal.override_policy else None,
             raised_by=raised_by,
         )
-        raised = EventDraft(
-            kind=kinds.ALGEDONIC_SIGNAL_RAISED,
-            actor=raised_by,
-            payload={**to_json(signal), "handled_by_controller": controller},
-            node_id=signal.target_node_id or controller,
-            responsible_ancestor_ids=ancestors_of(genome, signal.target_node_id or controller),
-            task_id=signal.related_task_id,
-            correlation_id=signal.id,
-            genome_id=version.id,
+        ledger_record(
+            EventDraft(
+                kind=kinds.ALGEDONIC_SIGNAL_RAISED,
+                actor=raised_by,
+                payload={**to_json(signal), "handled_by_controller": controller},
+                node_id=signal.target_node_id or controller,
+                responsible_ancestor_ids=ancestors_of(genome, signal.target_node_id or controller),
+                task_id=signal.related_task_id,
+                correlation_id=signal.id,
+                genome_id=genome.id,
+            )
         )
         envelope_publish(
-            events=[raised],
             envelope=MessageEnvelope(
                 channel_type=VsmChannelType.ALGEDONIC,
                 source_node_id=signal.target_node_id,
@@ -97,36 +95,36 @@ def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalR
     return record
 
 
-def on_algedonic_signal(handling: Handling, signal: AlgedonicSignal) -> None:
+def on_algedonic_signal(hop: Hop, signal: AlgedonicSignal) -> None:
     """Apply a signal's override policy at this controller (SPEC §6.1)."""
-    handling.event(
+    hop.event(
         kinds.ALGEDONIC_SIGNAL_RECEIVED,
-        {**to_json(signal), "controller_node_id": handling.node_id},
+        {**to_json(signal), "controller_node_id": hop.node_id},
         task_id=signal.related_task_id,
         suggestion_id=signal.related_suggestion_id,
     )
     actions = planned_actions(signal.override_policy)
     if not actions:
         return
-    target = signal.target_node_id or handling.node_id
+    target = signal.target_node_id or hop.node_id
     applied: list[str] = []
     for action in actions:
         if action is Action.FREEZE_MUTATION:
             applied.append("freeze_mutation_recorded")
         elif action is Action.PAUSE_SUBTREE:
-            _pause(handling, signal, target)
+            _pause(hop, signal, target)
             applied.append(f"subtree_paused={target}")
         elif action is Action.RESUME_SUBTREE:
-            _resume(handling, signal, target)
+            _resume(hop, signal, target)
             applied.append(f"subtree_resumed={target}")
         elif action is Action.ESCALATE:
-            applied.append(_escalate(handling, signal, target))
+            applied.append(_escalate(hop, signal, target))
         else:
             applied.append("require_human_confirmation")
-    handling.event(
+    hop.event(
         kinds.ALGEDONIC_OVERRIDE_APPLIED,
         {
-            "source_channel": handling.incoming.channel_type.value,
+            "source_channel": hop.incoming.channel_type.value,
             "valence": signal.valence.value,
             "severity": signal.severity,
             "target_node_id": target,
@@ -138,71 +136,76 @@ def on_algedonic_signal(handling: Handling, signal: AlgedonicSignal) -> None:
     )
 
 
-def _pause(handling: Handling, signal: AlgedonicSignal, target: str) -> None:
-    reason = signal.message or "algedonic pause_subtree"
+def _pause(hop: Hop, signal: AlgedonicSignal, target: str) -> None:
     policy = signal.override_policy
     subtree_pause(
         node_id=target,
         signal_id=signal.id,
-        paused_by=handling.node_id,
-        reason=reason,
+        paused_by=hop.node_id,
+        reason=signal.message or "algedonic pause_subtree",
         severity=min(signal.severity, 10),
         require_human_confirmation=bool(policy and policy.require_human_confirmation),
-    )
-    handling.event(
-        kinds.ALGEDONIC_SUBTREE_PAUSED,
-        {
-            "target_node_id": target,
-            "signal_id": signal.id,
-            "valence": signal.valence.value,
-            "severity": signal.severity,
-            "message": reason,
-            "source": signal.source.value,
-        },
+        valence=signal.valence.value,
+        source=signal.source.value,
+        event_context=_event_context(hop),
     )
 
 
-def _resume(handling: Handling, signal: AlgedonicSignal, target: str) -> None:
-    inside = subtree_ids(handling.genome, target)[1:] if target in handling.genome.nodes else []
-    resumed = subtree_resume(node_id=target, descendant_ids=inside)
-    handling.event(
-        kinds.ALGEDONIC_SUBTREE_RESUMED,
-        {"target_node_id": target, "signal_id": signal.id, "resumed_node_ids": resumed},
+def _resume(hop: Hop, signal: AlgedonicSignal, target: str) -> None:
+    inside = subtree_ids(hop.genome, target)[1:] if target in hop.genome.nodes else []
+    subtree_resume(
+        node_id=target,
+        descendant_ids=inside,
+        signal_id=signal.id,
+        event_context=_event_context(hop),
     )
-    release_blocked_routes(handling)
+    release_blocked_routes(hop)
 
 
-def _escalate(handling: Handling, signal: AlgedonicSignal, target: str) -> str:
-    parent_id = handling.genome.nodes[handling.node_id].parent_id
+def _event_context(hop: Hop) -> EventDraft:
+    """The tags of an event this controller records (kind and payload filled in later)."""
+    return EventDraft(
+        kind="",
+        actor=f"node:{hop.node_id}",
+        node_id=hop.node_id,
+        responsible_ancestor_ids=ancestors_of(hop.genome, hop.node_id),
+        correlation_id=hop.correlation_id,
+        causation_id=hop.incoming.id,
+        genome_id=hop.genome.id,
+    )
+
+
+def _escalate(hop: Hop, signal: AlgedonicSignal, target: str) -> str:
+    parent_id = hop.genome.nodes[hop.node_id].parent_id
     if parent_id is None:
-        handling.event(
+        hop.event(
             kinds.ALGEDONIC_ESCALATION_AT_ROOT,
             {"target_node_id": target, "severity": signal.severity, "message": signal.message},
         )
         return "escalation_at_root"
-    handling.event(
+    hop.event(
         kinds.ALGEDONIC_ESCALATED,
         {
-            "from_node_id": handling.node_id,
+            "from_node_id": hop.node_id,
             "to_node_id": parent_id,
             "target_node_id": target,
             "severity": signal.severity,
             "message": signal.message,
         },
     )
-    incoming = handling.incoming
-    handling.publish(
+    incoming = hop.incoming
+    hop.publish(
         MessageEnvelope(
             channel_type=VsmChannelType.ALGEDONIC,
-            source_node_id=handling.node_id,
+            source_node_id=hop.node_id,
             target_node_id=parent_id,
-            correlation_id=handling.correlation_id,
+            correlation_id=hop.correlation_id,
             causation_id=incoming.id,
             priority=ChannelPriority.INTERRUPT,
             payload_type=PayloadType.ALGEDONIC_SIGNAL,
             payload=to_json(signal),
-            trace=[*incoming.trace, handling.node_id],
-            metadata={"algedonic_escalation": "true", "escalated_by_node_id": handling.node_id},
+            trace=[*incoming.trace, hop.node_id],
+            metadata={"algedonic_escalation": "true", "escalated_by_node_id": hop.node_id},
         )
     )
     return "escalated_to_parent"
@@ -215,27 +218,28 @@ def paused(genome: OrganizationalGenome, node_id: str) -> SubtreePause | None:
     return pause_covering(node_id=node_id, ancestor_ids=ancestors_of(genome, node_id))
 
 
-def hold_if_paused(handling: Handling, task: TaskPacket, child_id: str) -> bool:
+def hold_if_paused(hop: Hop, task: TaskPacket, child_id: str) -> bool:
     """If ``child_id``'s subtree is paused, hold the task here until it resumes."""
-    pause = paused(handling.genome, child_id)
+    pause = paused(hop.genome, child_id)
     if pause is None:
         return False
     BlockedRoute.objects.create(
         task_id=task.id,
         directive_id=task.directive_id,
-        controller_node_id=handling.node_id,
+        controller_node_id=hop.node_id,
         child_node_id=child_id,
         paused_node_id=pause.node_id,
         packet=to_json(task),
-        correlation_id=handling.correlation_id,
+        correlation_id=hop.correlation_id,
+        genome_id=hop.genome.id,
     )
     Task.objects.filter(id=task.id).update(
         status=Task.Status.BLOCKED_PAUSED, assigned_node_id=child_id, updated_at=timezone.now()
     )
-    handling.event(
+    hop.event(
         kinds.ALGEDONIC_SUBTREE_ROUTE_BLOCKED,
         {
-            "controller_node_id": handling.node_id,
+            "controller_node_id": hop.node_id,
             "child_node_id": child_id,
             "task_id": task.id,
             "task_title": task.title,
@@ -244,7 +248,7 @@ def hold_if_paused(handling: Handling, task: TaskPacket, child_id: str) -> bool:
             "reason": pause.reason,
             "severity": pause.severity,
             "require_human_confirmation": pause.require_human_confirmation,
-            "source_channel": handling.incoming.channel_type.value,
+            "source_channel": hop.incoming.channel_type.value,
         },
         task_id=task.id,
         directive_id=task.directive_id,
@@ -252,27 +256,33 @@ def hold_if_paused(handling: Handling, task: TaskPacket, child_id: str) -> bool:
     return True
 
 
-def release_blocked_routes(handling: Handling) -> int:
-    """Send every held task whose child is no longer paused back to its controller."""
+def release_blocked_routes(hop: Hop) -> int:
+    """Send every held task whose child is no longer paused back to the controller holding it.
+
+    The holder sends the task to itself under the genome version it was routed under,
+    so it is routed again by the same rules and keeps the channel it arrived on.
+    """
     released = 0
     for held in BlockedRoute.objects.select_for_update().filter(released_at__isnull=True):
-        if held.child_node_id not in handling.genome.nodes:
+        genome = genome_version(version_id=held.genome_id) if held.genome_id else hop.genome
+        if held.child_node_id not in genome.nodes:
             continue
-        if paused(handling.genome, held.child_node_id) is not None:
+        if paused(genome, held.child_node_id) is not None:
             continue
         held.released_at = timezone.now()
         held.save(update_fields=["released_at"])
-        handling.publish(
-            MessageEnvelope(
+        envelope_publish(
+            envelope=MessageEnvelope(
                 channel_type=VsmChannelType.RESOURCE_BARGAINING,
-                source_node_id=handling.node_id,
+                source_node_id=held.controller_node_id,
                 target_node_id=held.controller_node_id,
                 correlation_id=held.correlation_id,
-                causation_id=handling.incoming.id,
+                causation_id=hop.incoming.id,
                 payload_type=PayloadType.TASK_PACKET,
                 payload=held.packet,
                 metadata={"released_after_pause_of": held.paused_node_id},
             ),
+            genome=genome,
             task_id=held.task_id,
             directive_id=held.directive_id,
         )

@@ -1,4 +1,5 @@
-"""Directive intake and completion."""
+"""Directive intake: store it, record it, send it to the root (settling is the root's:
+``workers.services.controller.results``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import IntegrityError
 
 from ledger import kinds
 from ledger.chain import canonical_json
-from ledger.services import EventDraft
+from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import VsmChannelType
-from organization.selectors import champion_version, genome_of
+from organization.selectors import champion_genome
 from workers.domain.messages import (
     AcceptanceCriterion,
     MessageEnvelope,
@@ -26,20 +26,9 @@ from workers.domain.messages import (
 from workers.domain.messages import (
     Directive as DirectiveMessage,
 )
-from workers.models import Directive, Task
+from workers.errors import IdempotencyConflict, NoOrganization
+from workers.models import Directive
 from workers.services.transport import envelope_publish
-
-
-class DirectiveRejected(ValueError):
-    """A directive that cannot run as submitted; ``errors`` maps field → messages."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
-        self.errors = errors
-
-
-class IdempotencyConflict(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -84,7 +73,7 @@ def directive_submit(
 
     With an ``idempotency_key`` a repeated submission by the same user returns the
     first directive (``created=False``) and sends nothing; the same key with a
-    different request raises IdempotencyConflict. Raises DirectiveRejected when
+    different request raises IdempotencyConflict. Raises NoOrganization when
     there is no organization to run it. Input shape is validated by the caller
     (the API serializer or the command).
     """
@@ -104,19 +93,16 @@ def directive_submit(
         existing = _existing(owner, idempotency_key, fingerprint)
         if existing is not None:
             return Submission(existing, created=False)
-    version = champion_version()
-    if version is None:
-        raise DirectiveRejected(
-            {"organization": ["there is no organization yet; run `manage.py org_bootstrap`"]}
-        )
-    genome = genome_of(version)
+    genome = champion_genome()
+    if genome is None:
+        raise NoOrganization()
     try:
-        with transaction.atomic():
+        with ledger_batch():
             directive = Directive.objects.create(
                 **fields,
                 origin=origin,
                 root_node_id=genome.root_node_id,
-                genome_id=version.id,
+                genome_id=genome.id,
                 created_by=owner,
                 idempotency_key=idempotency_key or None,
                 request_fingerprint=fingerprint,
@@ -130,18 +116,18 @@ def directive_submit(
                 payload_type=PayloadType.DIRECTIVE,
                 payload=to_json(message),
             )
-            accepted = EventDraft(
-                kind=kinds.DIRECTIVE_ACCEPTED,
-                actor=_actor(owner, origin),
-                payload=to_json(message),
-                node_id=genome.root_node_id,
-                directive_id=directive.id,
-                correlation_id=directive.id,
-                genome_id=version.id,
+            ledger_record(
+                EventDraft(
+                    kind=kinds.DIRECTIVE_ACCEPTED,
+                    actor=_actor(owner, origin),
+                    payload=to_json(message),
+                    node_id=genome.root_node_id,
+                    directive_id=directive.id,
+                    correlation_id=directive.id,
+                    genome_id=genome.id,
+                )
             )
-            envelope_publish(
-                envelope=envelope, genome=genome, events=[accepted], directive_id=directive.id
-            )
+            envelope_publish(envelope=envelope, genome=genome, directive_id=directive.id)
     except IntegrityError:
         # A concurrent retry with the same key won the race: answer with its directive.
         existing = _existing(owner, idempotency_key or "", fingerprint)
@@ -154,10 +140,7 @@ def directive_submit(
 def _existing(owner: User | None, key: str, fingerprint: str) -> Directive | None:
     existing = Directive.objects.filter(created_by=owner, idempotency_key=key).first()
     if existing is not None and existing.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used for a different request; "
-            "use a new key for a new directive"
-        )
+        raise IdempotencyConflict()
     return existing
 
 
@@ -165,28 +148,3 @@ def _actor(owner: User | None, origin: str) -> str:
     if owner is not None:
         return f"user:{owner.get_username()}"
     return origin
-
-
-def directive_settle(*, directive: Directive, genome_id: str) -> list[EventDraft]:
-    """Complete or fail the directive once every task is finished; returns the events."""
-    statuses = list(directive.tasks.values_list("status", flat=True))
-    if not statuses or any(s in (Task.Status.WAITING, Task.Status.ROUTED) for s in statuses):
-        return []
-    statuses = [s for s in statuses if s != Task.Status.REVISED]  # superseded by revisions
-    failed = statuses.count(Task.Status.FAILED)
-    directive.status = Directive.Status.FAILED if failed else Directive.Status.COMPLETED
-    directive.completed_at = timezone.now()
-    directive.result_summary = f"{len(statuses) - failed} of {len(statuses)} tasks completed" + (
-        f", {failed} failed" if failed else ""
-    )
-    directive.save(update_fields=["status", "completed_at", "result_summary"])
-    return [
-        EventDraft(
-            kind=kinds.DIRECTIVE_FAILED if failed else kinds.DIRECTIVE_COMPLETED,
-            payload={"status": directive.status, "summary": directive.result_summary},
-            node_id=directive.root_node_id,
-            directive_id=directive.id,
-            correlation_id=directive.id,
-            genome_id=genome_id,
-        )
-    ]

@@ -1,16 +1,18 @@
-"""The System 1 leaf harness (SPEC §10.1): check, prompt, provider, acceptance, trace, result.
+"""The System 1 leaf harness (docs/rules/leaf.md): check, prompt, provider, acceptance,
+trace, result.
 
 The provider call can take minutes, so it runs outside any transaction. The
-envelope is claimed only at the end, in the transaction that stores the trace
+envelope is claimed only at the end, in the one transaction that stores the trace
 and publishes the result: if the worker dies mid-task nothing was written and
 the redelivered message runs the task again; if two deliveries race, the one
 that claims first wins and the other's work is discarded, so every task has
 exactly one trace and one result.
 
-Before the provider, the leaf asks its controller for a token grant (resource
-bargaining, ``workers.services.bargaining``) and afterwards reports what it used.
-A denied grant means no provider call: the task is deferred until the next epoch
-or an operator's extra grant, or, in a paused subtree, held until the resume.
+The leaf runs under the genome version its envelope names: a task routed under a
+candidate genome executes under the candidate. Its token grant was decided by its
+controller when the task was routed (``workers.services.controller.routing``); the
+leaf reports what it used. A leaf whose subtree was paused after the task was routed
+starts nothing and hands the task back to its parent to hold.
 """
 
 from __future__ import annotations
@@ -23,19 +25,16 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from ledger import kinds
 from ledger.models import TaskTrace
-from ledger.services import EventDraft, ledger_append_many, task_trace_record
+from ledger.services import ledger_batch, ledger_record, task_trace_record
 from organization.genome import OrganizationalGenome, VsmChannelType
-from organization.models import GenomeVersion
-from organization.selectors import champion_version, genome_of
+from workers import events
 from workers.acceptance import CheckOutcome, run_acceptance_checks
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource
-from workers.domain.bargaining import ResourceBargain
+from workers.domain.channels import OUTBOUND_CHANNEL, result_metadata, trace_metadata
 from workers.domain.messages import (
     MessageEnvelope,
     PayloadType,
@@ -48,17 +47,11 @@ from workers.domain.messages import (
 )
 from workers.domain.prompt import build_model_request
 from workers.domain.routing import TaskRequirements, leaf_refusal
-from workers.models import Envelope, ResourceGrant
+from workers.events import ancestors_of, message_event
 from workers.providers import ProviderError, provider_for
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
-from workers.services.bargaining import (
-    grant_request,
-    grant_usage,
-    leaf_token_request,
-    task_defer,
-)
-from workers.services.handling import Handling
-from workers.services.transport import ancestors_of, envelope_of, envelope_publish, message_event
+from workers.services.bargaining import grant_usage
+from workers.services.hop import Delivery, Hop, delivery_read, envelope_claim
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +69,10 @@ class Execution:
     files_touched: list[str] = field(default_factory=list)
     artifacts: list[TaskArtifact] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
-    grant: ResourceGrant | None = None
 
 
 def workspace_for(task_id: str) -> Path:
-    root = Path(os.environ.get("VSM_WORKSPACE_ROOT", settings.VAR_DIR / "workspaces"))
-    return root / task_id
+    return Path(settings.VSM_WORKSPACE_ROOT) / task_id
 
 
 def _execute(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> Execution:
@@ -134,125 +125,55 @@ def _execute(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> Ex
 
 
 def leaf_execute(*, envelope_id: str, worker: str) -> str:
-    """Run the task an envelope carries to a leaf; returns what happened."""
-    row = Envelope.objects.filter(id=envelope_id).first()
-    if row is None:
-        logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
-        return "missing"
-    if row.handled_at is not None:
-        return "duplicate"
-    Envelope.objects.filter(id=envelope_id).update(deliveries=F("deliveries") + 1)
-    version = champion_version()
-    assert version is not None
-    genome = genome_of(version)
-    incoming = envelope_of(row)
-    task = from_json(TaskPacket, incoming.payload)
-    node_id = str(row.target_node_id)
-    grant = _request_grant(genome, incoming, node_id, task)
-    if _held_by_pause(genome, node_id, grant):
-        return _hold_for_pause(envelope_id, genome, version, incoming, node_id, task, worker)
-    if grant is not None and grant.denied:
-        return _defer_for_budget(envelope_id, genome, version, incoming, task, worker, grant)
+    """Run the task an envelope carries to a leaf; returns what happened.
+
+    One read before the provider, one transaction after it (the claim, the usage of
+    the grant the controller made when it routed the task, the trace, the result).
+    """
+    delivery = delivery_read(envelope_id)
+    if isinstance(delivery, str):
+        return delivery
+    return leaf_handle(delivery, worker=worker)
+
+
+def leaf_handle(delivery: Delivery, *, worker: str) -> str:
+    """Run the task of an envelope already read (see ``leaf_execute``)."""
+    envelope_id = delivery.row.id
+    hop = delivery.hop()
+    task = from_json(TaskPacket, hop.incoming.payload)
+    node_id = hop.node_id
+    if node_id in hop.genome.nodes and paused(hop.genome, node_id) is not None:
+        return _hand_back(hop, task, worker)
     started_at, clock = timezone.now(), time.monotonic()
-    execution = _execute(genome, node_id, task)
+    execution = _execute(hop.genome, node_id, task)
     latency_ms = int((time.monotonic() - clock) * 1000)
-    with transaction.atomic():
-        claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
-            handled_at=timezone.now(), handled_by=worker
-        )
-        if not claimed:
+    with ledger_batch():
+        if not envelope_claim(envelope_id, worker=worker):
             return "duplicate"
-        if grant is not None:
-            # Before _record appends to the ledger: the epoch row is locked before the head.
-            grant_usage(
-                grant_id=grant.id, used_tokens=execution.input_tokens + execution.output_tokens
-            )
-            execution.grant = grant
-        _record(genome, version, incoming, node_id, task, execution, started_at, latency_ms)
+        _record_usage(hop, execution.input_tokens + execution.output_tokens)
+        _record(hop, task, execution, started_at, latency_ms)
     return "handled"
 
 
-def _request_grant(
-    genome: OrganizationalGenome, incoming: MessageEnvelope, node_id: str, task: TaskPacket
-) -> ResourceGrant | None:
-    """Ask the leaf's controller for the tokens the task needs (SPEC §5), before any work.
+def _record_usage(hop: Hop, used_tokens: int) -> None:
+    grant_id = hop.incoming.metadata.get("resource_grant_id")
+    if grant_id:
+        grant_usage(grant_id=grant_id, used_tokens=used_tokens)
 
-    None when there is nobody to ask: a node outside the genome (refused later) or a
-    root without a parent.
+
+def _hand_back(hop: Hop, task: TaskPacket, worker: str) -> str:
+    """Nothing new starts in a paused subtree: the parent holds the task until the resume.
+
+    The grant made for it is reported unused; the parent grants again when it routes the
+    task anew.
     """
-    node = genome.nodes.get(node_id)
-    if node is None or node.parent_id is None:
-        return None
-    return grant_request(
-        controller_node_id=node.parent_id,
-        bargain=ResourceBargain(
-            requested_by=node_id,
-            task_id=task.id,
-            requested_tokens=leaf_token_request(genome, node_id, task),
-            justification=task.title,
-        ),
-        envelope_id=incoming.id,
-        directive_id=task.directive_id,
-        correlation_id=incoming.correlation_id or incoming.id,
-    )
-
-
-def _held_by_pause(genome: OrganizationalGenome, node_id: str, grant: ResourceGrant | None) -> bool:
-    """A paused subtree gets no grant (SPEC §6.3); its task waits for the resume instead."""
-    if grant is not None:
-        return grant.denied and grant.metadata.get("algedonic_subtree_paused") == "true"
-    return node_id in genome.nodes and paused(genome, node_id) is not None
-
-
-def _defer_for_budget(
-    envelope_id: str,
-    genome: OrganizationalGenome,
-    version: GenomeVersion,
-    incoming: MessageEnvelope,
-    task: TaskPacket,
-    worker: str,
-    grant: ResourceGrant,
-) -> str:
-    """Denied a grant: do not run the provider; hold the task until the edge has budget."""
-    with transaction.atomic():
-        claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
-            handled_at=timezone.now(), handled_by=worker
-        )
-        if not claimed:
+    parent_id = hop.parent_id or hop.node_id
+    with ledger_batch():
+        if not envelope_claim(hop.incoming.id, worker=worker):
             return "duplicate"
-        # The deferral locks the epoch row and appends its events before ours.
-        task_defer(
-            grant=grant,
-            task=task,
-            genome=genome,
-            version=version,
-            correlation_id=incoming.correlation_id or incoming.id,
-        )
-        ledger_append_many(drafts=[message_event(kinds.MESSAGE_RECEIVED, incoming, genome)])
-    return "deferred"
-
-
-def _hold_for_pause(
-    envelope_id: str,
-    genome: OrganizationalGenome,
-    version: GenomeVersion,
-    incoming: MessageEnvelope,
-    node_id: str,
-    task: TaskPacket,
-    worker: str,
-) -> str:
-    """Nothing new starts in a paused subtree: hand the task back to the parent to hold."""
-    parent_id = genome.nodes[node_id].parent_id or node_id
-    with transaction.atomic():
-        claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
-            handled_at=timezone.now(), handled_by=worker
-        )
-        if not claimed:
-            return "duplicate"
-        handling = Handling(parent_id, genome, version, incoming)
-        handling.events.append(message_event(kinds.MESSAGE_RECEIVED, incoming, genome))
-        hold_if_paused(handling, task, node_id)
-        handling.flush()
+        ledger_record(message_event(kinds.MESSAGE_RECEIVED, hop.incoming, hop.genome))
+        _record_usage(hop, 0)
+        hold_if_paused(Hop(parent_id, hop.genome, hop.incoming), task, hop.node_id)
     return "held"
 
 
@@ -304,48 +225,27 @@ def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) 
         )
 
 
-def _grant_metadata(grant: ResourceGrant | None) -> dict[str, str]:
-    if grant is None:
-        return {}
-    return {
-        "resource_grant_id": grant.id,
-        "resource_grant_status": grant.status,
-        "resource_approved_tokens": str(grant.approved_tokens or 0),
-    }
+GRANT_KEYS = ("resource_grant_id", "resource_grant_status", "resource_approved_tokens")
 
 
 def _record(
-    genome: OrganizationalGenome,
-    version: GenomeVersion,
-    incoming: MessageEnvelope,
-    node_id: str,
+    hop: Hop,
     task: TaskPacket,
     execution: Execution,
     started_at: datetime,
     latency_ms: int,
 ) -> None:
-    ancestors = ancestors_of(genome, node_id)
-    events = [message_event(kinds.MESSAGE_RECEIVED, incoming, genome)]
+    node_id, incoming = hop.node_id, hop.incoming
+    ancestors = ancestors_of(hop.genome, node_id)
+    ledger_record(message_event(kinds.MESSAGE_RECEIVED, incoming, hop.genome))
     if execution.violation:
-        events.append(
-            EventDraft(
-                kind=kinds.CAPABILITY_VIOLATION,
-                actor=f"node:{node_id}",
-                payload={"task_id": task.id, "node_id": node_id, "reason": execution.violation},
-                node_id=node_id,
-                responsible_ancestor_ids=ancestors,
-                task_id=task.id,
-                directive_id=task.directive_id,
-                correlation_id=incoming.correlation_id,
-                causation_id=incoming.id,
-                genome_id=version.id,
-            )
-        )
+        hop.record(events.capability_violation(task, node_id=node_id, reason=execution.violation))
     checks = execution.checks
+    grant = {key: incoming.metadata[key] for key in GRANT_KEYS if key in incoming.metadata}
     trace = TaskTrace(
         task_id=task.id,
         directive_id=task.directive_id,
-        genome_id=version.id,
+        genome_id=hop.genome.id,
         assigned_node_id=node_id,
         responsible_ancestor_ids=ancestors,
         started_at=started_at,
@@ -359,15 +259,12 @@ def _record(
         merged=None if execution.status is TaskStatus.COMPLETED else False,
         outcome_score=1.0 if execution.status is TaskStatus.COMPLETED else -1.0,
         metadata={
+            **trace_metadata(task, incoming),
+            **grant,
             "status": execution.status.value,
-            "task_title": task.title,
-            "envelope_id": incoming.id,
-            **_grant_metadata(execution.grant),
-            **{f"task_metadata.{k}": v for k, v in task.metadata.items()},
         },
     )
-    ledger_append_many(drafts=events)
-    # The trace is written before the result is published (SPEC §10.1 step 8).
+    # The trace is written before the result is published.
     task_trace_record(trace=trace, actor=f"node:{node_id}")
     _raise_pain_if_needed(node_id, task, execution)
     result = TaskResult(
@@ -379,21 +276,16 @@ def _record(
         files_touched=execution.files_touched,
         tests_run=[check.name for check in checks],
         error=execution.error,
-        metadata={"directive_id": task.directive_id or "", "trace_id": trace.id},
+        metadata={**result_metadata(task, incoming), "trace_id": trace.id},
     )
-    parent_id = incoming.source_node_id or genome.nodes[node_id].parent_id
-    envelope_publish(
-        envelope=MessageEnvelope(
+    hop.reply(
+        MessageEnvelope(
             channel_type=VsmChannelType.MANAGEMENT_TO_OPERATION,
-            source_node_id=node_id,
-            target_node_id=parent_id,
-            correlation_id=incoming.correlation_id or incoming.id,
-            causation_id=incoming.id,
+            target_node_id=incoming.source_node_id or hop.parent_id,
             payload_type=PayloadType.TASK_RESULT,
             payload=to_json(result),
-            trace=[*incoming.trace, node_id],
+            metadata={OUTBOUND_CHANNEL: VsmChannelType.MANAGEMENT_TO_OPERATION.value},
         ),
-        genome=genome,
         task_id=task.id,
         directive_id=task.directive_id,
     )

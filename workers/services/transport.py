@@ -1,25 +1,34 @@
-"""Publishing envelopes: a durable row, a ledger event, then a Celery message on commit.
+"""Publishing envelopes: a durable row and its ledger event now, a Celery message on commit.
 
-Celery carries only the envelope id. Controllers (metasystems) listen on queue
-``controllers``, leaves on ``leaves``; with ``VSM_LEAF_QUEUES=per-node`` each
-leaf gets its own queue ``leaf.<node id>`` so a machine can serve chosen leaves.
+Celery carries only the envelope id, sent by task name (``vsm.deliver``): publishing
+never imports the handlers. Controllers (metasystems) listen on queue ``controllers``,
+leaves on ``leaves``; with ``VSM_LEAF_QUEUES=per-node`` each leaf gets its own queue
+``leaf.<node id>`` so a machine can serve chosen leaves.
+
+Every envelope names the genome version its routing decision was made under
+(``genome_id``); its handler loads that version, never "the current champion", so a
+patch applied while a directive is in flight does not change the rules under it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 from ledger import kinds
-from ledger.services import EventDraft, ledger_append_many
-from organization.genome import OrganizationalGenome, ancestor_ids
-from workers.domain.messages import MessageEnvelope, PayloadType, to_json
+from ledger.services import ledger_record
+from organization.genome import OrganizationalGenome
+from organization.selectors import champion_version_id, genome_version
+from workers import events
+from workers.domain.messages import MessageEnvelope, PayloadType, from_json, to_json
 from workers.models import Envelope
 
 CONTROLLER_QUEUE = "controllers"
 LEAF_QUEUE = "leaves"
+DELIVER_TASK = "vsm.deliver"
 
 
 def queue_for(genome: OrganizationalGenome, node_id: str, payload_type: str) -> str:
@@ -27,45 +36,15 @@ def queue_for(genome: OrganizationalGenome, node_id: str, payload_type: str) -> 
     node = genome.nodes[node_id]
     if node.children or payload_type != PayloadType.TASK_PACKET:
         return CONTROLLER_QUEUE
-    if os.environ.get("VSM_LEAF_QUEUES", "shared") == "per-node":
+    if settings.VSM_LEAF_QUEUES == "per-node":
         return f"leaf.{node_id}"
     return LEAF_QUEUE
 
 
-def ancestors_of(genome: OrganizationalGenome, node_id: str | None) -> list[str]:
-    if node_id is None or node_id not in genome.nodes:
-        return []
-    return ancestor_ids(genome, node_id)
-
-
-def message_event(
-    kind: str, envelope: MessageEnvelope, genome: OrganizationalGenome, **ids: Any
-) -> EventDraft:
-    """SPEC §4.2: an event built for a message carries the whole envelope."""
-    node_id = envelope.target_node_id or envelope.source_node_id
-    return EventDraft(
-        kind=kind,
-        actor=f"node:{envelope.source_node_id or 'environment'}",
-        payload=to_json(envelope),
-        node_id=node_id,
-        responsible_ancestor_ids=ancestors_of(genome, node_id),
-        correlation_id=envelope.correlation_id,
-        causation_id=envelope.causation_id,
-        genome_id=genome.id,
-        **ids,
-    )
-
-
 def envelope_publish(
-    *,
-    envelope: MessageEnvelope,
-    genome: OrganizationalGenome,
-    events: list[EventDraft] | None = None,
-    **ids: Any,
+    *, envelope: MessageEnvelope, genome: OrganizationalGenome, **ids: Any
 ) -> Envelope:
-    """Store ``envelope``, record it (after ``events``), and send it once committed."""
-    from workers.tasks import deliver
-
+    """Store ``envelope`` under ``genome``'s version, record it, and send it once committed."""
     assert envelope.target_node_id is not None, "envelopes between nodes name their target"
     queue = queue_for(genome, envelope.target_node_id, envelope.payload_type)
     wire = to_json(envelope)
@@ -82,17 +61,27 @@ def envelope_publish(
         trace=wire["trace"],
         metadata=wire["metadata"],
         queue=queue,
+        genome_id=genome.id,
     )
-    ledger_append_many(
-        drafts=[*(events or []), message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, **ids)]
-    )
-    transaction.on_commit(lambda: deliver.apply_async(args=[row.id], queue=queue))
+    ledger_record(events.message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, **ids))
+    transaction.on_commit(lambda: envelope_send(envelope_id=row.id, queue=queue))
     return row
 
 
-def envelope_of(row: Envelope) -> MessageEnvelope:
-    from workers.domain.messages import from_json
+def envelope_send(*, envelope_id: str, queue: str) -> None:
+    """Hand the envelope's id to the broker (again, for a resend: handlers dedupe)."""
+    current_app.send_task(DELIVER_TASK, args=[envelope_id], queue=queue)
 
+
+def envelope_genome(row: Envelope) -> OrganizationalGenome:
+    """The genome ``row`` was routed under (rows from before versions were recorded: the
+    champion's)."""
+    version_id = row.genome_id or champion_version_id()
+    assert version_id is not None, "an envelope exists, so the organization does"
+    return genome_version(version_id=version_id)
+
+
+def envelope_of(row: Envelope) -> MessageEnvelope:
     return from_json(
         MessageEnvelope,
         {

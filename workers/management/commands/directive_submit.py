@@ -9,8 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workers.api import DirectiveCreateSerializer, DirectiveDetailSerializer
+from workers.errors import Rejected
 from workers.models import Directive, Task
-from workers.services.directives import DirectiveRejected, directive_submit
+from workers.services.directives import directive_submit
 
 
 class Command(BaseCommand):
@@ -71,7 +72,7 @@ class Command(BaseCommand):
                 acceptance=data["acceptance"],
                 origin="cli",
             )
-        except DirectiveRejected as rejected:
+        except Rejected as rejected:
             raise CommandError(f"directive refused: {rejected}") from rejected
         directive = submission.directive
         if not options["json"]:

@@ -1,7 +1,8 @@
 """Resource bargaining at run time: System 3 grants its System 1 leaves tokens per epoch (SPEC §5).
 
-A leaf asks its controller (its parent) for a grant before it calls its provider
-(:func:`grant_request`) and reports what it used afterwards (:func:`grant_usage`). The
+A controller grants its leaf the task's tokens as it routes the task to it
+(:func:`grant_for_route`, in the routing hop's transaction), and the leaf reports what it
+used afterwards (:func:`grant_usage`). The
 decision itself is the pure :func:`workers.domain.bargaining.decide`; this module feeds it
 the epoch's usage, the edge's budgets, the System 2 and environment pressure read from the
 controller's recent ledger events, and the algedonic pause covering the leaf, then stores the
@@ -22,11 +23,11 @@ Choices a Django port has to make (SPEC Appendix B spirit):
   ``system_3.default_task_budget_tokens``, else an estimate of the prompt (a token per four
   bytes, ``rough_token_estimate``). The first two are what the genome says a task may cost;
   the estimate only keeps an unconfigured edge with a token budget meaningful.
-* **No reply envelope.** The leaf asks synchronously, so the decision is returned, not sent on
-  the ResourceBargaining channel (a leaf's queue only carries task packets).
+* **No reply envelope.** The controller decides as it routes, so the grant travels with the
+  task (``resource_grant_*`` metadata on its envelope) instead of in a reply of its own.
 * **An edge without budgets is not limited**: the decision is still made and recorded, and
   only the genome's task caps, pressure and pauses can cut it.
-* **A denied leaf defers its task** (``DeferredTask``, task status ``deferred_budget``) and
+* **A denied task is deferred by its controller** (``DeferredTask``, ``deferred_budget``) and
   raises one pain signal per edge and epoch; the task goes back to its controller when the
   epoch has passed (:func:`deferred_release`, run by beat) or when an operator adds tokens
   (:func:`grant_extra_tokens`). A leaf denied because its subtree is paused is not deferred:
@@ -45,6 +46,7 @@ from workers.services.bargaining.deferrals import (
 from workers.services.bargaining.grants import (
     current_epoch_key,
     epoch_budgets,
+    grant_for_route,
     grant_request,
     grant_usage,
     leaf_token_request,
@@ -57,6 +59,7 @@ __all__ = [
     "deferred_release",
     "epoch_budgets",
     "grant_extra_tokens",
+    "grant_for_route",
     "grant_request",
     "grant_usage",
     "leaf_token_request",

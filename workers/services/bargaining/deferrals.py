@@ -5,48 +5,40 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.services import EventDraft, ledger_append_many
+from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import OrganizationalGenome, VsmChannelType
-from organization.models import GenomeVersion
-from organization.selectors import champion_version, genome_of
+from organization.selectors import champion_genome, genome_version
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource
 from workers.domain.bargaining import EpochUsage, remaining_messages, remaining_tokens
 from workers.domain.messages import MessageEnvelope, PayloadType, TaskPacket, to_json
+from workers.errors import NoOrganization, Rejected
+from workers.events import ancestors_of
 from workers.models import DeferredTask, ResourceEpoch, ResourceGrant, Task
 from workers.services.algedonic import signal_raise
 from workers.services.bargaining.grants import current_epoch_key, epoch_budgets, lock_epoch
-from workers.services.transport import ancestors_of, envelope_publish
+from workers.services.hop import Hop
+from workers.services.transport import envelope_publish
 
 logger = logging.getLogger(__name__)
 
 PAIN_SEVERITY = 5
 
 
-class GrantRejected(ValueError):
+class GrantRejected(Rejected):
     """An operator grant that cannot be applied; ``errors`` maps field → messages."""
 
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
-        self.errors = errors
 
+def task_defer(hop: Hop, *, grant: ResourceGrant, task: TaskPacket) -> DeferredTask:
+    """Hold ``task`` at the routing controller until the edge has budget again; raise one
+    pain signal per edge and epoch.
 
-def task_defer(
-    *,
-    grant: ResourceGrant,
-    task: TaskPacket,
-    genome: OrganizationalGenome,
-    version: GenomeVersion,
-    correlation_id: str | None,
-) -> DeferredTask:
-    """Hold ``task`` until the edge has budget again; raise one pain signal per edge and epoch.
-
-    Runs inside the caller's transaction (the leaf's claim of the envelope), before the
-    caller appends its own events: it locks the epoch row first, as grants do.
+    Runs inside the routing hop's transaction, which already holds the epoch row's lock
+    (the grant was just decided under it).
     """
+    genome, correlation_id = hop.genome, hop.correlation_id
     epoch = ResourceEpoch.objects.select_for_update().get(id=grant.epoch_id)
     reason = "; ".join(grant.reasons) or "resource grant denied"
     deferred = DeferredTask.objects.create(
@@ -59,39 +51,38 @@ def task_defer(
         reason=reason,
         packet=to_json(task),
         correlation_id=correlation_id,
+        genome_id=genome.id,
     )
     Task.objects.filter(id=task.id).update(
         status=Task.Status.DEFERRED_BUDGET,
         assigned_node_id=epoch.requester_node_id,
         updated_at=timezone.now(),
     )
-    ledger_append_many(
-        drafts=[
-            EventDraft(
-                kind=kinds.RESOURCE_TASK_DEFERRED,
-                actor=f"node:{epoch.requester_node_id}",
-                payload={
-                    "task_id": task.id,
-                    "task_title": task.title,
-                    "controller_node_id": epoch.controller_node_id,
-                    "requester_node_id": epoch.requester_node_id,
-                    "grant_id": grant.id,
-                    "resource_epoch_key": epoch.epoch_key,
-                    "reasons": list(grant.reasons),
-                },
-                node_id=epoch.requester_node_id,
-                responsible_ancestor_ids=ancestors_of(genome, epoch.requester_node_id),
-                task_id=task.id,
-                directive_id=task.directive_id,
-                correlation_id=correlation_id,
-                genome_id=version.id,
-            )
-        ]
+    ledger_record(
+        EventDraft(
+            kind=kinds.RESOURCE_TASK_DEFERRED,
+            actor=f"node:{epoch.requester_node_id}",
+            payload={
+                "task_id": task.id,
+                "task_title": task.title,
+                "controller_node_id": epoch.controller_node_id,
+                "requester_node_id": epoch.requester_node_id,
+                "grant_id": grant.id,
+                "resource_epoch_key": epoch.epoch_key,
+                "reasons": list(grant.reasons),
+            },
+            node_id=epoch.requester_node_id,
+            responsible_ancestor_ids=ancestors_of(genome, epoch.requester_node_id),
+            task_id=task.id,
+            directive_id=task.directive_id,
+            correlation_id=correlation_id,
+            genome_id=genome.id,
+        )
     )
     if epoch.extra_granted_at is not None and epoch.extra_granted_at >= grant.created_at:
         # An operator added budget after this grant was refused and before this deferral
         # could be seen: the extra grant released nothing of ours, so release it now.
-        _release([deferred], genome=genome, version=version, released_by="extra_grant")
+        _release([deferred], released_by="extra_grant")
         return deferred
     if not epoch.pain_signal_id:
         record = signal_raise(
@@ -120,15 +111,11 @@ def deferred_release(*, now: datetime | None = None) -> int:
     released row is skipped.
     """
     key = current_epoch_key(now)
-    version = champion_version()
-    if version is None:
-        return 0
-    genome = genome_of(version)
-    with transaction.atomic():
+    with ledger_batch():
         waiting = DeferredTask.objects.select_for_update().filter(
             released_at__isnull=True, epoch_key__lt=key
         )
-        return _release(list(waiting), genome=genome, version=version, released_by="new_epoch")
+        return _release(list(waiting), released_by="new_epoch")
 
 
 def grant_extra_tokens(
@@ -145,9 +132,9 @@ def grant_extra_tokens(
     Raises GrantRejected, changing nothing, for unknown nodes, a pair that is not a
     parent→child edge, non-positive tokens or negative messages.
     """
-    genome, version = _edge_genome(controller_node_id, requester_node_id, tokens, messages)
+    genome = _edge_genome(controller_node_id, requester_node_id, tokens, messages)
     key = current_epoch_key()
-    with transaction.atomic():
+    with ledger_batch():
         epoch = lock_epoch(key, controller_node_id, requester_node_id)
         epoch.extra_tokens += tokens
         epoch.extra_messages += messages
@@ -167,43 +154,38 @@ def grant_extra_tokens(
         usage = EpochUsage(
             allocation_count=epoch.allocation_count, allocated_tokens=epoch.allocated_tokens
         )
-        ledger_append_many(
-            drafts=[
-                EventDraft(
-                    kind=kinds.RESOURCE_EXTRA_GRANTED,
-                    actor=actor,
-                    payload={
-                        "controller_node_id": controller_node_id,
-                        "requester_node_id": requester_node_id,
-                        "resource_epoch_key": key,
-                        "tokens": tokens,
-                        "messages": messages,
-                        "extra_tokens": epoch.extra_tokens,
-                        "extra_messages": epoch.extra_messages,
-                        "budget_tokens": budgets.tokens,
-                        "remaining_tokens": remaining_tokens(budgets, usage),
-                        "remaining_messages": remaining_messages(budgets, usage),
-                    },
-                    node_id=controller_node_id,
-                    responsible_ancestor_ids=ancestors_of(genome, controller_node_id),
-                    genome_id=version.id,
-                )
-            ]
+        ledger_record(
+            EventDraft(
+                kind=kinds.RESOURCE_EXTRA_GRANTED,
+                actor=actor,
+                payload={
+                    "controller_node_id": controller_node_id,
+                    "requester_node_id": requester_node_id,
+                    "resource_epoch_key": key,
+                    "tokens": tokens,
+                    "messages": messages,
+                    "extra_tokens": epoch.extra_tokens,
+                    "extra_messages": epoch.extra_messages,
+                    "budget_tokens": budgets.tokens,
+                    "remaining_tokens": remaining_tokens(budgets, usage),
+                    "remaining_messages": remaining_messages(budgets, usage),
+                },
+                node_id=controller_node_id,
+                responsible_ancestor_ids=ancestors_of(genome, controller_node_id),
+                genome_id=genome.id,
+            )
         )
-        released = _release(
-            waiting, genome=genome, version=version, released_by=f"extra_grant:{actor}"
-        )
+        released = _release(waiting, released_by=f"extra_grant:{actor}")
     return epoch, released
 
 
 def _edge_genome(
     controller_node_id: str, requester_node_id: str, tokens: int, messages: int
-) -> tuple[OrganizationalGenome, GenomeVersion]:
+) -> OrganizationalGenome:
     errors: dict[str, list[str]] = {}
-    version = champion_version()
-    if version is None:
-        raise GrantRejected({"organization": ["there is no organization yet"]})
-    genome = genome_of(version)
+    genome = champion_genome()
+    if genome is None:
+        raise NoOrganization()
     for field, node_id in (
         ("controller_node_id", controller_node_id),
         ("requester_node_id", requester_node_id),
@@ -220,19 +202,15 @@ def _edge_genome(
         errors["messages"] = ["Must not be negative."]
     if errors:
         raise GrantRejected(errors)
-    return genome, version
+    return genome
 
 
-def _release(
-    waiting: list[DeferredTask],
-    *,
-    genome: OrganizationalGenome,
-    version: GenomeVersion,
-    released_by: str,
-) -> int:
-    """Send each deferred task back to its controller to be routed (and granted) again."""
+def _release(waiting: list[DeferredTask], *, released_by: str) -> int:
+    """Send each deferred task back to its controller to be routed (and granted) again,
+    under the genome version it was routed under."""
     released = 0
     for deferred in waiting:
+        genome = _genome_of(deferred)
         controller_id = deferred.controller_node_id
         if controller_id not in genome.nodes:
             logger.warning(
@@ -243,28 +221,26 @@ def _release(
             continue
         deferred.released_at, deferred.released_by = timezone.now(), released_by
         deferred.save(update_fields=["released_at", "released_by"])
-        Task.objects.filter(id=deferred.task_id, status=Task.Status.DEFERRED_BUDGET).update(
-            status=Task.Status.ROUTED, updated_at=timezone.now()
-        )
-        released_event = EventDraft(
-            kind=kinds.RESOURCE_DEFERRED_TASK_RELEASED,
-            actor=f"node:{controller_id}",
-            payload={
-                "task_id": deferred.task_id,
-                "controller_node_id": controller_id,
-                "requester_node_id": deferred.requester_node_id,
-                "resource_epoch_key": deferred.epoch_key,
-                "released_by": released_by,
-            },
-            node_id=controller_id,
-            responsible_ancestor_ids=ancestors_of(genome, controller_id),
-            task_id=deferred.task_id,
-            directive_id=deferred.directive_id,
-            correlation_id=deferred.correlation_id,
-            genome_id=version.id,
+        ledger_record(
+            EventDraft(
+                kind=kinds.RESOURCE_DEFERRED_TASK_RELEASED,
+                actor=f"node:{controller_id}",
+                payload={
+                    "task_id": deferred.task_id,
+                    "controller_node_id": controller_id,
+                    "requester_node_id": deferred.requester_node_id,
+                    "resource_epoch_key": deferred.epoch_key,
+                    "released_by": released_by,
+                },
+                node_id=controller_id,
+                responsible_ancestor_ids=ancestors_of(genome, controller_id),
+                task_id=deferred.task_id,
+                directive_id=deferred.directive_id,
+                correlation_id=deferred.correlation_id,
+                genome_id=genome.id,
+            )
         )
         envelope_publish(
-            events=[released_event],
             envelope=MessageEnvelope(
                 channel_type=VsmChannelType.RESOURCE_BARGAINING,
                 source_node_id=controller_id,
@@ -280,6 +256,14 @@ def _release(
         )
         released += 1
     return released
+
+
+def _genome_of(deferred: DeferredTask) -> OrganizationalGenome:
+    if deferred.genome_id:
+        return genome_version(version_id=deferred.genome_id)
+    genome = champion_genome()
+    assert genome is not None, "a task was deferred, so the organization exists"
+    return genome
 
 
 def _released_metadata(deferred: DeferredTask, released_by: str) -> dict[str, str]:

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.models import LedgerEvent
-from ledger.services import EventDraft, ledger_append_many
+from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import OrganizationalGenome
-from organization.selectors import champion_version, genome_of
+from organization.selectors import champion_genome
 from workers.domain.bargaining import (
-    COORDINATION_EVENT_KIND,
-    ENVIRONMENT_EVENT_KINDS,
     Budgets,
     EpochUsage,
-    EventRecord,
     ResourceAllocationDecision,
     ResourceBargain,
     SubtreePause,
@@ -29,18 +23,15 @@ from workers.domain.bargaining import (
     decision_metadata,
     edge_budgets,
     epoch_key,
-    summarise_coordination_pressure,
-    summarise_environment_pressure,
 )
 from workers.domain.messages import TaskPacket
 from workers.domain.prompt import build_model_request
+from workers.events import ancestors_of
 from workers.models import ResourceEpoch, ResourceGrant
 from workers.providers.base import rough_token_estimate
 from workers.services.algedonic import paused
-from workers.services.transport import ancestors_of
-
-# SPEC §5.3 / §5.4: the controller's last 100 events of the pressure kinds.
-PRESSURE_WINDOW = 100
+from workers.services.hop import Hop
+from workers.services.pressure import coordination_pressure, environment_pressure
 
 
 def current_epoch_key(now: datetime | None = None) -> str:
@@ -60,6 +51,25 @@ def leaf_token_request(genome: OrganizationalGenome, node_id: str, task: TaskPac
     return rough_token_estimate(f"{request.instructions}\n{request.input}")
 
 
+def grant_for_route(hop: Hop, task: TaskPacket, child_id: str) -> ResourceGrant:
+    """The grant ``hop``'s controller makes its leaf ``child_id`` for ``task``, as it routes it.
+
+    Decided in the routing hop's transaction, under its genome version.
+    """
+    return grant_request(
+        controller_node_id=hop.node_id,
+        bargain=ResourceBargain(
+            requested_by=child_id,
+            task_id=task.id,
+            requested_tokens=leaf_token_request(hop.genome, child_id, task),
+            justification=task.title,
+        ),
+        directive_id=task.directive_id,
+        correlation_id=hop.correlation_id,
+        genome=hop.genome,
+    )
+
+
 def grant_request(
     *,
     controller_node_id: str,
@@ -68,20 +78,21 @@ def grant_request(
     directive_id: str | None = None,
     correlation_id: str | None = None,
     now: datetime | None = None,
+    genome: OrganizationalGenome | None = None,
 ) -> ResourceGrant:
-    """Decide ``bargain`` at ``controller_node_id`` and record the decision, in one transaction.
+    """Decide ``bargain`` at ``controller_node_id`` and record the decision, in one transaction
+    (the caller's, when one is open).
 
     Invariant: see the module docstring (the epoch row is locked for the whole decision).
-    A redelivered envelope gets the grant its first delivery got instead of a second one.
-    Never raises for a bad bargain (an unknown node, a non-child): that is a Denied decision.
-    Raises ``RuntimeError`` only when there is no organization at all.
+    Given the ``envelope_id`` that asked, a redelivery gets the grant its first delivery got
+    instead of a second one. Never raises for a bad bargain (an unknown node, a non-child):
+    that is a Denied decision. Raises ``RuntimeError`` only when there is no organization.
     """
-    version = champion_version()
-    if version is None:
+    genome = genome or champion_genome()
+    if genome is None:
         raise RuntimeError("there is no organization yet")
-    genome = genome_of(version)
     moment = now or timezone.now()
-    with transaction.atomic():
+    with ledger_batch():
         epoch = lock_epoch(current_epoch_key(moment), controller_node_id, bargain.requested_by)
         if envelope_id is not None:
             earlier = (
@@ -108,21 +119,19 @@ def grant_request(
             decision=payload,
             metadata=metadata,
         )
-        ledger_append_many(
-            drafts=[
-                EventDraft(
-                    kind=kinds.RESOURCE_ALLOCATION_DECISION,
-                    actor=f"node:{controller_node_id}",
-                    # The ledger has no metadata column: §5.5's metadata rides in the payload.
-                    payload={**payload, "grant_id": grant.id, "metadata": metadata},
-                    node_id=controller_node_id,
-                    responsible_ancestor_ids=ancestors_of(genome, controller_node_id),
-                    task_id=decision.task_id,
-                    directive_id=directive_id,
-                    correlation_id=correlation_id,
-                    genome_id=version.id,
-                )
-            ]
+        ledger_record(
+            EventDraft(
+                kind=kinds.RESOURCE_ALLOCATION_DECISION,
+                actor=f"node:{controller_node_id}",
+                # The ledger has no metadata column: the decision's metadata rides in the payload.
+                payload={**payload, "grant_id": grant.id, "metadata": metadata},
+                node_id=controller_node_id,
+                responsible_ancestor_ids=ancestors_of(genome, controller_node_id),
+                task_id=decision.task_id,
+                directive_id=directive_id,
+                correlation_id=correlation_id,
+                genome_id=genome.id,
+            )
         )
     return grant
 
@@ -140,12 +149,10 @@ def _decide_locked(
     )
     budgets = epoch_budgets(genome, epoch)
     pause = _pause_of(genome, requester_id)
-    coordination = summarise_coordination_pressure(
-        _recent_events(controller_id, {COORDINATION_EVENT_KIND}), requester_id
+    coordination = coordination_pressure(
+        controller_node_id=controller_id, requester_node_id=requester_id
     )
-    environment = summarise_environment_pressure(
-        _recent_events(controller_id, ENVIRONMENT_EVENT_KINDS)
-    )
+    environment = environment_pressure(controller_node_id=controller_id)
     decision = decide(
         bargain,
         genome=genome,
@@ -169,21 +176,22 @@ def _decide_locked(
     return decision, metadata
 
 
-def grant_usage(*, grant_id: str, used_tokens: int) -> ResourceGrant:
-    """Record the tokens a leaf used under a grant; the first report wins (redeliveries)."""
-    with transaction.atomic():
-        # The epoch row first, as grant_request locks it: one lock order, no deadlock.
-        epoch_id = ResourceGrant.objects.values_list("epoch_id", flat=True).get(id=grant_id)
-        ResourceEpoch.objects.select_for_update().filter(id=epoch_id).first()
-        grant = ResourceGrant.objects.select_for_update().get(id=grant_id)
-        if grant.used_tokens is not None:
-            return grant
-        grant.used_tokens, grant.used_at = max(used_tokens, 0), timezone.now()
-        grant.save(update_fields=["used_tokens", "used_at"])
-        ResourceEpoch.objects.filter(id=epoch_id).update(
-            used_tokens=F("used_tokens") + grant.used_tokens, updated_at=timezone.now()
+def grant_usage(*, grant_id: str, used_tokens: int) -> None:
+    """Record the tokens a leaf used under a grant; the first report wins (redeliveries).
+
+    Two conditional updates, no read: the grant (only while unreported), then its epoch.
+    Nobody locks a grant row while holding its epoch row, so the order cannot deadlock.
+    """
+    used = max(used_tokens, 0)
+    now = timezone.now()
+    reported = ResourceGrant.objects.filter(id=grant_id, used_tokens__isnull=True).update(
+        used_tokens=used, used_at=now
+    )
+    if reported:
+        epoch_id = ResourceGrant.objects.filter(id=grant_id).values("epoch_id")
+        ResourceEpoch.objects.filter(id=Subquery(epoch_id)).update(
+            used_tokens=F("used_tokens") + used, updated_at=now
         )
-    return grant
 
 
 def epoch_budgets(genome: OrganizationalGenome, epoch: ResourceEpoch) -> Budgets:
@@ -205,6 +213,9 @@ def lock_epoch(key: str, controller_node_id: str, requester_node_id: str) -> Res
         "controller_node_id": controller_node_id,
         "requester_node_id": requester_node_id,
     }
+    epoch = ResourceEpoch.objects.select_for_update().filter(**ids).first()
+    if epoch is not None:
+        return epoch
     # ON CONFLICT DO NOTHING: two first grants of an epoch race to create the row, and the
     # loser must not abort its transaction on the unique constraint.
     ResourceEpoch.objects.bulk_create([ResourceEpoch(**ids)], ignore_conflicts=True)
@@ -222,24 +233,3 @@ def _pause_of(genome: OrganizationalGenome, node_id: str) -> SubtreePause | None
         severity=pause.severity,
         require_human_confirmation=pause.require_human_confirmation,
     )
-
-
-def _recent_events(node_id: str, event_kinds: Iterable[str]) -> list[EventRecord]:
-    """The node's last events of these kinds, oldest first, as the pure summaries read them."""
-    rows = (
-        LedgerEvent.objects.filter(node_id=node_id, kind__in=list(event_kinds))
-        .order_by("-seq")
-        .values("kind", "payload")[:PRESSURE_WINDOW]
-    )
-    records: list[EventRecord] = []
-    for row in reversed(list(rows)):
-        payload = row["payload"] if isinstance(row["payload"], dict) else {}
-        metadata = payload.get("metadata")
-        records.append(
-            {
-                "kind": row["kind"],
-                "payload": payload,
-                "metadata": metadata if isinstance(metadata, dict) else {},
-            }
-        )
-    return records

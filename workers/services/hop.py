@@ -1,0 +1,111 @@
+"""One hop: a node handling one delivered envelope, under the genome version it names.
+
+A hop reads its envelope once, claims it in the transaction that holds every effect
+of the handling, and records its events into that transaction's single ledger append
+(``ledger.services.ledger_batch``). Everything it sends goes out under the same genome
+version, so the rules never change under a directive in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from ledger.services import EventDraft, ledger_record
+from organization.genome import OrganizationalGenome
+from workers.domain.messages import MessageEnvelope
+from workers.events import Event, ancestors_of
+from workers.models import Envelope
+from workers.services.transport import envelope_genome, envelope_of, envelope_publish
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Hop:
+    """Who is handling which envelope, under which genome."""
+
+    node_id: str
+    genome: OrganizationalGenome
+    incoming: MessageEnvelope
+
+    @property
+    def correlation_id(self) -> str:
+        return self.incoming.correlation_id or self.incoming.id
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.genome.nodes[self.node_id].parent_id
+
+    def record(self, event: Event) -> None:
+        """Record ``event`` as this node's, in this hop's ledger append."""
+        ledger_record(
+            EventDraft(
+                kind=event.kind,
+                actor=f"node:{self.node_id}",
+                payload=event.payload,
+                node_id=self.node_id,
+                responsible_ancestor_ids=ancestors_of(self.genome, self.node_id),
+                correlation_id=self.correlation_id,
+                causation_id=self.incoming.id,
+                genome_id=self.genome.id,
+                task_id=event.task_id,
+                directive_id=event.directive_id,
+                suggestion_id=event.suggestion_id,
+            )
+        )
+
+    def event(self, kind: str, payload: dict[str, Any], **ids: Any) -> None:
+        self.record(Event(kind, payload, **ids))
+
+    def publish(self, envelope: MessageEnvelope, **ids: Any) -> Envelope:
+        """Send ``envelope`` under this hop's genome version."""
+        return envelope_publish(envelope=envelope, genome=self.genome, **ids)
+
+    def reply(self, envelope: MessageEnvelope, *, trace_self: bool = True, **ids: Any) -> Envelope:
+        """Send an envelope caused by the incoming one (correlation, causation, trace)."""
+        envelope.source_node_id = envelope.source_node_id or self.node_id
+        envelope.correlation_id = envelope.correlation_id or self.correlation_id
+        envelope.causation_id = self.incoming.id
+        envelope.trace = [*self.incoming.trace, self.node_id] if trace_self else envelope.trace
+        return self.publish(envelope, **ids)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An envelope as its handler first reads it: the row, the message, the genome."""
+
+    row: Envelope
+    incoming: MessageEnvelope
+    genome: OrganizationalGenome
+
+    @property
+    def node_id(self) -> str:
+        return str(self.row.target_node_id)
+
+    def hop(self, node_id: str | None = None) -> Hop:
+        return Hop(node_id or self.node_id, self.genome, self.incoming)
+
+
+def delivery_read(envelope_id: str) -> Delivery | str:
+    """The delivery to handle, or why there is nothing to do ("missing", "duplicate")."""
+    row = Envelope.objects.filter(id=envelope_id).first()
+    if row is None:
+        logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
+        return "missing"
+    if row.handled_at is not None:
+        return "duplicate"
+    return Delivery(row, envelope_of(row), envelope_genome(row))
+
+
+def envelope_claim(envelope_id: str, *, worker: str) -> bool:
+    """Mark the envelope handled, inside the caller's transaction; False if another
+    delivery claimed it first (then the caller must do nothing)."""
+    claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
+        handled_at=timezone.now(), handled_by=worker, deliveries=F("deliveries") + 1
+    )
+    return claimed == 1
