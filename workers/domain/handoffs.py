@@ -86,14 +86,6 @@ def handoff_task(
     a direct child. Artifact URIs become context refs (and ``handoff_artifact_refs``)."""
     require_direct_child(genome, controller_node_id, handoff.target_node_id, handoff.title)
     refs = list(dict.fromkeys(a.uri for a in handoff.artifacts if a.uri))
-    goal = (
-        f"Continue operation handoff from {handoff.source_node_id} to "
-        f"{handoff.target_node_id}. Summary: {handoff.summary}"
-    )
-    if handoff.artifacts:
-        goal += f" Artifacts: {', '.join(a.kind for a in handoff.artifacts)}."
-    if handoff.evidence:
-        goal += f" Evidence: {'; '.join(handoff.evidence)}"
     metadata = {f"handoff_metadata.{k}": v for k, v in handoff.metadata.items()}
     metadata.update(
         {
@@ -118,13 +110,26 @@ def handoff_task(
     return TaskPacket(
         parent_task_id=handoff.related_task_id,
         title=handoff.title,
-        goal=goal,
+        goal=handoff_goal(handoff),
         context_refs=refs,
         dependencies=list(handoff.dependency_task_ids),
         risk=RiskClass.HIGH if blocked else RiskClass.MEDIUM,
         assigned_to=handoff.target_node_id,
         metadata=dict(sorted(metadata.items())),
     )
+
+
+def handoff_goal(handoff: OperationHandoff) -> str:
+    """What the target is to do: continue, given the summary, artifacts and evidence."""
+    goal = (
+        f"Continue operation handoff from {handoff.source_node_id} to "
+        f"{handoff.target_node_id}. Summary: {handoff.summary}"
+    )
+    if handoff.artifacts:
+        goal += f" Artifacts: {', '.join(a.kind for a in handoff.artifacts)}."
+    if handoff.evidence:
+        goal += f" Evidence: {'; '.join(handoff.evidence)}"
+    return goal
 
 
 def management_task(

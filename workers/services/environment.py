@@ -57,23 +57,10 @@ def environment_signal_raise(
     genome = genome_of(version)
     _check(signal, channel, genome)
     controller = responsible_controller(genome, signal.target_node_id)
-    about = signal.target_node_id or controller
+    raised = _raised_event(
+        signal, channel, genome, controller, raised_by=raised_by, genome_id=version.id
+    )
     with transaction.atomic():
-        raised = EventDraft(
-            kind=kinds.ENVIRONMENT_SIGNAL_RAISED,
-            actor=raised_by,
-            payload={
-                **to_json(signal),
-                "channel": channel.value,
-                "handled_by_controller": controller,
-            },
-            node_id=about,
-            responsible_ancestor_ids=ancestors_of(genome, about),
-            task_id=signal.related_task_id,
-            suggestion_id=signal.related_suggestion_id,
-            correlation_id=signal.id,
-            genome_id=version.id,
-        )
         row = envelope_publish(
             events=[raised],
             envelope=MessageEnvelope(
@@ -92,6 +79,29 @@ def environment_signal_raise(
         )
     return RaisedEnvironmentSignal(
         signal=signal, channel=channel, controller_node_id=controller, envelope_id=row.id
+    )
+
+
+def _raised_event(
+    signal: EnvironmentSignal,
+    channel: VsmChannelType,
+    genome: OrganizationalGenome,
+    controller: str,
+    *,
+    raised_by: str,
+    genome_id: str,
+) -> EventDraft:
+    about = signal.target_node_id or controller
+    return EventDraft(
+        kind=kinds.ENVIRONMENT_SIGNAL_RAISED,
+        actor=raised_by,
+        payload={**to_json(signal), "channel": channel.value, "handled_by_controller": controller},
+        node_id=about,
+        responsible_ancestor_ids=ancestors_of(genome, about),
+        task_id=signal.related_task_id,
+        suggestion_id=signal.related_suggestion_id,
+        correlation_id=signal.id,
+        genome_id=genome_id,
     )
 
 
