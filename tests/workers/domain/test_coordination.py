@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from organization.genome import VsmChannelType
 from tests.workers.domain.organizations import (
@@ -256,3 +258,22 @@ def test_the_dampening_created_event_names_the_task_and_the_signal() -> None:
         "source_channel": "System2Coordination",
         "correlation_id": "corr-1",
     }
+
+
+@given(
+    kind=st.sampled_from([k for k in CoordinationKind if k is not CoordinationKind.OTHER]),
+    severity=st.none() | st.integers(min_value=0, max_value=255),
+)
+def test_a_signal_is_dampened_exactly_when_its_kind_reaches_its_threshold(
+    kind: CoordinationKind, severity: int | None
+) -> None:
+    thresholds = {
+        CoordinationKind.CONTENTION: 5,
+        CoordinationKind.OSCILLATION: 5,
+        CoordinationKind.DEPENDENCY_BLOCKED: 7,
+    }
+    expected = kind in thresholds and (severity or 0) >= thresholds[kind]
+
+    task = dampen(signal(kind, severity))
+
+    assert (task is not None) is expected

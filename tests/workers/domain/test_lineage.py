@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from organization.genome import VsmChannelType
 from tests.workers.domain.organizations import BACKEND, FRONTEND, envelope
@@ -188,3 +190,19 @@ def test_the_task_routed_event_lists_every_key_but_the_long_ones_none_when_absen
         "coordination_affected_task_ids",
     ):
         assert left_out not in lineage
+
+
+@given(
+    channel=st.sampled_from(VsmChannelType),
+    metadata=st.dictionaries(st.sampled_from([*RELAYED_KEYS, "mine", "vsm_x"]), st.text()),
+)
+def test_annotating_never_drops_or_changes_a_key_but_the_source_ones(
+    channel: VsmChannelType, metadata: dict[str, str]
+) -> None:
+    annotated = annotate_from_incoming(
+        task(**metadata), envelope(channel, PayloadType.TASK_PACKET), controller_node_id="root"
+    )
+
+    for key, value in metadata.items():
+        assert annotated.metadata[key] == value
+    assert set(relayed_metadata(annotated)) <= set(RELAYED_KEYS)
