@@ -38,6 +38,8 @@ FUTURE_PROBE_ENVIRONMENT_SIGNAL = "future_probe_environment_signal"
 ENVIRONMENT_INTERACTION_SIGNAL = "environment_interaction_signal"
 ENVIRONMENT_SIGNAL = "environment_signal"
 THREE_FOUR_HOMEOSTAT_SIGNAL = "three_four_homeostat_signal"
+# Ours (not in the reference): an outside signal entered through the API.
+ENVIRONMENT_SIGNAL_RAISED = "environment_signal_raised"
 
 # Resource bargaining
 RESOURCE_ALLOCATION_DECISION = "resource_allocation_decision"

@@ -9,8 +9,8 @@ requester's usage of the current epoch (:func:`summarise_epoch_usage` over the c
 (:func:`summarise_coordination_pressure`, §5.3), the environment pressure
 (:func:`summarise_environment_pressure`, §5.4) and whether the requester's subtree is paused by
 an algedonic signal (:class:`SubtreePause`, §6.3). :func:`decision_metadata`,
-:func:`decision_event_payload`, :func:`reply_priority` and :func:`accepted_task_metadata` build
-the §5.5 outputs.
+:func:`decision_event_payload`, :func:`reply_priority`, :func:`accepted_task_metadata`,
+:func:`accepted_task` and :func:`work_accepted_payload` build the §5.5 outputs.
 
 Improvements on the reference (its weaknesses listed in SPEC §15):
 
@@ -30,7 +30,8 @@ impossible); the summaries ignore events of other kinds, but which "last N" even
 the caller's choice.
 
 Layout: :mod:`.records` (the request, the decision, the pause, event readers), :mod:`.epochs`
-(§5.1), :mod:`.pressure` (§5.3-5.4), :mod:`.decision` (§5.2) and :mod:`.outputs` (§5.5).
+(§5.1), :mod:`.pressure` (§5.3-5.4), :mod:`.decision` (§5.2), :mod:`.outputs` and :mod:`.work`
+(§5.5).
 """
 
 from workers.domain.bargaining.decision import (
@@ -82,6 +83,11 @@ from workers.domain.bargaining.records import (
     ResourceBargain,
     SubtreePause,
 )
+from workers.domain.bargaining.work import (
+    WORK_ACCEPTED_EVENT,
+    accepted_task,
+    work_accepted_payload,
+)
 
 __all__ = [
     "ACCEPTED_ROUTING_REASON",
@@ -94,6 +100,7 @@ __all__ = [
     "MAX_REASONS",
     "NO_COORDINATION_PRESSURE",
     "NO_USAGE",
+    "WORK_ACCEPTED_EVENT",
     "AllocationStatus",
     "Budgets",
     "CoordinationPressure",
@@ -103,6 +110,7 @@ __all__ = [
     "ResourceAllocationDecision",
     "ResourceBargain",
     "SubtreePause",
+    "accepted_task",
     "accepted_task_metadata",
     "context_ref_allowed",
     "coordination_metadata",
@@ -123,4 +131,5 @@ __all__ = [
     "summarise_environment_pressure",
     "summarise_epoch_usage",
     "tool_permission_allowed",
+    "work_accepted_payload",
 ]
