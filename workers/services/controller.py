@@ -116,7 +116,7 @@ def _on_directive(handling: Handling) -> None:
 
 
 def _on_command(handling: Handling, command: Command) -> None:
-    """SPEC §3.6: a command becomes a task routed to its target on the Command channel."""
+    """A command becomes a task routed to its target (docs/rules/channels.md, "Command channel")."""
     directive_id = command.metadata.get("directive_id")
     directive = Directive.objects.get(id=directive_id)
     task = command_to_task(command, directive_id=directive_id)

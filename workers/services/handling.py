@@ -11,7 +11,7 @@ from organization.models import GenomeVersion
 from workers.domain.messages import MessageEnvelope, RiskClass, TaskPacket
 from workers.services.transport import ancestors_of, envelope_publish
 
-# Channels whose messages keep their channel when routed on (SPEC §3.4).
+# Channels a routed task keeps (docs/rules/routing.md, "Outbound channel").
 KEEP_CHANNEL = {
     VsmChannelType.COMMAND,
     VsmChannelType.SYSTEM2_COORDINATION,
@@ -29,7 +29,7 @@ RISK_PRIORITY = {
 }
 
 
-# Task metadata families relayed on outbound envelopes (SPEC Appendix A).
+# Relayed on outbound envelopes (docs/rules/routing.md, "Relayed metadata families").
 RELAYED_PREFIXES = ("command_", "handoff_", "management_", "coordination_")
 RAISED_TO_HIGH = {
     VsmChannelType.SYSTEM2_COORDINATION,
@@ -39,7 +39,7 @@ RAISED_TO_HIGH = {
 
 
 def outbound_priority(task: TaskPacket, incoming: VsmChannelType) -> ChannelPriority:
-    """SPEC §3.4: the base priority from risk, raised by the incoming channel."""
+    """Base priority from risk, raised by the incoming channel (docs/rules/routing.md)."""
     base = RISK_PRIORITY[task.risk]
     if incoming is VsmChannelType.ALGEDONIC:
         return ChannelPriority.INTERRUPT

@@ -1,4 +1,4 @@
-"""The System 1 leaf harness (SPEC §10.1): check, prompt, provider, acceptance, trace, result.
+"""System 1 leaf harness (docs/rules/leaf.md): check, prompt, provider, acceptance, trace, result.
 
 The provider call can take minutes, so it runs outside any transaction. The
 envelope is claimed only at the end, in the transaction that stores the trace
@@ -175,7 +175,7 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
 def _request_grant(
     genome: OrganizationalGenome, incoming: MessageEnvelope, node_id: str, task: TaskPacket
 ) -> ResourceGrant | None:
-    """Ask the leaf's controller for the tokens the task needs (SPEC §5), before any work.
+    """Ask the leaf's controller for the task's tokens (docs/rules/bargaining.md), before any work.
 
     None when there is nobody to ask: a node outside the genome (refused later) or a
     root without a parent.
@@ -198,7 +198,7 @@ def _request_grant(
 
 
 def _held_by_pause(genome: OrganizationalGenome, node_id: str, grant: ResourceGrant | None) -> bool:
-    """A paused subtree gets no grant (SPEC §6.3); its task waits for the resume instead."""
+    """A paused subtree gets no grant (docs/rules/algedonic.md); the task waits for the resume."""
     if grant is not None:
         return grant.denied and grant.metadata.get("algedonic_subtree_paused") == "true"
     return node_id in genome.nodes and paused(genome, node_id) is not None
@@ -367,7 +367,7 @@ def _record(
         },
     )
     ledger_append_many(drafts=events)
-    # The trace is written before the result is published (SPEC §10.1 step 8).
+    # The trace is written before the result is published (docs/rules/leaf.md, "Harness steps").
     task_trace_record(trace=trace, actor=f"node:{node_id}")
     _raise_pain_if_needed(node_id, task, execution)
     result = TaskResult(

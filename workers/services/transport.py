@@ -41,7 +41,7 @@ def ancestors_of(genome: OrganizationalGenome, node_id: str | None) -> list[str]
 def message_event(
     kind: str, envelope: MessageEnvelope, genome: OrganizationalGenome, **ids: Any
 ) -> EventDraft:
-    """SPEC §4.2: an event built for a message carries the whole envelope."""
+    """An event for a message carries the envelope (docs/rules/ledger.md, "Events for messages")."""
     node_id = envelope.target_node_id or envelope.source_node_id
     return EventDraft(
         kind=kind,

@@ -39,7 +39,7 @@ from workers.providers.base import rough_token_estimate
 from workers.services.algedonic import paused
 from workers.services.transport import ancestors_of
 
-# SPEC §5.3 / §5.4: the controller's last 100 events of the pressure kinds.
+# The controller's last 100 events of the pressure kinds (docs/rules/bargaining.md).
 PRESSURE_WINDOW = 100
 
 
@@ -113,7 +113,7 @@ def grant_request(
                 EventDraft(
                     kind=kinds.RESOURCE_ALLOCATION_DECISION,
                     actor=f"node:{controller_node_id}",
-                    # The ledger has no metadata column: §5.5's metadata rides in the payload.
+                    # The ledger has no metadata column: the decision metadata rides in the payload.
                     payload={**payload, "grant_id": grant.id, "metadata": metadata},
                     node_id=controller_node_id,
                     responsible_ancestor_ids=ancestors_of(genome, controller_node_id),
