@@ -1,11 +1,11 @@
-"""Fitness of task traces and of the nodes that did (or managed) the work (SPEC §7). Pure.
+"""Fitness of traces and of the nodes that did (or managed) them (docs/rules/fitness.md). Pure.
 
-* :func:`trace_score` — one trace's score (§7.2): its outcome and delayed adjustments, merge /
+* :func:`trace_score` — one trace's score: its outcome and delayed adjustments, merge /
   revert / regression / override outcomes, and costs (tokens, latency, line churn and
   coordination overhead).
-* :func:`direct_fitness` — per assigned node (§7.3), minus an organisational complexity penalty.
+* :func:`direct_fitness` — per assigned node, minus an organisational complexity penalty.
 * :func:`attributed_fitness` — direct credit or blame for a node's own traces plus decayed credit
-  for work done in its subtree (§7.4): the immediate parent of the assigned node gets
+  for work done in its subtree: the immediate parent of the assigned node gets
   ``ancestor_initial_weight``, each further ancestor ``ancestor_decay`` times less.
 
 Trial decisions use only the summed direct score (:func:`summed_direct_score`, no complexity
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 # Lookups of a trace metadata key fall back to the copy the worker stamps from the task.
 TASK_METADATA_PREFIX = "task_metadata."
 
-# How much coordination one task costs, by the VSM channel it arrived (or left) on (§7.2).
+# Coordination units by the VSM channel a task arrived (or left) on (docs/rules/fitness.md).
 CHANNEL_COORDINATION_UNITS: Mapping[str, float] = {
     "ResourceBargaining": 0.0,
     "OperationToEnvironment": 0.0,
@@ -52,7 +52,7 @@ _UNSIGNED = re.compile(r"\+?[0-9]+")
 
 @dataclass(frozen=True, kw_only=True)
 class FitnessWeights:
-    """Score weights and attribution weights, with the reference's defaults (§7.1)."""
+    """Score and attribution weights, defaults as in docs/rules/fitness.md, "Weights"."""
 
     accepted_merge_value: float = 10.0
     failed_task_penalty: float = 5.0
@@ -64,7 +64,7 @@ class FitnessWeights:
     line_delta_weight: float = 0.001
     coordination_message_weight: float = 0.05
     org_complexity_weight: float = 0.25
-    # Attribution (§7.4): the assigned node's share and the ancestors' decaying share.
+    # Attribution (docs/rules/fitness.md): the assigned node's and the ancestors' shares.
     direct_weight: float = 1.0
     ancestor_initial_weight: float = 1.0
     ancestor_decay: float = 0.5
@@ -79,10 +79,10 @@ DEFAULT_WEIGHTS = FitnessWeights()
 
 @dataclass(frozen=True, kw_only=True)
 class TraceFacts:
-    """The fields of one TaskTrace (§1.6) that fitness reads, as plain values.
+    """The fields of one TaskTrace (docs/rules/leaf.md, "Trace") fitness reads, as plain values.
 
     ``tool_calls``, ``files_touched_count``, ``tests_run_count``, ``tests_passed`` and
-    ``review_passed`` are carried for summaries and future weights; §7.2 does not score them.
+    ``review_passed`` are carried for summaries and future weights; the score ignores them.
     Tri-state outcomes are ``None`` when unknown, which scores neither credit nor penalty.
     """
 
@@ -117,7 +117,7 @@ class TraceFacts:
 
 @dataclass(kw_only=True)
 class FitnessSummary:
-    """Direct fitness of one node: the traces assigned to it (§7.3)."""
+    """Direct fitness of one node: its own traces (docs/rules/fitness.md, "Direct fitness")."""
 
     node_id: str
     task_count: int = 0
@@ -134,7 +134,7 @@ class FitnessSummary:
 
 @dataclass(kw_only=True)
 class AttributedFitnessSummary:
-    """Fitness of one node for its own traces plus weighted credit for its subtree's (§7.4)."""
+    """Own traces plus decayed subtree credit (docs/rules/fitness.md, "Attributed fitness")."""
 
     node_id: str
     direct_task_count: int = 0
@@ -152,7 +152,7 @@ class AttributedFitnessSummary:
     final_score: float = 0.0
 
 
-# -- per-trace score (§7.2) ----------------------------------------------------------------------
+# -- per-trace score (docs/rules/fitness.md, "Per-trace score") -----------------------------------
 
 
 def trace_score(facts: TraceFacts, weights: FitnessWeights = DEFAULT_WEIGHTS) -> float:
@@ -229,13 +229,13 @@ def _revision_depth(value: str | None) -> int:
 
 
 def _is_truthy(value: str | None) -> bool:
-    """The SPEC's *truthy* reader: ``"true"``, ``"1"`` or ``"yes"`` in any ASCII case."""
+    """*Truthy* (docs/rules/README.md, "Conventions"): ``"true"``, ``"1"``, any-case ``"yes"``."""
     if value is None:
         return False
     return value in ("true", "1") or (value.isascii() and value.lower() == "yes")
 
 
-# -- direct fitness (§7.3) -----------------------------------------------------------------------
+# -- direct fitness (docs/rules/fitness.md, "Direct fitness") -------------------------------------
 
 
 def direct_fitness(
@@ -276,7 +276,7 @@ def summed_direct_score(
     return total
 
 
-# -- attributed fitness (§7.4) -------------------------------------------------------------------
+# -- attributed fitness (docs/rules/fitness.md, "Attributed fitness") -----------------------------
 
 
 def ancestor_credits(facts: TraceFacts, weights: FitnessWeights) -> Iterator[tuple[str, float]]:

@@ -53,7 +53,7 @@ class NodeFitness:
 def node_fitness(
     *, node_id: str, since: datetime | None = None, until: datetime | None = None
 ) -> NodeFitness:
-    """Direct and attributed fitness (SPEC §7) of ``node_id`` over traces in [since, until).
+    """Direct and attributed fitness (docs/rules/fitness.md) of ``node_id`` in [since, until).
 
     Direct counts the node's own traces; attributed adds its descendants' traces
     with the ancestor decay. Both read only traces of the node's subtree, found

@@ -1,4 +1,4 @@
-"""Every ledger event kind, as named constants (SPEC §4.3).
+"""Every ledger event kind, as named constants (docs/rules/ledger.md, "Event kinds").
 
 Storage keys are the snake_case names. The reference stores its ``Other(x)``
 kinds as ``other:x``; here every kind is a first-class constant instead.

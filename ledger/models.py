@@ -79,7 +79,7 @@ class LedgerEvent(models.Model):
 
 
 class TaskTrace(models.Model):
-    """What one System 1 leaf did for one task (SPEC §1.6)."""
+    """What one System 1 leaf did for one task (docs/rules/leaf.md, "Trace")."""
 
     id = models.CharField(max_length=64, primary_key=True, default=_new_id)
     task_id = models.CharField(max_length=ID_LENGTH, db_index=True)

@@ -144,7 +144,7 @@ class FitnessWindowSerializer(serializers.Serializer[Any]):
 
 
 class NodeFitnessView(APIView):
-    """Direct and attributed fitness (SPEC §7) of a node over a window of its traces."""
+    """Direct and attributed fitness (docs/rules/fitness.md) of a node over a window of traces."""
 
     @extend_schema(
         parameters=[

@@ -204,7 +204,7 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Resource bargaining (SPEC §5.1): token and message budgets of a parent→child edge are per
+# Resource bargaining (docs/rules/bargaining.md): token and message budgets of an edge are per
 # epoch of this many seconds, aligned to the Unix epoch (3600: the reference's hourly epochs).
 # See docs/operations.md, "Resource budgets".
 VSM_EPOCH_SECONDS = env.int("VSM_EPOCH_SECONDS", default=3600)

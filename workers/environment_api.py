@@ -16,8 +16,8 @@ from vsmsite.api_schema import INVALID, UNAUTHENTICATED, BoundedCharField
 from workers.api import MetadataField
 from workers.domain.channel_messages import OTHER, EnvironmentSignal, EnvironmentSignalKind
 from workers.domain.environment import OUTSIDE_CHANNELS
+from workers.errors import Rejected
 from workers.models import ID_LENGTH
-from workers.services.directives import DirectiveRejected
 from workers.services.environment import RaisedEnvironmentSignal, environment_signal_raise
 
 MAX_SEVERITY = 10
@@ -171,7 +171,7 @@ class EnvironmentSignalCreate(APIView):
             raised = environment_signal_raise(
                 signal=signal, channel=channel, raised_by=f"user:{request.user.get_username()}"
             )
-        except DirectiveRejected as rejected:
+        except Rejected as rejected:
             raise ValidationError(rejected.errors) from rejected
         body = EnvironmentSignalSerializer(signal_body(raised)).data
         return Response(body, status=status.HTTP_201_CREATED)

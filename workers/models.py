@@ -141,7 +141,7 @@ class Envelope(models.Model):
 
 
 class AlgedonicSignalRecord(models.Model):
-    """Every algedonic signal raised, by operators, nodes or integrations (SPEC §1.4)."""
+    """Every algedonic signal, from operators, nodes or integrations (docs/rules/algedonic.md)."""
 
     id = models.CharField(max_length=64, primary_key=True, default=new_id)
     source = models.CharField(max_length=40)
@@ -189,7 +189,7 @@ class BlockedRoute(models.Model):
 
 
 class ResourceEpoch(models.Model):
-    """What one System 3 controller granted one direct child in one epoch (SPEC §5.1).
+    """What one System 3 controller granted one child in one epoch (docs/rules/bargaining.md).
 
     Invariant: ``allocated_tokens`` never exceeds the edge's token budget plus
     ``extra_tokens``. Every grant locks this row (``select_for_update``) before it reads
@@ -236,7 +236,7 @@ class ResourceEpoch(models.Model):
 
 
 class ResourceGrant(models.Model):
-    """One System 3 decision on a child's request (SPEC §5.2), and what the child used of it."""
+    """A System 3 decision on a child's request and what was used (docs/rules/bargaining.md)."""
 
     class Status(models.TextChoices):
         APPROVED = "Approved"
@@ -259,7 +259,7 @@ class ResourceGrant(models.Model):
     used_tokens = models.PositiveBigIntegerField(null=True, blank=True)
     reasons = models.JSONField(default=list)
     decision = models.JSONField(help_text="The ResourceAllocationDecision in its wire form.")
-    metadata = models.JSONField(default=dict, help_text="The §5.5 event metadata.")
+    metadata = models.JSONField(default=dict, help_text="The decision event's metadata.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)
 
@@ -275,7 +275,7 @@ class ResourceGrant(models.Model):
 
 
 class DeferredTask(models.Model):
-    """A task a leaf did not start because its controller denied the grant (SPEC §5.2).
+    """A task a leaf did not start: its controller denied the grant (docs/rules/bargaining.md).
 
     Released (sent back to the controller to be routed again) when its epoch has
     passed, by the periodic ``vsm.epochs.release_deferred``, or when an operator

@@ -1,4 +1,4 @@
-"""The organizational genome: a pure domain package (no Django), see SPEC §1-§2."""
+"""The organizational genome: a pure domain package (no Django), see docs/rules/genome.md."""
 
 from organization.genome.apply import apply_patch
 from organization.genome.capabilities import (

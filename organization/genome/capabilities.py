@@ -1,4 +1,4 @@
-"""Runtime capabilities (SPEC §1.2): derived only from structure and the leaf spec.
+"""Runtime capabilities (docs/rules/genome.md): derived only from structure and the leaf spec.
 
 A node with children is a metasystem: it manages and can never write code, whatever its leaf
 spec or prompt says. A leaf gets exactly the operational rights its spec allows and no
@@ -36,7 +36,7 @@ class RuntimeCapabilities:
     can_run_future_probes: bool = False
 
 
-# The names tasks use in ``required_capability``; any other name is allowed (SPEC §1.2).
+# The names tasks use in ``required_capability``; any other name is allowed (docs/rules/genome.md).
 TASK_CAPABILITY_FIELDS: dict[str, str] = {
     "write_code": "can_write_code",
     "run_tests": "can_run_tests",

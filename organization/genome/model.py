@@ -1,4 +1,4 @@
-"""The organizational genome as plain dataclasses (SPEC §1.1-§1.3, §2.1).
+"""The organizational genome as plain dataclasses (docs/rules/genome.md).
 
 Field names are the JSON wire names (snake_case); the only exceptions are a channel's endpoints,
 ``from_node_id``/``to_node_id``, which travel as ``"from"``/``"to"`` (``from`` is a Python keyword).

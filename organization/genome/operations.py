@@ -1,4 +1,4 @@
-"""Structural building blocks on a genome (SPEC §2.1).
+"""Structural building blocks on a genome (docs/rules/genome.md, "Structure operations").
 
 ``add_child`` and ``remove_subtree`` change the genome *in place* and check only their own
 preconditions; :func:`organization.genome.patches.apply_patch` is the safe entry point that works
@@ -17,7 +17,7 @@ from organization.genome.errors import (
 )
 from organization.genome.model import ChannelConfig, OrganizationalGenome, ViableNode
 
-# The standard bundle of one parent→child edge, in the order the SPEC appends it.
+# The standard bundle of one parent→child edge, in the order it is appended (docs/rules/genome.md).
 STANDARD_BUNDLE: tuple[tuple[VsmChannelType, ChannelDirection], ...] = (
     (VsmChannelType.RESOURCE_BARGAINING, ChannelDirection.BIDIRECTIONAL),
     (VsmChannelType.COMMAND, ChannelDirection.PARENT_TO_CHILD),

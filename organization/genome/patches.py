@@ -1,4 +1,4 @@
-"""Genome patches (SPEC §2.3): eleven kinds, written as ``{"kind": "<kind>", ...fields}``.
+"""Genome patches (docs/rules/genome.md): eleven kinds, ``{"kind": "<kind>", ...fields}``.
 
 Parsing fills every generated value (a child's id, an extracted child's id, a channel or
 component id) with a fresh UUID, so a parsed patch is fully determined: applying it twice to

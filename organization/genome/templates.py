@@ -1,4 +1,4 @@
-"""Stock genomes (SPEC §12.1); node ids equal node names so they read well in traces."""
+"""Stock genomes (docs/rules/genome.md); node ids equal node names so they read well in traces."""
 
 from __future__ import annotations
 

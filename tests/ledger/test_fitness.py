@@ -1,4 +1,4 @@
-"""Fitness of traces, of nodes, and of the metasystems above them (SPEC §7)."""
+"""Fitness of traces, of nodes, and of the metasystems above them (docs/rules/fitness.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def facts(
     )
 
 
-# -- §7.1 weights ------------------------------------------------------------------------------
+# -- weights (docs/rules/fitness.md, "Weights") ----------------------------------------------
 
 
 def test_default_weights_are_the_references():
@@ -57,7 +57,7 @@ def test_ancestor_weight_halves_with_each_step_up():
     assert [DEFAULT_WEIGHTS.ancestor_weight(depth) for depth in range(4)] == [1.0, 0.5, 0.25, 0.125]
 
 
-# -- §7.2 per-trace score ----------------------------------------------------------------------
+# -- per-trace score (docs/rules/fitness.md, "Per-trace score") ------------------------------
 
 
 def test_spec_vector_coordination_units_cost_three_and_a_quarter_of_ten():
@@ -163,7 +163,7 @@ def test_the_plain_key_wins_over_the_task_metadata_copy():
     assert coordination_units(metadata) == 1.0
 
 
-# -- §7.3 direct fitness -----------------------------------------------------------------------
+# -- direct fitness (docs/rules/fitness.md, "Direct fitness") --------------------------------
 
 
 def test_direct_fitness_groups_by_assigned_node_and_subtracts_complexity():
@@ -190,7 +190,7 @@ def test_summed_direct_score_ignores_complexity_and_ancestors():
     assert summed_direct_score(traces) == 7.0
 
 
-# -- §7.4 attributed fitness (SPEC test vectors) -----------------------------------------------
+# -- attributed fitness (docs/rules/fitness.md, "Test vectors") ------------------------------
 
 
 def test_spec_vector_immediate_parent_gets_full_credit_for_a_leaf_trace():

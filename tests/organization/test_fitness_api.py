@@ -25,7 +25,7 @@ def api() -> APIClient:
 
 
 def test_a_leaf_gets_direct_credit_and_its_ancestors_decayed_credit(api: APIClient) -> None:
-    # SPEC §7.4 vector: a leaf trace scoring 10 with a parent → leaf 10, parent 10 (weight 1.0).
+    # Test vector (docs/rules/fitness.md): a leaf trace of 10 with a parent → leaf 10, parent 10.
     task_trace_record(trace=TaskTraceFactory.build(outcome_score=10.0, merged=None))
 
     leaf = api.get("/api/nodes/backend-coder/fitness/").json()

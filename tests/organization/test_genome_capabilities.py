@@ -1,4 +1,4 @@
-"""Capabilities come from structure and the leaf spec only (SPEC §1.2)."""
+"""Capabilities come from structure and the leaf spec only (docs/rules/genome.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JSON wire format: SPEC field names, strict decoding with errors that name the path."""
+"""The JSON wire format (docs/rules/genome.md): strict decoding, errors naming the path."""
 
 from __future__ import annotations
 

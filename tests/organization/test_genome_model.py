@@ -1,4 +1,4 @@
-"""The genome's building blocks start with the SPEC's defaults (§1.1-§1.3, §2.1)."""
+"""The genome's building blocks start with their defaults (docs/rules/genome.md, "Nodes")."""
 
 from __future__ import annotations
 

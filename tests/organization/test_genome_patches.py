@@ -1,4 +1,4 @@
-"""Every patch kind (SPEC §2.3): its effect, its errors, and that a refusal changes nothing."""
+"""Each patch kind (docs/rules/genome.md, "Patches"): effect, errors, a refusal changes nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tree operations: attach, detach, walk (SPEC §2.1) and the standard channel bundle."""
+"""Tree operations: attach, detach, walk (docs/rules/genome.md) and the standard channel bundle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The stock genomes an operator can bootstrap (SPEC §12.1)."""
+"""The stock genomes an operator can bootstrap (docs/rules/genome.md, "Stock genomes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""System 3 bargains resources with its System 1 children (SPEC §5)."""
+"""System 3 bargains resources with its System 1 children (docs/rules/bargaining.md)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def coordination_event(kind, severity=None, *, node=CODER, field="target_node_id
     return {"kind": "system2_coordination_signal", "payload": payload, "metadata": metadata or {}}
 
 
-# -- §5.1 epochs -------------------------------------------------------------------------------
+# -- epochs (docs/rules/bargaining.md, "Epochs") ---------------------------------------------
 
 
 def test_hourly_epoch_key_is_the_top_of_the_utc_hour():
@@ -216,7 +216,7 @@ def test_epoch_usage_counts_granted_decisions_of_this_requester_and_epoch():
     )
 
 
-# -- §5.2 decision procedure, steps 0-5 --------------------------------------------------------
+# -- decision procedure, steps 0-5 (docs/rules/bargaining.md, "Decision procedure") ----------
 
 
 def test_step0_a_task_id_that_contradicts_the_proposed_task_is_denied():
@@ -305,7 +305,7 @@ def test_spec_vector_message_budget_of_one_denies_the_second_request():
 
 
 def test_denied_requests_do_not_use_up_the_message_budget():
-    # Deliberate improvement on the reference (SPEC §15): there, the first (denied) request
+    # Better than the reference (docs/rules/bargaining.md): there, the first (denied) request
     # would have spent the only message of the epoch and the second would be denied too.
     genome = make_genome(message_budget=1)
     genome.nodes[CODER].permissions.denied_tools = ["network"]
@@ -320,7 +320,7 @@ def test_denied_requests_do_not_use_up_the_message_budget():
     assert events[1]["metadata"]["resource_epoch_remaining_messages_before"] == "1"
 
 
-# -- §5.2 step 6, tokens -----------------------------------------------------------------------
+# -- decision procedure, step 6, tokens (docs/rules/bargaining.md) ----------------------------
 
 
 def test_spec_vector_default_budget_caps_tokens_and_bad_grants_are_listed():
@@ -461,7 +461,7 @@ def test_a_pressure_cap_never_drops_below_one_token():
     assert decision.approved_tokens == 1
 
 
-# -- §5.2 steps 7-9, permissions, refs and status ----------------------------------------------
+# -- steps 7-9, permissions, refs and status (docs/rules/bargaining.md) -----------------------
 
 
 @pytest.mark.parametrize(
@@ -527,7 +527,7 @@ def test_a_negative_token_request_cannot_be_built():
         bargain(requested_tokens=-1)
 
 
-# -- §5.3 System 2 coordination pressure -------------------------------------------------------
+# -- System 2 coordination pressure (docs/rules/bargaining.md, "System 2 pressure") ----------
 
 
 def test_coordination_pressure_weighs_kinds_and_reads_severity_fallbacks():
@@ -580,7 +580,7 @@ def test_coordination_token_cap(pressure, cap):
     assert pressure.token_cap(1000) == cap
 
 
-# -- §5.4 environment pressure -----------------------------------------------------------------
+# -- environment pressure (docs/rules/bargaining.md, "Environment pressure") -----------------
 
 
 def test_environment_pressure_reads_kinds_channels_and_balances():
@@ -621,7 +621,7 @@ def test_the_source_channel_falls_back_to_metadata_then_unknown():
     assert (details.pressure.risk, details.pressure.opportunity) == (0.0, 0.0)
 
 
-# -- §5.5 outputs ------------------------------------------------------------------------------
+# -- outputs (docs/rules/bargaining.md, "Outputs") -------------------------------------------
 
 
 def test_event_and_reply_metadata_carry_epoch_pressure_and_pause_keys():

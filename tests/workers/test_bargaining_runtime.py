@@ -146,7 +146,7 @@ def later(monkeypatch: pytest.MonkeyPatch) -> Any:
     return move
 
 
-# -- budgets and the SPEC vectors, through the service -----------------------------------------
+# -- budgets and the test vectors (docs/rules/bargaining.md), through the service --------------
 
 
 @pytest.mark.django_db

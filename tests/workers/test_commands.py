@@ -1,4 +1,4 @@
-"""Command → TaskPacket (SPEC §3.6) and its policy relay."""
+"""Command → TaskPacket (docs/rules/channels.md, "Command channel") and its policy relay."""
 
 from __future__ import annotations
 

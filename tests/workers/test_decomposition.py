@@ -1,4 +1,4 @@
-"""System 3 splits a directive task by capability and revises a failed child once (SPEC §3.7)."""
+"""System 3 splits by capability and revises a failed child once (docs/rules/decomposition.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A directive becomes the root task, with static predicates read from its text (SPEC §3.1)."""
+"""Directive → root task, with static predicates read from its text (docs/rules/mapping.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The prompt a leaf's model receives (SPEC §10.2)."""
+"""The prompt a leaf's model receives (docs/rules/leaf.md, "Prompt")."""
 
 from __future__ import annotations
 

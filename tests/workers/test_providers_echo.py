@@ -1,4 +1,4 @@
-"""The echo provider and the token estimate (SPEC §10.3)."""
+"""The echo provider and the token estimate (docs/rules/leaf.md, "Providers")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TaskRouter rules (SPEC §3.2) and the fixes over the reference."""
+"""TaskRouter rules (docs/rules/routing.md, "Router rules") and the fixes over the reference."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Algedonic signals (SPEC §1.4, §6.1): pain and pleasure that bypass the normal channels.
+"""Algedonic signals (docs/rules/algedonic.md): pain and pleasure that bypass the normal channels.
 
 Pure: the signal and its override policy, and the fixed order in which a
 controller applies the policy's actions.
@@ -64,7 +64,7 @@ class Action(enum.StrEnum):
 
 
 def planned_actions(policy: OverridePolicy | None) -> list[Action]:
-    """The policy's actions in the fixed order of SPEC §6.1 step 3."""
+    """The policy's actions in the fixed order of docs/rules/algedonic.md, "Handling order"."""
     if policy is None:
         return []
     wanted = [

@@ -1,4 +1,4 @@
-"""The Command channel (SPEC §3.6): a non-negotiable instruction from a metasystem to a child.
+"""Command channel (docs/rules/channels.md): a non-negotiable order from a metasystem to a child.
 
 ``command_to_task`` turns a Command into the TaskPacket the controller routes,
 relaying the System 5 policy (values, constraints, denied capabilities) as

@@ -1,4 +1,4 @@
-"""System 3 decomposition of a directive task and revision after a failed child (SPEC §3.7).
+"""Decomposition of a directive task, revision of a failed child (docs/rules/decomposition.md).
 
 Pure planning, no Django: given the root task the mapper produced, the genome and the
 environment pressure, decide which child tasks exist, who should take each one and how they
@@ -42,7 +42,7 @@ REVISION_CHANNEL = VsmChannelType.SYSTEM2_COORDINATION
 MAX_REVISION_DEPTH = 1
 REVISABLE_STATUSES = frozenset({TaskStatus.FAILED, TaskStatus.REJECTED, TaskStatus.NEEDS_HUMAN})
 
-# Thresholds on the Three-Four homeostat pressure (SPEC §3.7).
+# Homeostat pressure thresholds (docs/rules/decomposition.md, "Environment pressure thresholds").
 REVIEW_RISK_PRESSURE = 6.0
 REVIEW_MAX_SEVERITY = 7
 INTEGRATION_RISK_PRESSURE = 6.0
@@ -51,7 +51,7 @@ INTEGRATION_OPPORTUNITY_PRESSURE = 6.0
 
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentPressure:
-    """The part of the environment pressure summary (SPEC §5.4) that decomposition reads."""
+    """The part of the environment pressure (docs/rules/bargaining.md) decomposition reads."""
 
     event_count: int = 0
     homeostat_count: int = 0

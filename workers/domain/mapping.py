@@ -1,4 +1,4 @@
-"""DirectiveTaskMapper: a directive becomes the root TaskPacket (SPEC §3.1). Pure, no Django.
+"""DirectiveTaskMapper: a directive becomes the root task (docs/rules/mapping.md). Pure, no Django.
 
 The static predicates are a cheap, deterministic reading of the directive's text and metadata
 (which files, languages and sensitive areas it probably touches). Routing, bargaining and trial
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from workers.domain.messages import Directive, RiskClass, StaticTaskPredicates, TaskPacket
 
-# -- metadata readers (SPEC conventions) ------------------------------------
+# -- metadata readers (docs/rules/README.md, "Conventions") -------------
 
 
 def is_strict_true(value: str | None) -> bool:
@@ -53,7 +53,7 @@ class MapperConfig:
     domain_keyword_hints: list[DomainKeywordHint] = field(default_factory=list)
 
 
-# Directive metadata keys copied verbatim onto the task (they overwrite, SPEC §3.1 step 4).
+# Directive metadata keys copied verbatim onto the task (docs/rules/mapping.md, "Task metadata").
 VERBATIM_METADATA_KEYS = (
     "required_capability",
     "target_child",
@@ -71,7 +71,7 @@ def map_directive(
     config: MapperConfig | None = None,
     controller_node_id: str | None = None,
 ) -> TaskPacket:
-    """The root task for a directive (SPEC §3.1 steps 1-6, then ``controller_node_id``)."""
+    """The root task for a directive (docs/rules/mapping.md, then ``controller_node_id``)."""
     config = MapperConfig() if config is None else config
     predicates = extract_static_predicates(directive, config)
     task = TaskPacket(
@@ -168,7 +168,7 @@ RISK_BY_NAME = {risk.value.lower(): risk for risk in RiskClass}
 def extract_static_predicates(
     directive: Directive, config: MapperConfig | None = None
 ) -> StaticTaskPredicates:
-    """Static predicates of a directive, by the ten extraction rules of SPEC §3.1."""
+    """Static predicates of a directive, by the ten rules of docs/rules/mapping.md."""
     config = MapperConfig() if config is None else config
     predicates = StaticTaskPredicates()
     corpus = directive_corpus(directive)

@@ -1,4 +1,4 @@
-"""Messages between nodes (SPEC §1.4-§1.5): plain dataclasses, no Django.
+"""Messages between nodes (docs/rules/channels.md, "Payload types"): plain dataclasses, no Django.
 
 Directive, TaskPacket, TaskResult and the MessageEnvelope that carries them on a
 VSM channel. ``to_json`` / ``from_json`` convert to and from the JSON wire form

@@ -1,4 +1,4 @@
-"""The prompt builder (SPEC §10.2): what a leaf's model is told, built from the genome alone.
+"""The prompt builder (docs/rules/leaf.md): what a leaf's model is told, from the genome alone.
 
 The instructions restate the node's System 5 policy, its runtime capabilities (derived from
 structure, never from prompt text) and its permissions, then the active prompt genes. The
@@ -23,7 +23,7 @@ DEFAULT_OUTPUT_CONTRACT = (
     "Return a concise execution summary. If you produce a patch, include it as a unified diff "
     "in the response."
 )
-# Relayed from a Command envelope (SPEC §3.6), `|`-joined.
+# Relayed from a Command envelope (docs/rules/channels.md, "Policy relay"), `|`-joined.
 COMMAND_DENIED_CAPABILITIES_KEY = "command_denied_capabilities"
 
 

@@ -1,4 +1,4 @@
-"""TaskRouter (SPEC §3.2) with the fixes the reference needs: pure, no Django.
+"""TaskRouter (docs/rules/routing.md) with the fixes the reference needs: pure, no Django.
 
 Rules, in order, over the direct children of the routing metasystem:
 

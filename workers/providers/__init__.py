@@ -1,11 +1,11 @@
-"""Model providers: how a System 1 leaf gets its work done (SPEC §10.3). No Django here.
+"""Model providers: how a System 1 leaf gets its work done (docs/rules/leaf.md). No Django here.
 
 ``provider_for(node, environ=..., recordings_dir=...)`` picks the provider named by
 ``node.model.provider`` and configures it from the node's metadata keys
 ``provider.<name>.<option>`` (metadata is str → str; blank values count as unset; an unknown
 option or an unparsable value is ``ProviderError("missing_config")`` naming the key).
 
-``echo`` — answers with its own prompt (SPEC §10.3).
+``echo`` — answers with its own prompt (docs/rules/leaf.md, "Providers").
     provider.echo.prefix              first word of the answer (default ``echo``)
 
 ``scripted`` — deterministic outcomes for demos, tests and evolution runs.

@@ -37,7 +37,7 @@ def plain_transcript(stdout: str) -> AgentTranscript:
 
 
 def parse_codex_jsonl(stdout: str) -> AgentTranscript:
-    """Fold ``codex exec --json`` events (SPEC §10.3); lines that are not JSON are ignored."""
+    """Fold ``codex exec --json`` events (docs/rules/leaf.md); non-JSON lines are ignored."""
     transcript = AgentTranscript()
     for line in stdout.splitlines():
         line = line.strip()

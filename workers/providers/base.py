@@ -1,4 +1,4 @@
-"""What every model provider speaks (SPEC §10.3): requests, responses, errors."""
+"""What every model provider speaks (docs/rules/leaf.md): requests, responses, errors."""
 
 from __future__ import annotations
 

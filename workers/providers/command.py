@@ -1,6 +1,6 @@
 """The command provider: any agent CLI or script, run in the task's workspace.
 
-The prompt goes to the child's stdin (SPEC §10.3 codex prompt). The child starts in the
+The prompt goes to the child's stdin (docs/rules/leaf.md, "Providers"). The child starts in the
 workspace, in its own process group, with only PATH, HOME, LANG, TMPDIR and the variables
 the node names in ``provider.command.env``: secrets the worker holds (database URL, broker
 password, other API keys) never reach an agent unless a node asks for them by name.

@@ -1,4 +1,4 @@
-"""The echo provider (SPEC §10.3): answers with its own prompt, for wiring and demos."""
+"""The echo provider (docs/rules/leaf.md): answers with its own prompt, for wiring and demos."""
 
 from __future__ import annotations
 

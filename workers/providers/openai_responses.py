@@ -1,4 +1,4 @@
-"""The OpenAI provider: any OpenAI-compatible endpoint through the Responses API (SPEC §10.3).
+"""The OpenAI provider: any OpenAI-compatible endpoint, Responses API (docs/rules/leaf.md).
 
 Talks through the official ``openai`` client, which handles retries of rate limits and server
 errors. Tests inject an ``httpx2.Client`` (the transport the client is built on) with a mock

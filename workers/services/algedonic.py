@@ -2,7 +2,7 @@
 
 A signal is delivered on the Algedonic channel (priority Interrupt) to the
 controller responsible for its target: the target's parent, or the root. The
-controller applies the override policy in the order of SPEC §6.1: freeze
+controller applies the override policy in the order of docs/rules/algedonic.md: freeze
 mutation (recorded; trials act on it), pause the subtree, resume it, escalate
 one hop to its parent (so the signal climbs to the root hop by hop, an event at
 every hop), require human confirmation (recorded).
@@ -96,7 +96,7 @@ def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalR
 
 
 def on_algedonic_signal(hop: Hop, signal: AlgedonicSignal) -> None:
-    """Apply a signal's override policy at this controller (SPEC §6.1)."""
+    """Apply a signal's override policy here (docs/rules/algedonic.md, "Handling order")."""
     hop.event(
         kinds.ALGEDONIC_SIGNAL_RECEIVED,
         {**to_json(signal), "controller_node_id": hop.node_id},

@@ -1,4 +1,4 @@
-"""Issuing commands on the Command channel (SPEC §3.6)."""
+"""Issuing commands on the Command channel (docs/rules/channels.md, "Command channel")."""
 
 from __future__ import annotations
 

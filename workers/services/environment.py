@@ -13,18 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from ledger import kinds
-from ledger.services import EventDraft
+from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import ChannelPriority, OrganizationalGenome, VsmChannelType
-from organization.selectors import champion_version, genome_of
+from organization.selectors import champion_genome
 from workers.domain.channel_messages import EnvironmentSignal
 from workers.domain.environment import OUTSIDE_CHANNELS
 from workers.domain.messages import MessageEnvelope, PayloadType, to_json
+from workers.errors import NoOrganization, Rejected
+from workers.events import ancestors_of
 from workers.services.algedonic import responsible_controller
-from workers.services.directives import DirectiveRejected
-from workers.services.transport import ancestors_of, envelope_publish
+from workers.services.transport import envelope_publish
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,22 +46,22 @@ def environment_signal_raise(
 
     Invariant: the ``environment_signal_raised`` event, the envelope and its
     ``message_published`` event commit together, and the envelope is delivered only then.
-    Raises DirectiveRejected (a 400 at the API), naming the field and storing nothing, when
+    Raises Rejected (a 400 at the API), naming the field and storing nothing, when
     there is no organization yet, the channel is not one an outside signal may use, or the
     target or observing node does not exist.
     """
-    version = champion_version()
-    if version is None:
-        raise DirectiveRejected({"organization": ["there is no organization yet"]})
-    genome = genome_of(version)
+    genome = champion_genome()
+    if genome is None:
+        raise NoOrganization()
     _check(signal, channel, genome)
     controller = responsible_controller(genome, signal.target_node_id)
-    raised = _raised_event(
-        signal, channel, genome, controller, raised_by=raised_by, genome_id=version.id
-    )
-    with transaction.atomic():
+    with ledger_batch():
+        ledger_record(
+            _raised_event(
+                signal, channel, genome, controller, raised_by=raised_by, genome_id=genome.id
+            )
+        )
         row = envelope_publish(
-            events=[raised],
             envelope=MessageEnvelope(
                 channel_type=channel,
                 source_node_id=signal.observed_by_node_id,
@@ -117,4 +116,4 @@ def _check(
         if node_id is not None and node_id not in genome.nodes:
             errors[name] = [f"No node is called {node_id!r}."]
     if errors:
-        raise DirectiveRejected(errors)
+        raise Rejected(errors)

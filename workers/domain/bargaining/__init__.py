@@ -1,18 +1,19 @@
-"""Resource bargaining between a System 3 controller and its System 1 children (SPEC §5). Pure.
+"""Resource bargaining between a System 3 controller and its System 1 children. Pure.
 
 A child asks its controller for tokens, tool permissions and context refs (a
 :class:`ResourceBargain`, perhaps carrying the task it proposes to do); :func:`decide` answers
-with a :class:`ResourceAllocationDecision`, following §5.2 steps 0-9 in order with the reasons
+with a :class:`ResourceAllocationDecision`, following the decision procedure with the reasons
 worded exactly as the reference words them. Everything it reads is passed in: the genome, the
 requester's usage of the current epoch (:func:`summarise_epoch_usage` over the controller's
 ``resource_allocation_decision`` events), the System 2 coordination pressure on the requester
-(:func:`summarise_coordination_pressure`, §5.3), the environment pressure
-(:func:`summarise_environment_pressure`, §5.4) and whether the requester's subtree is paused by
-an algedonic signal (:class:`SubtreePause`, §6.3). :func:`decision_metadata`,
+(:func:`summarise_coordination_pressure`), the environment pressure
+(:func:`summarise_environment_pressure`) and whether the requester's subtree is paused by
+an algedonic signal (:class:`SubtreePause`). :func:`decision_metadata`,
 :func:`decision_event_payload`, :func:`reply_priority`, :func:`accepted_task_metadata`,
-:func:`accepted_task` and :func:`work_accepted_payload` build the §5.5 outputs.
+:func:`accepted_task` and :func:`work_accepted_payload` build the outputs
+(docs/rules/bargaining.md).
 
-Improvements on the reference (its weaknesses listed in SPEC §15):
+Improvements on the reference kernel (docs/rules/bargaining.md, "Epoch usage", "Epochs"):
 
 * **Denied requests do not use up the message budget.** The reference counted every decision of
   the epoch, so a child refused for a bad request (or while paused) lost its quota for the hour.
@@ -30,8 +31,7 @@ impossible); the summaries ignore events of other kinds, but which "last N" even
 the caller's choice.
 
 Layout: :mod:`.records` (the request, the decision, the pause, event readers), :mod:`.epochs`
-(§5.1), :mod:`.pressure` (§5.3-5.4), :mod:`.decision` (§5.2), :mod:`.outputs` and :mod:`.work`
-(§5.5).
+(budgets, usage), :mod:`.pressure`, :mod:`.decision`, :mod:`.outputs` and :mod:`.work`.
 """
 
 from workers.domain.bargaining.decision import (

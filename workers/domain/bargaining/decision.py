@@ -1,4 +1,4 @@
-"""The decision procedure of System 3 on a bargain (SPEC §5.2, steps 0-9)."""
+"""System 3's decision procedure on a bargain (docs/rules/bargaining.md, "Decision procedure")."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def decide(
     budgets: Budgets | None = None,
     now: datetime | None = None,
 ) -> ResourceAllocationDecision:
-    """System 3's answer to ``bargain`` from ``controller_id``, by SPEC §5.2 steps 0-9.
+    """System 3's answer to ``bargain`` from ``controller_id``, by the decision procedure.
 
     Steps 0-5 refuse the whole bargain (every requested permission and ref is listed as
     denied); past them, tokens, tool permissions and context refs are granted one by one and

@@ -1,4 +1,4 @@
-"""Epochs, budgets and what a requester used of them (SPEC §5.1)."""
+"""Epochs, budgets and what a requester used of them (docs/rules/bargaining.md, "Epochs")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a decision produces (SPEC §5.5): event and reply metadata, payload, priority, and the
+"""Outputs (docs/rules/bargaining.md): event and reply metadata, payload, priority, and the
 annotations of a proposed task accepted with the grant."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pressure on grants: System 2 coordination (SPEC §5.3) and the environment (§5.4)."""
+"""Pressure on grants: System 2 coordination and the environment (docs/rules/bargaining.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from workers.domain.bargaining.records import (
 )
 from workers.domain.decomposition import NO_PRESSURE, EnvironmentPressure
 
-# -- System 2 coordination pressure (§5.3) -------------------------------------------------------
+# -- System 2 coordination pressure (docs/rules/bargaining.md, "System 2 pressure") ------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,12 +106,12 @@ def _names(payload: Mapping[str, Any], node_id: str) -> bool:
     )
 
 
-# -- environment pressure (§5.4) -----------------------------------------------------------------
+# -- environment pressure (docs/rules/bargaining.md, "Environment pressure") -------------------
 
 
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentPressureDetails:
-    """The full §5.4 summary; ``pressure`` is the part decomposition and bargaining read."""
+    """The full summary; ``pressure`` is the part decomposition and bargaining read."""
 
     pressure: EnvironmentPressure = NO_PRESSURE
     future_probe_count: int = 0

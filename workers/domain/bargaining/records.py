@@ -1,4 +1,4 @@
-"""The vocabulary of resource bargaining (SPEC §1.4, §5): requests, decisions, pauses, readers.
+"""Bargaining vocabulary (docs/rules/bargaining.md): requests, decisions, pauses, readers.
 
 Shared by every module of the package; imports nothing from Django.
 """
@@ -44,7 +44,7 @@ class AllocationStatus(StrEnum):
 
 @dataclass(kw_only=True)
 class ResourceBargain:
-    """A System 1 child's request to its System 3 controller (SPEC §1.4)."""
+    """A System 1 child's request to its System 3 controller (docs/rules/bargaining.md)."""
 
     requested_by: str
     task_id: str | None = None
@@ -61,7 +61,7 @@ class ResourceBargain:
 
 @dataclass(kw_only=True)
 class ResourceAllocationDecision:
-    """System 3's answer to a bargain (SPEC §1.4); ``approved_tokens`` None = no tokens."""
+    """System 3's answer (docs/rules/bargaining.md); ``approved_tokens`` None = no tokens."""
 
     requested_by: str
     task_id: str | None = None
@@ -87,7 +87,7 @@ class ResourceAllocationDecision:
 
 @dataclass(frozen=True, kw_only=True)
 class SubtreePause:
-    """The algedonic pause covering the requester (SPEC §6.2): its target may be an ancestor."""
+    """The pause covering the requester (docs/rules/algedonic.md): maybe on an ancestor."""
 
     target_node_id: str
     paused_at: datetime

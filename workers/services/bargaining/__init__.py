@@ -1,4 +1,4 @@
-"""Resource bargaining at run time: System 3 grants its System 1 leaves tokens per epoch (SPEC §5).
+"""Resource bargaining at run time: System 3 grants its System 1 leaves tokens per epoch.
 
 A controller grants its leaf the task's tokens as it routes the task to it
 (:func:`grant_for_route`, in the routing hop's transaction), and the leaf reports what it
@@ -13,11 +13,11 @@ operators added). Every grant locks the edge's ``ResourceEpoch`` row with ``sele
 before reading the usage and commits the new totals with the decision, so concurrent workers
 queue on that row (on SQLite the IMMEDIATE transaction's write lock does the same).
 
-Choices a Django port has to make (SPEC Appendix B spirit):
+Choices made at run time (docs/rules/bargaining.md, "At run time"):
 
 * **Usage is kept on the epoch row**, not recounted from the last 10,000 ledger events: the
   row is what makes the lock possible, and the ledger still records every decision with the
-  §5.5 metadata. As in the pure domain, Denied decisions do not count.
+  decision metadata. As in the pure domain, Denied decisions do not count.
 * **Requested tokens** (:func:`leaf_token_request`): the leaf's
   ``context_policy.max_total_task_tokens``, else the controller's
   ``system_3.default_task_budget_tokens``, else an estimate of the prompt (a token per four
