@@ -84,7 +84,7 @@ def task_routed(
     outbound_channel: str,
     priority: str,
     genome_id: str,
-    relayed: dict[str, str],
+    lineage: dict[str, str | None],
 ) -> Event:
     return Event(
         kinds.TASK_ROUTED,
@@ -101,7 +101,7 @@ def task_routed(
             "outbound_channel": outbound_channel,
             "channel_priority": priority,
             "routed_genome_id": genome_id,
-            **relayed,
+            **lineage,
         },
         **_task_tags(task),
     )

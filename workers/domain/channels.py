@@ -18,6 +18,7 @@ Pure, no Django. The rules (docs/rules/routing.md, "Publishing a routed task"):
 from __future__ import annotations
 
 from organization.genome import ChannelPriority, VsmChannelType
+from workers.domain import lineage
 from workers.domain.messages import MessageEnvelope, RiskClass, TaskPacket
 
 SOURCE_CHANNEL = "vsm_source_channel"
@@ -51,9 +52,8 @@ RISK_PRIORITY = {
     RiskClass.CRITICAL: ChannelPriority.CRITICAL,
 }
 
-# Task metadata families relayed on outbound envelopes and copied by the leaf.
-RELAYED_PREFIXES = ("command_", "handoff_", "management_", "coordination_")
-LINEAGE_PREFIXES = ("vsm_source_", *RELAYED_PREFIXES[1:])
+# Task metadata families the leaf copies onto its result and trace.
+LINEAGE_PREFIXES = ("vsm_source_", "handoff_", "management_", "coordination_")
 DECOMPOSITION_KEYS = (
     "decomposition_policy",
     "decomposition_authority",
@@ -105,12 +105,12 @@ def outbound_priority(task: TaskPacket, arrival: VsmChannelType) -> ChannelPrior
 
 
 def relayed_metadata(task: TaskPacket) -> dict[str, str]:
-    """The key families a routed envelope and its TaskRouted event carry along."""
-    return {
-        key: value
-        for key, value in task.metadata.items()
-        if key.startswith(RELAYED_PREFIXES) or key in (SOURCE_CHANNEL, SOURCE_PAYLOAD_TYPE)
+    """What a routed envelope carries of its task's metadata: where it came from and the
+    handoff, management, coordination and command families."""
+    source = {
+        k: task.metadata[k] for k in (SOURCE_CHANNEL, SOURCE_PAYLOAD_TYPE) if k in task.metadata
     }
+    return {**source, **lineage.relayed_metadata(task)}
 
 
 def result_metadata(task: TaskPacket, incoming: MessageEnvelope) -> dict[str, str]:

@@ -4,30 +4,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workers', '0003_resource_bargaining'),
+        ("workers", "0003_resource_bargaining"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='blockedroute',
-            name='genome_id',
-            field=models.CharField(blank=True, help_text='The version the task was routed under.', max_length=64, null=True),
+            model_name="blockedroute",
+            name="genome_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The version the task was routed under.",
+                max_length=64,
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='deferredtask',
-            name='genome_id',
-            field=models.CharField(blank=True, help_text='The version the task was routed under.', max_length=64, null=True),
+            model_name="deferredtask",
+            name="genome_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The version the task was routed under.",
+                max_length=64,
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='envelope',
-            name='genome_id',
-            field=models.CharField(blank=True, help_text='The genome version its routing decision was made under; its handler runs under the same version.', max_length=64, null=True),
+            model_name="envelope",
+            name="genome_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The genome version its routing decision was made under; its handler runs under the same version.",
+                max_length=64,
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='resourcegrant',
-            name='metadata',
+            model_name="resourcegrant",
+            name="metadata",
             field=models.JSONField(default=dict, help_text="The decision event's metadata."),
         ),
     ]

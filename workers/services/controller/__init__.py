@@ -20,10 +20,18 @@ from ledger import kinds
 from ledger.services import ledger_batch, ledger_record
 from workers import events
 from workers.domain.algedonic import AlgedonicSignal
-from workers.domain.channels import arrived
 from workers.domain.commands import Command
+from workers.domain.lineage import annotate_from_incoming
 from workers.domain.messages import PayloadType, TaskPacket, TaskResult, from_json
 from workers.services.algedonic import on_algedonic_signal
+from workers.services.controller.channels import (
+    on_bargain,
+    on_coordination,
+    on_environment,
+    on_handoff,
+    on_homeostat,
+    on_management,
+)
 from workers.services.controller.intake import on_command, on_directive
 from workers.services.controller.results import on_result
 from workers.services.controller.routing import on_task_packet
@@ -50,7 +58,7 @@ def _on_task(hop: Hop) -> None:
     task = from_json(TaskPacket, hop.incoming.payload)
     if hop.incoming.source_node_id != hop.node_id:
         # A task sent back to itself (released after a pause or deferral) keeps its stamp.
-        arrived(task, channel=hop.incoming.channel_type, payload_type=hop.incoming.payload_type)
+        task = annotate_from_incoming(task, hop.incoming, controller_node_id=hop.node_id)
     on_task_packet(hop, task)
 
 
@@ -60,6 +68,12 @@ HANDLERS: dict[str, Callable[[Hop], None]] = {
     PayloadType.ALGEDONIC_SIGNAL: _on_algedonic,
     PayloadType.COMMAND: _on_command,
     PayloadType.TASK_RESULT: _on_result,
+    PayloadType.SYSTEM2_COORDINATION_SIGNAL: on_coordination,
+    PayloadType.OPERATION_HANDOFF: on_handoff,
+    PayloadType.MANAGEMENT_OPERATION_DIRECTIVE: on_management,
+    PayloadType.ENVIRONMENT_SIGNAL: on_environment,
+    PayloadType.THREE_FOUR_HOMEOSTAT_SIGNAL: on_homeostat,
+    PayloadType.RESOURCE_BARGAIN: on_bargain,
 }
 
 

@@ -24,6 +24,7 @@ from workers.domain.channels import (
     outbound_priority,
     relayed_metadata,
 )
+from workers.domain.lineage import mark_target, task_routed_lineage
 from workers.domain.messages import (
     MessageEnvelope,
     PayloadType,
@@ -84,6 +85,7 @@ def route_task(hop: Hop, task: TaskPacket) -> tuple[str, str | None]:
 def _publish_routed(
     hop: Hop, task: TaskPacket, child_id: str, reason: str, grant: ResourceGrant | None
 ) -> None:
+    task = mark_target(task, child_id)
     task.assigned_to = child_id
     task.metadata = {**task.metadata, "routed_by": hop.node_id, "routing_reason": reason}
     arrival = arrival_channel(task)
@@ -100,7 +102,7 @@ def _publish_routed(
             outbound_channel=channel.value,
             priority=priority.value,
             genome_id=hop.genome.id,
-            relayed=relayed,
+            lineage=task_routed_lineage(task),
         )
     )
     hop.reply(
