@@ -327,10 +327,10 @@ def profile_hops(runs: int) -> list[Hop]:
     outbox: list[str] = []
     hops: dict[str, Hop] = {}
 
-    def capture(*, args: list[str], queue: str) -> None:
-        outbox.append(args[0])
+    def capture(*, envelope_id: str, queue: str) -> None:
+        outbox.append(envelope_id)
 
-    with mock.patch.object(task, "apply_async", side_effect=capture):
+    with mock.patch("workers.services.transport.envelope_send", side_effect=capture):
         for _ in range(runs):
             hop = hops.setdefault("submit", Hop("directive_submit (web)"))
             measured(hop, submit_directive)

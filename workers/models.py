@@ -131,7 +131,10 @@ class Envelope(models.Model):
     )
     handled_at = models.DateTimeField(null=True, blank=True, db_index=True)
     handled_by = models.CharField(max_length=200, blank=True)
-    deliveries = models.PositiveIntegerField(default=0, help_text="How often a worker took it.")
+    deliveries = models.PositiveIntegerField(
+        default=0,
+        help_text="Claims that committed: 1 once handled (a crashed attempt leaves none).",
+    )
 
     class Meta:
         ordering = ["created_at"]

@@ -41,12 +41,13 @@ PERIODIC_TASKS = (
 
 # Nobody reads a delivery's return value: no result row per hop.
 @shared_task(name=DELIVER_TASK, bind=True, ignore_result=True)
-def deliver(self, envelope_id: str) -> str:  # type: ignore[no-untyped-def]
+def deliver(self, envelope_id: str, queue: str | None = None) -> str:  # type: ignore[no-untyped-def]
     """Hand an envelope to its target node: a metasystem's controller or a leaf's harness.
 
     Delivery is at least once (acks late); both handlers dedupe by envelope id.
     """
-    return envelope_deliver(envelope_id=envelope_id, worker=str(self.request.hostname or "unknown"))
+    worker = str(self.request.hostname or "unknown")
+    return envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
 
 
 @shared_task(name="vsm.diagnostics.digest")

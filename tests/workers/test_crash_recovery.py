@@ -16,8 +16,9 @@ from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import ledger_verify
 from organization.services import genome_apply_patch, genome_bootstrap
 from tests.support.processes import celery_worker, purge_queues, wait_until
-from workers.models import Directive, Envelope
+from workers.models import Directive, Envelope, Task
 from workers.services.directives import directive_submit
+from workers.services.leaf import workspace_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -61,9 +62,9 @@ def test_a_killed_leaf_worker_loses_nothing_and_duplicates_nothing() -> None:
             ).directive
 
             def leaf_started() -> bool:
-                return Envelope.objects.filter(
-                    target_node_id="slow-coder", deliveries__gte=1, handled_at__isnull=True
-                ).exists()
+                # The leaf makes the task's workspace just before it calls its provider.
+                task = Task.objects.filter(directive_id=directive.id).first()
+                return task is not None and workspace_for(task.id).is_dir()
 
             wait_until(leaf_started, 60, "the leaf to start the task")
             doomed.kill()
@@ -84,6 +85,6 @@ def test_a_killed_leaf_worker_loses_nothing_and_duplicates_nothing() -> None:
     )
     assert results_at_root.count() == 1
     leaf_envelope.refresh_from_db()
-    assert leaf_envelope.deliveries == 2
+    assert leaf_envelope.deliveries == 1  # one claim: the doomed worker's attempt left nothing
     assert leaf_envelope.handled_by.startswith("rescuer")
     assert ledger_verify()[1] is None

@@ -114,7 +114,8 @@ def directive_submit(
                 target_node_id=genome.root_node_id,
                 correlation_id=directive.id,
                 payload_type=PayloadType.DIRECTIVE,
-                payload=to_json(message),
+                # The operator's plan rides along, so the root needs no read of the row.
+                payload={**to_json(message), "planned_tasks": directive.planned_tasks},
             )
             ledger_record(
                 EventDraft(

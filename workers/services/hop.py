@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -99,6 +100,30 @@ def delivery_read(envelope_id: str) -> Delivery | str:
         return "missing"
     if row.handled_at is not None:
         return "duplicate"
+    return Delivery(row, envelope_of(row), envelope_genome(row))
+
+
+def delivery_claim(envelope_id: str, *, worker: str) -> Delivery | str:
+    """Claim the envelope and read it in one statement (``UPDATE … RETURNING``), inside the
+    caller's transaction: the delivery to handle, or why there is none ("missing",
+    "duplicate"). For handlers with nothing to do before their transaction (controllers)."""
+    table = Envelope._meta.db_table
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in Envelope._meta.concrete_fields)
+    claimed = list(
+        Envelope.objects.raw(
+            f"UPDATE {quote(table)} SET handled_at = %s, handled_by = %s, "
+            f"deliveries = deliveries + 1 WHERE id = %s AND handled_at IS NULL "
+            f"RETURNING {columns}",
+            [timezone.now(), worker, envelope_id],
+        )
+    )
+    if not claimed:
+        if Envelope.objects.filter(id=envelope_id).exists():
+            return "duplicate"
+        logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
+        return "missing"
+    row = claimed[0]
     return Delivery(row, envelope_of(row), envelope_genome(row))
 
 

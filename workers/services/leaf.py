@@ -51,7 +51,7 @@ from workers.events import ancestors_of, message_event
 from workers.providers import ProviderError, provider_for
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
 from workers.services.bargaining import grant_usage
-from workers.services.hop import Delivery, Hop, delivery_read, envelope_claim
+from workers.services.hop import Hop, delivery_read, envelope_claim
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +133,6 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     delivery = delivery_read(envelope_id)
     if isinstance(delivery, str):
         return delivery
-    return leaf_handle(delivery, worker=worker)
-
-
-def leaf_handle(delivery: Delivery, *, worker: str) -> str:
-    """Run the task of an envelope already read (see ``leaf_execute``)."""
-    envelope_id = delivery.row.id
     hop = delivery.hop()
     task = from_json(TaskPacket, hop.incoming.payload)
     node_id = hop.node_id

@@ -70,7 +70,7 @@ def envelope_publish(
 
 def envelope_send(*, envelope_id: str, queue: str) -> None:
     """Hand the envelope's id to the broker (again, for a resend: handlers dedupe)."""
-    current_app.send_task(DELIVER_TASK, args=[envelope_id], queue=queue)
+    current_app.send_task(DELIVER_TASK, args=[envelope_id, queue], queue=queue)
 
 
 def envelope_genome(row: Envelope) -> OrganizationalGenome:

@@ -67,6 +67,7 @@ def grant_for_route(hop: Hop, task: TaskPacket, child_id: str) -> ResourceGrant:
         directive_id=task.directive_id,
         correlation_id=hop.correlation_id,
         genome=hop.genome,
+        pause_checked=True,
     )
 
 
@@ -79,6 +80,7 @@ def grant_request(
     correlation_id: str | None = None,
     now: datetime | None = None,
     genome: OrganizationalGenome | None = None,
+    pause_checked: bool = False,
 ) -> ResourceGrant:
     """Decide ``bargain`` at ``controller_node_id`` and record the decision, in one transaction
     (the caller's, when one is open).
@@ -87,6 +89,8 @@ def grant_request(
     Given the ``envelope_id`` that asked, a redelivery gets the grant its first delivery got
     instead of a second one. Never raises for a bad bargain (an unknown node, a non-child):
     that is a Denied decision. Raises ``RuntimeError`` only when there is no organization.
+    ``pause_checked``: the caller (a routing controller) has just found the requester's
+    subtree unpaused in this transaction, so it is not read again.
     """
     genome = genome or champion_genome()
     if genome is None:
@@ -102,7 +106,7 @@ def grant_request(
             )
             if earlier is not None:
                 return earlier
-        decision, metadata = _decide_locked(genome, epoch, bargain, moment)
+        decision, metadata = _decide_locked(genome, epoch, bargain, moment, pause_checked)
         if decision.uses_message_budget:
             epoch.allocation_count += 1
             epoch.allocated_tokens += decision.approved_tokens or 0
@@ -141,6 +145,7 @@ def _decide_locked(
     epoch: ResourceEpoch,
     bargain: ResourceBargain,
     moment: datetime,
+    pause_checked: bool,
 ) -> tuple[ResourceAllocationDecision, dict[str, str]]:
     """The pure decision on what the locked epoch row, the ledger and the pauses say now."""
     controller_id, requester_id = epoch.controller_node_id, epoch.requester_node_id
@@ -148,7 +153,7 @@ def _decide_locked(
         allocation_count=epoch.allocation_count, allocated_tokens=epoch.allocated_tokens
     )
     budgets = epoch_budgets(genome, epoch)
-    pause = _pause_of(genome, requester_id)
+    pause = None if pause_checked else _pause_of(genome, requester_id)
     coordination = coordination_pressure(
         controller_node_id=controller_id, requester_node_id=requester_id
     )

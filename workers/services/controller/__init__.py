@@ -35,11 +35,11 @@ from workers.services.controller.channels import (
 from workers.services.controller.intake import on_command, on_directive
 from workers.services.controller.results import on_result
 from workers.services.controller.routing import on_task_packet
-from workers.services.hop import Delivery, Hop, delivery_read, envelope_claim
+from workers.services.hop import Hop, delivery_claim
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["controller_handle", "controller_receive"]
+__all__ = ["controller_receive"]
 
 
 def _on_algedonic(hop: Hop) -> None:
@@ -78,19 +78,16 @@ HANDLERS: dict[str, Callable[[Hop], None]] = {
 
 
 def controller_receive(*, envelope_id: str, worker: str) -> str:
-    """Handle one envelope delivered to a metasystem; returns what happened."""
-    delivery = delivery_read(envelope_id)
-    if isinstance(delivery, str):
-        return delivery
-    return controller_handle(delivery, worker=worker)
+    """Handle one envelope delivered to a metasystem; returns what happened.
 
-
-def controller_handle(delivery: Delivery, *, worker: str) -> str:
-    """Handle an envelope already read: one transaction, one ledger append."""
-    hop = delivery.hop()
+    One transaction: the claim reads the envelope, the handling writes its effects and
+    the batch appends its events.
+    """
     with ledger_batch():
-        if not envelope_claim(delivery.row.id, worker=worker):
-            return "duplicate"
+        delivery = delivery_claim(envelope_id, worker=worker)
+        if isinstance(delivery, str):
+            return delivery
+        hop = delivery.hop()
         ledger_record(events.message_event(kinds.MESSAGE_RECEIVED, hop.incoming, hop.genome))
         handler = HANDLERS.get(hop.incoming.payload_type)
         if handler is None:

@@ -32,14 +32,14 @@ Planned = tuple[TaskPacket, str, str, VsmChannelType]
 
 def on_directive(hop: Hop) -> None:
     message = from_json(DirectiveMessage, hop.incoming.payload)
-    directive = Directive.objects.get(id=message.id)
+    planned_tasks = hop.incoming.payload.get("planned_tasks") or []
     root_task = map_directive(message, config=MapperConfig(), controller_node_id=hop.node_id)
     channel = hop.incoming.channel_type
     planned: list[Planned]
-    if directive.planned_tasks:
+    if planned_tasks:
         planned = [
             (task, "", "operator_plan", channel)
-            for task in _planned_tasks(root_task, directive.planned_tasks)
+            for task in _planned_tasks(root_task, planned_tasks)
         ]
     elif decomposition_requested(message.metadata):
         plan = plan_decomposition(
@@ -58,16 +58,20 @@ def on_directive(hop: Hop) -> None:
         planned = planned or [(plan.root, "", "system3_single_task", channel)]
     else:
         planned = [(root_task, "", "system3_single_task", channel)]
-    tasks = [add_task(hop, directive.id, *item) for item in planned]
-    directive.status = Directive.Status.RUNNING
-    directive.save(update_fields=["status"])
-    route_ready(hop, directive.id, tasks)
+    tasks = [add_task(hop, message.id, *item) for item in planned]
+    _running(message.id)
+    route_ready(hop, message.id, tasks)
+
+
+def _running(directive_id: str) -> None:
+    Directive.objects.filter(id=directive_id, status=Directive.Status.ACCEPTED).update(
+        status=Directive.Status.RUNNING
+    )
 
 
 def on_command(hop: Hop, command: Command) -> None:
     """A command becomes a task routed to its target on the Command channel."""
-    directive_id = command.metadata.get("directive_id")
-    directive = Directive.objects.get(id=directive_id)
+    directive_id = command.metadata["directive_id"]
     task = command_to_task(command, directive_id=directive_id)
     hop.event(
         kinds.COMMAND_RECEIVED,
@@ -87,10 +91,9 @@ def on_command(hop: Hop, command: Command) -> None:
         task_id=task.id,
         directive_id=directive_id,
     )
-    row = add_task(hop, directive.id, task, "", "system3_command_channel", VsmChannelType.COMMAND)
-    directive.status = Directive.Status.RUNNING
-    directive.save(update_fields=["status"])
-    route_ready(hop, directive.id, [row])
+    row = add_task(hop, directive_id, task, "", "system3_command_channel", VsmChannelType.COMMAND)
+    _running(directive_id)
+    route_ready(hop, directive_id, [row])
 
 
 def _planned_tasks(root: TaskPacket, planned: list[dict[str, Any]]) -> list[TaskPacket]:

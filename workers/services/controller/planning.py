@@ -18,9 +18,13 @@ def add_task(
     policy: str,
     channel: VsmChannelType,
 ) -> Task:
-    """Store a new waiting task, stamped with the channel it will be routed as arriving on."""
+    """A new waiting task, stamped with the channel it will be routed as arriving on.
+
+    The row is not saved yet: ``route_ready`` inserts the new rows once it has routed
+    them, with their outcome (one statement for all of them).
+    """
     arrived(task, channel=channel, payload_type=hop.incoming.payload_type)
-    row = Task.objects.create(
+    row = Task(
         id=task.id,
         directive_id=directive_id,
         title=task.title,

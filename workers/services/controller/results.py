@@ -62,7 +62,7 @@ def _maybe_revise(hop: Hop, row: Task, result: TaskResult, rows: list[Task]) -> 
             dependent.dependencies = [
                 revision.id if d == row.id else d for d in dependent.dependencies
             ]
-            dependent.save(update_fields=["dependencies", "updated_at"])
+            _save(dependent, "dependencies")
     rows.append(add_task(hop, row.directive_id, revision, row.role, policy, REVISION_CHANNEL))
     hop.record(
         events.decomposition_revision_created(
@@ -100,14 +100,22 @@ def route_ready(hop: Hop, directive_id: str, rows: list[Task]) -> None:
             if failed and not is_revision:
                 row.status = Task.Status.FAILED
                 row.result_summary = f"not run: dependency {failed[0]} failed"
-                row.save(update_fields=["status", "result_summary", "updated_at"])
+                _save(row, "status", "result_summary")
                 changed = True
             elif all(s in Task.FINISHED for s in statuses):
-                status, child = route_task(hop, from_json(TaskPacket, row.packet))
-                row.status, row.assigned_node_id = status, child or ""
-                row.save(update_fields=["status", "assigned_node_id", "updated_at"])
-                changed = changed or status == Task.Status.FAILED
+                outcome = route_task(hop, from_json(TaskPacket, row.packet))
+                row.status, row.assigned_node_id = outcome.status, outcome.child_id or ""
+                row.result_summary = outcome.summary or row.result_summary
+                _save(row, "status", "assigned_node_id", "result_summary")
+                changed = changed or outcome.status == Task.Status.FAILED
+    Task.objects.bulk_create([row for row in rows if row._state.adding])
     directive_settle(hop, directive_id, rows)
+
+
+def _save(row: Task, *fields: str) -> None:
+    """Update a stored row now; a new one is inserted, with everything, when routing ends."""
+    if not row._state.adding:
+        row.save(update_fields=[*fields, "updated_at"])
 
 
 def directive_settle(hop: Hop, directive_id: str, rows: list[Task]) -> bool:

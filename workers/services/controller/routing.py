@@ -13,6 +13,8 @@ Before a task leaves, the controller checks, in this order (docs/rules/routing.m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.utils import timezone
 
 from organization.genome import VsmChannelType
@@ -50,36 +52,41 @@ def on_task_packet(hop: Hop, task: TaskPacket) -> None:
         hop.record(
             events.task_mapped(task, controller_node_id=hop.node_id, policy=CHANNEL_TASK_POLICY)
         )
-    status, child_id = route_task(hop, task)
-    if released and status == Task.Status.ROUTED:
+    outcome = route_task(hop, task)
+    if released and outcome.status == Task.Status.ROUTED:
         # A held task is on its way again (holding and deferring mark the row themselves).
         Task.objects.filter(id=task.id, status__in=HELD).update(
-            status=Task.Status.ROUTED, assigned_node_id=child_id, updated_at=timezone.now()
+            status=Task.Status.ROUTED, assigned_node_id=outcome.child_id, updated_at=timezone.now()
         )
 
 
-def route_task(hop: Hop, task: TaskPacket) -> tuple[str, str | None]:
-    """Send ``task`` to the chosen direct child, or hold or defer it.
+@dataclass(frozen=True)
+class RouteOutcome:
+    """What became of a task: routed, blocked_paused, deferred_budget or failed (and why)."""
 
-    Returns the task's new status (routed, blocked_paused, deferred_budget or failed)
-    and the child it went (or waits to go) to.
-    """
+    status: str
+    child_id: str | None = None
+    summary: str = ""
+
+
+def route_task(hop: Hop, task: TaskPacket) -> RouteOutcome:
+    """Send ``task`` to the chosen direct child, or hold or defer it."""
     try:
         decision = route(hop.genome, hop.node_id, task)
     except RoutingError as error:
         _routing_failed(hop, task, str(error))
-        return Task.Status.FAILED, None
+        return RouteOutcome(Task.Status.FAILED, summary=str(error))
     child_id = decision.child_id
     if hold_if_paused(hop, task, child_id):
-        return Task.Status.BLOCKED_PAUSED, child_id
+        return RouteOutcome(Task.Status.BLOCKED_PAUSED, child_id)
     grant = None
     if not hop.genome.nodes[child_id].children:
         grant = grant_for_route(hop, task, child_id)
         if grant.denied:
             task_defer(hop, grant=grant, task=task)
-            return Task.Status.DEFERRED_BUDGET, child_id
+            return RouteOutcome(Task.Status.DEFERRED_BUDGET, child_id)
     _publish_routed(hop, task, child_id, decision.reason, grant)
-    return Task.Status.ROUTED, child_id
+    return RouteOutcome(Task.Status.ROUTED, child_id)
 
 
 def _publish_routed(
