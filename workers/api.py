@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -17,7 +17,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.models import TaskTrace
-from organization.models import Node
 from vsmsite.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
@@ -29,8 +28,6 @@ from vsmsite.api_schema import (
 from workers.errors import IdempotencyConflict, Rejected
 from workers.models import Directive, Task
 from workers.services.directives import directive_submit
-
-BOOLEAN_METADATA = ("requires_code_write", "decompose", "requires_tests", "requires_review")
 
 
 @extend_schema_field(
@@ -106,68 +103,6 @@ class DirectiveCreateSerializer(serializers.Serializer[Any]):
     tasks = PlannedTaskSerializer(
         many=True, default=list, help_text="Optional plan: tasks with keys and dependencies."
     )
-
-    def validate_metadata(self, metadata: dict[str, str]) -> dict[str, str]:
-        errors: dict[str, str] = {}
-        target = metadata.get("target_child")
-        if target and not Node.objects.filter(Q(id=target) | Q(name=target)).exists():
-            errors["target_child"] = f"No node is called {target!r}."
-        for key in BOOLEAN_METADATA:
-            if key in metadata and metadata[key] not in ("true", "false"):
-                errors[key] = 'Must be "true" or "false".'
-        if errors:
-            raise ValidationError(errors)
-        return metadata
-
-    def validate_acceptance(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        names = [item["name"] for item in items]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValidationError(f"Acceptance item names must be unique: {', '.join(duplicates)}.")
-        return items
-
-    def validate_tasks(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        keys = [task["key"] for task in tasks]
-        duplicates = sorted({key for key in keys if keys.count(key) > 1})
-        if duplicates:
-            raise ValidationError(f"Task keys must be unique: {', '.join(duplicates)}.")
-        for task in tasks:
-            unknown = [key for key in task["depends_on"] if key not in keys]
-            if unknown:
-                raise ValidationError(
-                    f"Task {task['key']!r} depends on unknown task {unknown[0]!r}."
-                )
-        cycle = _find_cycle({task["key"]: task["depends_on"] for task in tasks})
-        if cycle:
-            raise ValidationError(f"Dependencies form a cycle: {' → '.join(cycle)}.")
-        return tasks
-
-
-def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    """A dependency cycle as a path (first node repeated at the end), or None."""
-    state: dict[str, str] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = "visiting"
-        stack.append(node)
-        for dependency in graph[node]:
-            if state.get(dependency) == "visiting":
-                return [*stack[stack.index(dependency) :], dependency]
-            if dependency not in state:
-                found = visit(dependency)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = "done"
-        return None
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
 
 
 class TraceSummarySerializer(serializers.ModelSerializer[TaskTrace]):

@@ -9,12 +9,15 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError
+from django.db.models import Q
 
 from ledger import kinds
 from ledger.chain import canonical_json
 from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import VsmChannelType
+from organization.models import Node
 from organization.selectors import champion_genome
+from workers.domain.directive_rules import directive_errors
 from workers.domain.messages import (
     AcceptanceCriterion,
     MessageEnvelope,
@@ -26,7 +29,7 @@ from workers.domain.messages import (
 from workers.domain.messages import (
     Directive as DirectiveMessage,
 )
-from workers.errors import IdempotencyConflict, NoOrganization
+from workers.errors import IdempotencyConflict, NoOrganization, Rejected
 from workers.models import Directive
 from workers.services.transport import envelope_publish
 
@@ -74,8 +77,10 @@ def directive_submit(
     With an ``idempotency_key`` a repeated submission by the same user returns the
     first directive (``created=False``) and sends nothing; the same key with a
     different request raises IdempotencyConflict. Raises NoOrganization when
-    there is no organization to run it. Input shape is validated by the caller
-    (the API serializer or the command).
+    there is no organization to run it, and Rejected, naming each field and storing
+    nothing, for a directive the rules refuse (an unknown target, a flag that is not
+    "true"/"false", duplicate names, a plan with a cycle). JSON types are the edge's
+    business (the API serializer); the rules are checked here, for every way in.
     """
     fields = {
         "title": title,
@@ -87,6 +92,7 @@ def directive_submit(
         "acceptance": acceptance or [],
         "planned_tasks": planned_tasks or [],
     }
+    _validate(fields)
     fingerprint = request_fingerprint(fields)
     owner = user if isinstance(user, User) else None
     if idempotency_key:
@@ -136,6 +142,19 @@ def directive_submit(
             raise
         return Submission(existing, created=False)
     return Submission(directive, created=True)
+
+
+def _validate(fields: dict[str, Any]) -> None:
+    """The directive rules (``workers.domain.directive_rules``), for every way in."""
+    errors = directive_errors(
+        title=fields["title"],
+        metadata=fields["metadata"],
+        acceptance=fields["acceptance"],
+        planned_tasks=fields["planned_tasks"],
+        node_exists=lambda name: Node.objects.filter(Q(id=name) | Q(name=name)).exists(),
+    )
+    if errors:
+        raise Rejected(errors)
 
 
 def _existing(owner: User | None, key: str, fingerprint: str) -> Directive | None:

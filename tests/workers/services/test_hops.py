@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -285,3 +285,12 @@ def test_each_hop_commits_once_and_appends_to_the_ledger_once() -> None:
         assert len(locks) == 1, pending.payload_type
         hops += 1
     assert hops == 5
+
+
+def test_the_cli_refuses_what_the_api_refuses_and_stores_nothing() -> None:
+    genome_bootstrap(template="single", actor="operator:test")
+    with pytest.raises(CommandError) as refused:
+        call_command("directive_submit", "Route me", "--metadata", "target_child=ghost")
+    assert "target_child: No node is called 'ghost'." in str(refused.value)
+    assert not Directive.objects.exists()
+    assert not Envelope.objects.exists()

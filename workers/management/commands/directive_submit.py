@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workers.api import DirectiveCreateSerializer, DirectiveDetailSerializer
+from workers.api import DirectiveDetailSerializer
 from workers.errors import Rejected
 from workers.models import Directive, Task
 from workers.services.directives import directive_submit
@@ -49,19 +49,14 @@ class Command(BaseCommand):
             {"name": name, "verifier": command}
             for name, command in self._pairs(options["accept"], "--accept")
         ]
-        incoming = DirectiveCreateSerializer(
-            data={
-                "title": options["title"],
-                "body": options["body"],
-                "risk": options["risk"],
-                "constraints": options["constraints"],
-                "metadata": metadata,
-                "acceptance": acceptance,
-            }
-        )
-        if not incoming.is_valid():
-            raise CommandError(f"directive refused: {json.dumps(incoming.errors)}")
-        data = incoming.validated_data
+        data = {
+            "title": options["title"],
+            "body": options["body"],
+            "risk": options["risk"],
+            "constraints": options["constraints"],
+            "metadata": metadata,
+            "acceptance": [{"description": "", **item} for item in acceptance],
+        }
         try:
             submission = directive_submit(
                 title=data["title"],
@@ -73,7 +68,7 @@ class Command(BaseCommand):
                 origin="cli",
             )
         except Rejected as rejected:
-            raise CommandError(f"directive refused: {rejected}") from rejected
+            raise CommandError(f"directive refused: {json.dumps(rejected.errors)}") from rejected
         directive = submission.directive
         if not options["json"]:
             self.stdout.write(f"submitted directive {directive.id}: {directive.title}")
