@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,9 @@ from organization.genome import (
     subtree_ids,
 )
 from tests.organization.strategies import genomes, mutate_one_field, patches_for
+
+# Property tests over generated genomes take seconds: they run with the slow ones.
+pytestmark = pytest.mark.slow
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

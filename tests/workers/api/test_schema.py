@@ -152,6 +152,7 @@ def with_listed_ids(operation: schemathesis.APIOperation, token: str) -> st.Sear
     return st.one_of(strategy, known)
 
 
+@pytest.mark.slow  # fuzzes every operation: seconds, not milliseconds
 def test_authenticated_requests_get_only_the_responses_the_schema_documents(
     api_schema: schemathesis.BaseSchema, token: str, directive_id: str, subtests: pytest.Subtests
 ) -> None:
@@ -179,6 +180,7 @@ def test_authenticated_requests_get_only_the_responses_the_schema_documents(
             exercise()
 
 
+@pytest.mark.slow
 def test_anonymous_requests_get_a_documented_401(
     api_schema: schemathesis.BaseSchema, subtests: pytest.Subtests
 ) -> None:
