@@ -214,3 +214,21 @@ def test_a_bargain_that_proposes_a_task_gets_it_accepted_and_sent_to_the_request
     assert TaskTrace.objects.get(task_id="t-proposed").metadata["resource_grant_status"] == (
         "Approved"
     )
+
+
+def test_a_refused_bargain_is_answered_at_high_priority_with_the_allocation_policy() -> None:
+    send(
+        SYSTEM,
+        "vsm.resource_bargain",
+        {"requested_by": CODER, "justification": "asks for nothing concrete"},
+        channel_type=VsmChannelType.RESOURCE_BARGAINING,
+        source_node_id=CODER,
+    )
+    drain_in_process()
+
+    reply = Envelope.objects.get(payload_type="vsm.resource_allocation_decision")
+    assert reply.target_node_id == CODER
+    assert reply.payload["status"] == "Denied"
+    assert reply.priority == "High"
+    assert reply.metadata["allocation_policy"] == "system3_genome_resource_policy_v1"
+    assert "requested_by" not in reply.metadata

@@ -28,6 +28,7 @@ from workers.domain.bargaining import (
     ResourceAllocationDecision,
     ResourceBargain,
     accepted_task,
+    reply_priority,
     work_accepted_payload,
 )
 from workers.domain.bargaining.work import WORK_ACCEPTED_EVENT
@@ -169,13 +170,20 @@ def on_bargain(hop: Hop) -> None:
         genome=hop.genome,
     )
     decision = from_json(ResourceAllocationDecision, grant.decision)
+    # The reply's metadata is the event's, less what only the event carries.
+    reply_metadata = {
+        key: str(value)
+        for key, value in grant.metadata.items()
+        if key not in ("source_channel", "requested_by", "homeostat_pressure_risk")
+    }
     hop.reply(
         MessageEnvelope(
             channel_type=VsmChannelType.RESOURCE_BARGAINING,
             target_node_id=bargain.requested_by,
+            priority=reply_priority(decision),
             payload_type=PayloadType.RESOURCE_ALLOCATION_DECISION,
             payload={**grant.decision, "grant_id": grant.id},
-            metadata={k: str(v) for k, v in grant.metadata.items()},
+            metadata={"allocation_policy": decision.allocation_policy, **reply_metadata},
         ),
         task_id=decision.task_id,
     )
