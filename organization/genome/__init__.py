@@ -74,7 +74,7 @@ from organization.genome.patches import (
     patch_to_json,
 )
 from organization.genome.serialization import content_hash, genome_from_json, genome_to_json
-from organization.genome.templates import TEMPLATES, nested, single_coder
+from organization.genome.templates import TEMPLATES, fan_out_organization, nested, single_coder
 from organization.genome.validation import genome_problems, validate
 
 __all__ = [
@@ -135,6 +135,7 @@ __all__ = [
     "content_hash",
     "depth",
     "derive_capabilities",
+    "fan_out_organization",
     "genome_from_json",
     "genome_problems",
     "genome_to_json",
