@@ -68,37 +68,78 @@ def _store_version(
     return version
 
 
-def _materialise_nodes(*, genome: OrganizationalGenome, version: GenomeVersion) -> None:
-    """Make the Node rows mirror ``genome`` exactly (parents before children)."""
-    order = subtree_ids(genome, genome.root_node_id)
-    Node.objects.exclude(id__in=order).delete()
-    existing = set(Node.objects.values_list("id", flat=True))
-    ancestors: dict[str, list[str]] = {}
-    for position, node_id in enumerate(order):
+# The Node columns derived from the genome; ``version`` names the version that last changed
+# the row, so an unchanged node keeps its row untouched by a patch elsewhere.
+MIRRORED_FIELDS = (
+    "name",
+    "parent_id",
+    "depth",
+    "position",
+    "path",
+    "ancestor_ids",
+    "kind",
+    "status",
+    "leaf_kind",
+    "capabilities",
+    "model_provider",
+    "model_name",
+)
+DELETE_BATCH = 500
+
+
+def _mirrored_rows(genome: OrganizationalGenome) -> dict[str, dict[str, Any]]:
+    """Each node's derived columns, in pre-order (parents before children)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for position, node_id in enumerate(subtree_ids(genome, genome.root_node_id)):
         node = genome.nodes[node_id]
         parent_id = node.parent_id
-        ancestors[node_id] = [] if parent_id is None else [parent_id, *ancestors[parent_id]]
-        capabilities = derive_capabilities(genome, node_id)
+        ancestors = [] if parent_id is None else [parent_id, *rows[parent_id]["ancestor_ids"]]
         leaf_kind = node.leaf_operation.kind
-        fields = {
+        rows[node_id] = {
             "name": node.name,
             "parent_id": parent_id,
-            "depth": len(ancestors[node_id]),
+            "depth": len(ancestors),
             "position": position,
-            "path": node_path(ancestors[node_id], node_id),
-            "ancestor_ids": ancestors[node_id],
+            "path": node_path(ancestors, node_id),
+            "ancestor_ids": ancestors,
             "kind": Node.Kind.METASYSTEM if node.children else Node.Kind.LEAF,
             "status": node.status.value,
             "leaf_kind": "" if node.children or leaf_kind is None else str(leaf_kind),
-            "capabilities": capability_names(capabilities),
+            "capabilities": capability_names(derive_capabilities(node)),
             "model_provider": node.model.provider,
             "model_name": node.model.model,
-            "version": version,
         }
-        if node_id in existing:
-            Node.objects.filter(id=node_id).update(**fields)
-        else:
-            Node.objects.create(id=node_id, **fields)
+    return rows
+
+
+def _materialise_nodes(*, genome: OrganizationalGenome, version: GenomeVersion) -> None:
+    """Make the Node rows mirror ``genome`` exactly, writing only the rows that differ.
+
+    One query reads the existing rows' derived columns; then the rows of removed nodes
+    are deleted, the changed ones updated (only the columns that changed, plus
+    ``version``) and the new ones inserted, parents before children.
+    """
+    wanted = _mirrored_rows(genome)
+    existing = {row.pop("id"): row for row in Node.objects.values("id", *MIRRORED_FIELDS)}
+    gone = [node_id for node_id in existing if node_id not in wanted]
+    for start in range(0, len(gone), DELETE_BATCH):
+        Node.objects.filter(id__in=gone[start : start + DELETE_BATCH]).delete()
+    changed: list[Node] = []
+    changed_fields: set[str] = set()
+    created: list[Node] = []
+    for node_id, fields in wanted.items():
+        before = existing.get(node_id)
+        if before is None:
+            created.append(Node(id=node_id, version=version, **fields))
+            continue
+        differing = {name for name, value in fields.items() if before[name] != value}
+        if differing:
+            changed.append(Node(id=node_id, version=version, **fields))
+            changed_fields |= differing
+    if changed:
+        Node.objects.bulk_update(changed, [*sorted(changed_fields), "version"], batch_size=200)
+    if created:
+        Node.objects.bulk_create(created, batch_size=500)
 
 
 def genome_bootstrap(*, template: str, actor: str) -> tuple[GenomeVersion, bool]:
@@ -112,15 +153,27 @@ def genome_bootstrap(*, template: str, actor: str) -> tuple[GenomeVersion, bool]
         raise UnknownTemplate(
             f"unknown template {template!r}; choose one of: {', '.join(sorted(TEMPLATES))}"
         )
+    return genome_bootstrap_from(
+        genome=TEMPLATES[template](), actor=actor, label=f"template {template}", template=template
+    )
+
+
+def genome_bootstrap_from(
+    *, genome: OrganizationalGenome, actor: str, label: str, template: str = ""
+) -> tuple[GenomeVersion, bool]:
+    """Make ``genome`` the first champion (benches and tests build large ones); idempotent.
+
+    Same contract as ``genome_bootstrap``: an existing champion is returned unchanged with
+    ``created=False``. Raises GenomeInvalid for a genome that breaks an invariant.
+    """
     existing = ChampionPointer.objects.select_related("version").first()
     if existing is not None:
         return existing.version, False
-    genome = TEMPLATES[template]()
     validate(genome)
     try:
         with transaction.atomic():
             version = _store_version(
-                genome=genome, parent=None, patch=None, actor=actor, reason=f"template {template}"
+                genome=genome, parent=None, patch=None, actor=actor, reason=label
             )
             ChampionPointer.objects.create(controller_node_id=genome.root_node_id, version=version)
             _materialise_nodes(genome=genome, version=version)
@@ -130,7 +183,7 @@ def genome_bootstrap(*, template: str, actor: str) -> tuple[GenomeVersion, bool]
                 node_id=genome.root_node_id,
                 genome_id=version.id,
                 payload={
-                    "template": template,
+                    "template": template or label,
                     "version_id": version.id,
                     "content_hash": version.content_hash,
                     "node_ids": list(genome.nodes),
