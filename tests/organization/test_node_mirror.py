@@ -61,8 +61,8 @@ def expected_rows(genome: OrganizationalGenome) -> dict[str, tuple[Any, ...]]:
 
 
 def stored_rows() -> dict[str, tuple[Any, ...]]:
-    columns = ("name", "parent_id", "depth", "position", "ancestor_ids", "kind", "status")
-    columns += ("leaf_kind", "capabilities", "model_provider", "model_name")
+    columns = ["name", "parent_id", "depth", "position", "ancestor_ids", "kind", "status"]
+    columns += ["leaf_kind", "capabilities", "model_provider", "model_name"]
     return {row[0]: row[1:] for row in Node.objects.values_list("id", *columns)}
 
 
