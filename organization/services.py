@@ -7,6 +7,7 @@ and appends the ledger event: all of it happens or none of it does.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 from urllib.parse import quote
@@ -18,21 +19,21 @@ from ledger import kinds
 from ledger.services import ledger_append
 from organization.genome import (
     TEMPLATES,
+    EncodedGenome,
     GenomeError,
     OrganizationalGenome,
     Patch,
-    apply_patch,
+    apply_patch_encoded,
     capability_names,
-    content_hash,
     derive_capabilities,
-    genome_to_json,
+    encode_genome,
     parse_patch,
     patch_to_json,
     subtree_ids,
     validate,
 )
-from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
-from organization.selectors import genome_of
+from organization.models import ChampionPointer, EncodedJson, GenomeVersion, Node, SubtreePause
+from organization.selectors import genome_version_encoded, genome_version_remember
 
 
 class ChampionMissing(GenomeError):
@@ -51,20 +52,29 @@ def node_path(ancestor_ids: list[str], node_id: str) -> str:
 
 def _store_version(
     *,
-    genome: OrganizationalGenome,
+    encoded: EncodedGenome,
     parent: GenomeVersion | None,
     patch: dict[str, Any] | None,
     actor: str,
     reason: str,
 ) -> GenomeVersion:
+    """Store the genome (its text assembled from ``encoded``'s pieces) as a new version.
+
+    The version is cached for this process once the transaction commits, so the next
+    patch starts from it without decoding it.
+    """
+    genome = encoded.genome
     version = GenomeVersion(parent=parent, patch=patch, actor=actor, reason=reason)
     genome.id = version.id
     if parent is not None:
         genome.lineage.parent_genome_ids.append(parent.id)
     genome.lineage.created_at_unix_ms = int(time.time() * 1000)
-    version.genome = genome_to_json(genome)
-    version.content_hash = content_hash(genome)
+    version.genome = EncodedJson(encoded.json_text())
+    version.content_hash = encoded.content_hash()
     version.save(force_insert=True)
+    transaction.on_commit(
+        functools.partial(genome_version_remember, version_id=version.id, encoded=encoded)
+    )
     return version
 
 
@@ -170,10 +180,11 @@ def genome_bootstrap_from(
     if existing is not None:
         return existing.version, False
     validate(genome)
+    encoded = encode_genome(genome)
     try:
         with transaction.atomic():
             version = _store_version(
-                genome=genome, parent=None, patch=None, actor=actor, reason=label
+                encoded=encoded, parent=None, patch=None, actor=actor, reason=label
             )
             ChampionPointer.objects.create(controller_node_id=genome.root_node_id, version=version)
             _materialise_nodes(genome=genome, version=version)
@@ -199,7 +210,12 @@ def genome_bootstrap_from(
 
 
 def _lock_champion(controller_node_id: str | None) -> ChampionPointer:
-    pointers = ChampionPointer.objects.select_for_update().select_related("version")
+    # The previous genome comes from the version cache: never load its (large) column here.
+    pointers = (
+        ChampionPointer.objects.select_for_update()
+        .select_related("version")
+        .defer("version__genome")
+    )
     if controller_node_id is not None:
         pointers = pointers.filter(controller_node_id=controller_node_id)
     found = list(pointers[:2])
@@ -236,14 +252,14 @@ def genome_apply_patch(
     with transaction.atomic():
         pointer = _lock_champion(controller_node_id)
         previous = pointer.version
-        genome = apply_patch(genome_of(previous), parsed)
+        encoded = apply_patch_encoded(genome_version_encoded(version_id=previous.id), parsed)
         patch_json = patch_to_json(parsed)
         version = _store_version(
-            genome=genome, parent=previous, patch=patch_json, actor=actor, reason=reason
+            encoded=encoded, parent=previous, patch=patch_json, actor=actor, reason=reason
         )
         pointer.version = version
         pointer.save(update_fields=["version", "updated_at"])
-        _materialise_nodes(genome=genome, version=version)
+        _materialise_nodes(genome=encoded.genome, version=version)
         ledger_append(
             kind=kinds.GENOME_PATCH_APPLIED,
             actor=actor,

@@ -1,6 +1,6 @@
 """The organizational genome: a pure domain package (no Django), see SPEC §1-§2."""
 
-from organization.genome.apply import apply_patch
+from organization.genome.apply import apply_patch, apply_patch_encoded
 from organization.genome.capabilities import (
     RuntimeCapabilities,
     capability_allows,
@@ -8,6 +8,7 @@ from organization.genome.capabilities import (
     derive_capabilities,
 )
 from organization.genome.codec import JsonObject, JsonValue, canonical_json
+from organization.genome.encoded import EncodedGenome, encode_genome
 from organization.genome.enums import (
     ChannelDirection,
     ChannelPriority,
@@ -90,6 +91,7 @@ __all__ = [
     "ChannelDirection",
     "ChannelPriority",
     "ContextPolicy",
+    "EncodedGenome",
     "GenomeError",
     "GenomeFormatError",
     "GenomeInvalid",
@@ -128,6 +130,7 @@ __all__ = [
     "add_child",
     "ancestor_ids",
     "apply_patch",
+    "apply_patch_encoded",
     "bundle_channel_id",
     "canonical_json",
     "capability_allows",
@@ -135,6 +138,7 @@ __all__ = [
     "content_hash",
     "depth",
     "derive_capabilities",
+    "encode_genome",
     "fan_out_organization",
     "genome_from_json",
     "genome_problems",
