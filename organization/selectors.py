@@ -60,7 +60,8 @@ def genome_version_encoded(*, version_id: str) -> EncodedGenome:
     """The cached genome of ``version_id`` with its canonical pieces (encoded on first use)."""
     entry = _cached(version_id, None)
     if entry.encoded is None:
-        entry.encoded = encode_genome(entry.genome)
+        # Stored versions were validated on the way in.
+        entry.encoded = encode_genome(entry.genome, structure_checked=True)
     return entry.encoded
 
 

@@ -19,10 +19,12 @@ from ledger import kinds
 from ledger.services import ledger_append
 from organization.genome import (
     TEMPLATES,
+    Delta,
     EncodedGenome,
     GenomeError,
     OrganizationalGenome,
     Patch,
+    ViableNode,
     apply_patch_encoded,
     capability_names,
     derive_capabilities,
@@ -97,6 +99,31 @@ MIRRORED_FIELDS = (
 DELETE_BATCH = 500
 
 
+# The columns that follow from the node alone; the others follow from the tree's shape.
+NODE_OWN_FIELDS = (
+    "name",
+    "kind",
+    "status",
+    "leaf_kind",
+    "capabilities",
+    "model_provider",
+    "model_name",
+)
+
+
+def _own_fields(node: ViableNode) -> dict[str, Any]:
+    leaf_kind = node.leaf_operation.kind
+    return {
+        "name": node.name,
+        "kind": Node.Kind.METASYSTEM if node.children else Node.Kind.LEAF,
+        "status": node.status.value,
+        "leaf_kind": "" if node.children or leaf_kind is None else str(leaf_kind),
+        "capabilities": capability_names(derive_capabilities(node)),
+        "model_provider": node.model.provider,
+        "model_name": node.model.model,
+    }
+
+
 def _mirrored_rows(genome: OrganizationalGenome) -> dict[str, dict[str, Any]]:
     """Each node's derived columns, in pre-order (parents before children)."""
     rows: dict[str, dict[str, Any]] = {}
@@ -104,36 +131,50 @@ def _mirrored_rows(genome: OrganizationalGenome) -> dict[str, dict[str, Any]]:
         node = genome.nodes[node_id]
         parent_id = node.parent_id
         ancestors = [] if parent_id is None else [parent_id, *rows[parent_id]["ancestor_ids"]]
-        leaf_kind = node.leaf_operation.kind
         rows[node_id] = {
-            "name": node.name,
             "parent_id": parent_id,
             "depth": len(ancestors),
             "position": position,
             "path": node_path(ancestors, node_id),
             "ancestor_ids": ancestors,
-            "kind": Node.Kind.METASYSTEM if node.children else Node.Kind.LEAF,
-            "status": node.status.value,
-            "leaf_kind": "" if node.children or leaf_kind is None else str(leaf_kind),
-            "capabilities": capability_names(derive_capabilities(node)),
-            "model_provider": node.model.provider,
-            "model_name": node.model.model,
+            **_own_fields(node),
         }
     return rows
 
 
-def _materialise_nodes(*, genome: OrganizationalGenome, version: GenomeVersion) -> None:
+def _materialise_nodes(
+    *, genome: OrganizationalGenome, version: GenomeVersion, delta: Delta | None = None
+) -> None:
     """Make the Node rows mirror ``genome`` exactly, writing only the rows that differ.
 
     One query reads the existing rows' derived columns; then the rows of removed nodes
     are deleted, the changed ones updated (only the columns that changed, plus
-    ``version``) and the new ones inserted, parents before children.
+    ``version``) and the new ones inserted, parents before children. When ``delta``
+    says the patch kept the tree's shape, only the changed nodes' rows are read and
+    compared, on the columns that follow from the node alone.
     """
+    if delta is not None and not delta.structural:
+        wanted = {node_id: _own_fields(genome.nodes[node_id]) for node_id in delta.changed_node_ids}
+        rows = Node.objects.filter(id__in=wanted).values("id", *NODE_OWN_FIELDS)
+        existing = {row.pop("id"): row for row in rows}
+        if len(existing) == len(wanted):  # else the rows had drifted: rebuild the full way
+            _write_differences(wanted, existing, version, removed=[])
+            return
     wanted = _mirrored_rows(genome)
     existing = {row.pop("id"): row for row in Node.objects.values("id", *MIRRORED_FIELDS)}
     gone = [node_id for node_id in existing if node_id not in wanted]
-    for start in range(0, len(gone), DELETE_BATCH):
-        Node.objects.filter(id__in=gone[start : start + DELETE_BATCH]).delete()
+    _write_differences(wanted, existing, version, removed=gone)
+
+
+def _write_differences(
+    wanted: dict[str, dict[str, Any]],
+    existing: dict[str, dict[str, Any]],
+    version: GenomeVersion,
+    *,
+    removed: list[str],
+) -> None:
+    for start in range(0, len(removed), DELETE_BATCH):
+        Node.objects.filter(id__in=removed[start : start + DELETE_BATCH]).delete()
     changed: list[Node] = []
     changed_fields: set[str] = set()
     created: list[Node] = []
@@ -180,7 +221,7 @@ def genome_bootstrap_from(
     if existing is not None:
         return existing.version, False
     validate(genome)
-    encoded = encode_genome(genome)
+    encoded = encode_genome(genome, structure_checked=True)
     try:
         with transaction.atomic():
             version = _store_version(
@@ -259,7 +300,7 @@ def genome_apply_patch(
         )
         pointer.version = version
         pointer.save(update_fields=["version", "updated_at"])
-        _materialise_nodes(genome=encoded.genome, version=version)
+        _materialise_nodes(genome=encoded.genome, version=version, delta=encoded.delta)
         ledger_append(
             kind=kinds.GENOME_PATCH_APPLIED,
             actor=actor,

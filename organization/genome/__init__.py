@@ -8,7 +8,7 @@ from organization.genome.capabilities import (
     derive_capabilities,
 )
 from organization.genome.codec import JsonObject, JsonValue, canonical_json
-from organization.genome.encoded import EncodedGenome, encode_genome
+from organization.genome.encoded import Delta, EncodedGenome, delta_between, encode_genome
 from organization.genome.enums import (
     ChannelDirection,
     ChannelPriority,
@@ -91,6 +91,7 @@ __all__ = [
     "ChannelDirection",
     "ChannelPriority",
     "ContextPolicy",
+    "Delta",
     "EncodedGenome",
     "GenomeError",
     "GenomeFormatError",
@@ -136,6 +137,7 @@ __all__ = [
     "capability_allows",
     "capability_names",
     "content_hash",
+    "delta_between",
     "depth",
     "derive_capabilities",
     "encode_genome",

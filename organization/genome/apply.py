@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from organization.genome.encoded import EncodedGenome, encode_genome
+from organization.genome.encoded import EncodedGenome, delta_between, encode_genome
 from organization.genome.enums import PromptSection
 from organization.genome.errors import (
     GenomeError,
@@ -70,14 +70,19 @@ def apply_patch_encoded(base: EncodedGenome, patch: Patch) -> EncodedGenome:
     ``base`` vouches for the types of every piece it holds (it was encoded strictly), so
     only the pieces the patch changes are encoded and type-checked (GenomeFormatError);
     the structural checks then run on the whole result (GenomeInvalid), as in
-    ``apply_patch``. The result's pieces are ready for ``json_text`` and ``content_hash``.
+    ``apply_patch``, unless the patch kept every node id, link and channel of a base
+    whose structure was checked. The result's pieces are ready for ``json_text`` and
+    ``content_hash``, and its ``delta`` says which nodes changed.
     """
     candidate = _shallow_copy(base.genome)
     _apply_in_place(_Draft(candidate), copy.deepcopy(patch))
-    encoded = encode_genome(candidate, base)
-    problems = structure_problems(candidate)
-    if problems:
-        raise GenomeInvalid(problems)
+    delta = delta_between(base.genome, candidate)
+    encoded = encode_genome(candidate, base, structure_checked=True, delta=delta)
+    # A valid structure stays valid when no node id, link or channel changed.
+    if delta.structural or not base.structure_checked:
+        problems = structure_problems(candidate)
+        if problems:
+            raise GenomeInvalid(problems)
     return encoded
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,10 @@ class EncodedGenome:
     genome: OrganizationalGenome
     node_texts: dict[str, tuple[ViableNode, str]]
     channel_texts: dict[int, tuple[ChannelConfig, str]]
+    # True once the structure is known to be valid (checked, or stored after a check).
+    structure_checked: bool = False
+    # How this genome differs from the one a patch started from (None: not from a patch).
+    delta: Delta | None = None
 
     def content_text(self) -> str:
         """Canonical JSON of the genome without its volatile id and lineage."""
@@ -81,15 +86,68 @@ class EncodedGenome:
         )
 
 
+@dataclass(frozen=True)
+class Delta:
+    """What a patch changed: the nodes that are new objects, and whether the shape moved."""
+
+    changed_node_ids: list[str]
+    structural: bool  # node ids, parent/child links or channels differ
+
+
+def delta_between(base: OrganizationalGenome, result: OrganizationalGenome) -> Delta:
+    """Compare by identity: a node or channel object that is the base's is unchanged."""
+    changed = [
+        node_id for node_id, node in result.nodes.items() if base.nodes.get(node_id) is not node
+    ]
+    same_ids = len(base.nodes) == len(result.nodes) and all(
+        node_id in base.nodes for node_id in changed
+    )
+    links_kept = same_ids and all(
+        (result.nodes[node_id].parent_id, result.nodes[node_id].children)
+        == (base.nodes[node_id].parent_id, base.nodes[node_id].children)
+        for node_id in changed
+    )
+    return Delta(
+        changed_node_ids=changed,
+        structural=not (links_kept and _same_objects(base.channels, result.channels)),
+    )
+
+
+def _same_objects(first: list[Any], second: list[Any]) -> bool:
+    return len(first) == len(second) and all(map(operator.is_, first, second))
+
+
 def encode_genome(
-    genome: OrganizationalGenome, previous: EncodedGenome | None = None
+    genome: OrganizationalGenome,
+    previous: EncodedGenome | None = None,
+    *,
+    structure_checked: bool = False,
+    delta: Delta | None = None,
 ) -> EncodedGenome:
     """Encode ``genome``, reusing the pieces of ``previous`` for the objects they share.
 
     Raises GenomeFormatError for a wrongly typed value in any newly encoded piece.
     """
-    old_nodes = previous.node_texts if previous is not None else {}
-    old_channels = previous.channel_texts if previous is not None else {}
+    if previous is not None and _same_objects(previous.genome.channels, genome.channels):
+        node_texts = _node_texts(genome, previous.node_texts)
+        encoded = EncodedGenome(
+            genome=genome,
+            node_texts=node_texts,
+            channel_texts=previous.channel_texts,
+            structure_checked=structure_checked,
+            delta=delta,
+        )
+        if "_channels" in previous.__dict__:  # the joined text of the very same channels
+            encoded.__dict__["_channels"] = previous.__dict__["_channels"]
+        _string(genome.id, "id")
+        _string(genome.root_node_id, "root_node_id")
+        return encoded
+    return _encode_all(genome, previous, structure_checked=structure_checked, delta=delta)
+
+
+def _node_texts(
+    genome: OrganizationalGenome, old_nodes: dict[str, tuple[ViableNode, str]]
+) -> dict[str, tuple[ViableNode, str]]:
     node_texts: dict[str, tuple[ViableNode, str]] = {}
     for node_id, node in genome.nodes.items():
         if not isinstance(node_id, str):
@@ -99,6 +157,18 @@ def encode_genome(
             node_texts[node_id] = known
         else:
             node_texts[node_id] = (node, _text(node, ViableNode, f"nodes.{node_id}"))
+    return node_texts
+
+
+def _encode_all(
+    genome: OrganizationalGenome,
+    previous: EncodedGenome | None,
+    *,
+    structure_checked: bool,
+    delta: Delta | None,
+) -> EncodedGenome:
+    node_texts = _node_texts(genome, previous.node_texts if previous is not None else {})
+    old_channels = previous.channel_texts if previous is not None else {}
     channel_texts: dict[int, tuple[ChannelConfig, str]] = {}
     for index, channel in enumerate(genome.channels):
         known_channel = old_channels.get(id(channel))
@@ -109,7 +179,13 @@ def encode_genome(
             channel_texts[id(channel)] = (channel, text)
     _string(genome.id, "id")
     _string(genome.root_node_id, "root_node_id")
-    return EncodedGenome(genome=genome, node_texts=node_texts, channel_texts=channel_texts)
+    return EncodedGenome(
+        genome=genome,
+        node_texts=node_texts,
+        channel_texts=channel_texts,
+        structure_checked=structure_checked,
+        delta=delta,
+    )
 
 
 def _encoded(value: object, annotation: Any, path: str) -> Any:
