@@ -8,16 +8,20 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from organization.genome import (
     GenomeError,
+    JsonValue,
     OrganizationalGenome,
     ancestor_ids,
+    canonical_json,
     capability_names,
     derive_capabilities,
     fan_out_organization,
+    genome_to_json,
+    patch_to_json,
     subtree_ids,
 )
 from organization.models import Node
@@ -98,6 +102,11 @@ def test_adding_a_leaf_to_a_large_organization_inserts_its_row_and_leaves_earlie
     assert stored_rows() == expected_rows(champion())
 
 
+def storable(value: JsonValue) -> bool:
+    """PostgreSQL cannot store NUL in text or jsonb; the random strategies draw it."""
+    return "\\u0000" not in canonical_json(value)
+
+
 def champion() -> OrganizationalGenome:
     genome = champion_genome()
     assert genome is not None
@@ -109,10 +118,13 @@ def champion() -> OrganizationalGenome:
 def test_node_rows_mirror_the_champion_after_every_kind_of_patch(data: st.DataObject) -> None:
     with transaction.atomic():
         genome = data.draw(genomes(max_nodes=6))
+        assume(storable(genome_to_json(genome)))
         genome_bootstrap_from(genome=genome, actor="operator:test", label="random")
         assert stored_rows() == expected_rows(champion())
         for _ in range(data.draw(st.integers(1, 5))):
             patch = data.draw(patches_for(champion()))
+            if not storable(patch_to_json(patch)):
+                continue
             with contextlib.suppress(GenomeError):  # a refusal must leave the rows as they were
                 genome_apply_patch(patch=patch, actor="operator:test")
             assert stored_rows() == expected_rows(champion())
