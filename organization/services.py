@@ -63,7 +63,8 @@ def _store_version(
     """Store the genome (its text assembled from ``encoded``'s pieces) as a new version.
 
     The version is cached for this process once the transaction commits, so the next
-    patch starts from it without decoding it.
+    patch starts from it without decoding it. The returned row's ``genome`` is that JSON
+    text (an ``EncodedJson``, which ``genome_from_json`` reads); a fresh read gives a dict.
     """
     genome = encoded.genome
     version = GenomeVersion(parent=parent, patch=patch, actor=actor, reason=reason)
