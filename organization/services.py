@@ -74,6 +74,7 @@ def _store_version(
     genome.lineage.created_at_unix_ms = int(time.time() * 1000)
     version.genome = EncodedJson(encoded.json_text())
     version.content_hash = encoded.content_hash()
+    encoded.release_text()
     version.save(force_insert=True)
     transaction.on_commit(
         functools.partial(genome_version_remember, version_id=version.id, encoded=encoded)

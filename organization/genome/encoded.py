@@ -61,6 +61,13 @@ class EncodedGenome:
         digest = hashlib.sha256(self.content_text().encode("utf-8")).hexdigest()
         return f"sha256:{digest}"
 
+    def release_text(self) -> None:
+        """Drop the joined node text (megabytes at scale) once stored; the pieces stay.
+
+        The joined channel text stays: the next version with the same channels shares it.
+        """
+        self.__dict__.pop("_nodes", None)
+
     @functools.cached_property
     def _channels(self) -> str:
         return ",".join(self.channel_texts[id(channel)][1] for channel in self.genome.channels)
