@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -76,13 +77,27 @@ class NodeSerializer(serializers.ModelSerializer[Node]):
         return PauseSerializer(pause).data if pause else None
 
 
+class NodePagination(PageNumberPagination):
+    """Pages of nodes: an organization can have ten thousand, a response never does."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 @extend_schema(
     responses={200: NodeSerializer(many=True), 401: UNAUTHENTICATED, 404: PAGE_NOT_FOUND}
 )
 class NodeList(generics.ListAPIView[Node]):
-    """The champion's nodes in tree order, each with its pause state."""
+    """The champion's nodes in tree order (parents before children), each with its pause state.
+
+    Paginated: ``count`` is the number of nodes, ``results`` one page of them (100 by
+    default; ``?page_size=`` up to 500), ``next`` and ``previous`` the neighbouring pages'
+    URLs; ``?page=2`` asks for the second page, and a page past the end is a 404.
+    """
 
     serializer_class = NodeSerializer
+    pagination_class = NodePagination
     queryset = Node.objects.order_by("position")
 
 

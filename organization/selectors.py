@@ -5,16 +5,27 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from organization.genome import OrganizationalGenome, genome_from_json
+from organization.genome import (
+    EncodedGenome,
+    OrganizationalGenome,
+    encode_genome,
+    genome_from_json,
+)
 from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
 
 
 def genome_of(version: GenomeVersion) -> OrganizationalGenome:
-    """Decode a stored version (validated on the way in, so no re-validation)."""
-    return genome_from_json(version.genome, check=False)
+    """The genome of a stored version, from the version cache (decoded once per process).
+
+    Shared like ``genome_version``'s: read it, never change it. A version loaded with its
+    genome column is decoded from that; one loaded without it costs a query on a miss.
+    """
+    loaded = "genome" in version.__dict__
+    return _cached(version.id, version.genome if loaded else None).genome
 
 
 class VersionNotFound(LookupError):
@@ -23,8 +34,16 @@ class VersionNotFound(LookupError):
 
 # Versions are immutable, so a decoded genome never goes stale: each process keeps the
 # ones it used last. A handler names its version by id and pays one decode per process.
+# Beside the genome the entry keeps its encoding once a patch needed it, so the next patch
+# re-encodes only what it changes.
+@dataclass
+class _Entry:
+    genome: OrganizationalGenome
+    encoded: EncodedGenome | None = None
+
+
 VERSION_CACHE_SIZE = 16
-_version_cache: OrderedDict[str, OrganizationalGenome] = OrderedDict()
+_version_cache: OrderedDict[str, _Entry] = OrderedDict()
 _version_cache_lock = threading.Lock()
 
 
@@ -34,20 +53,42 @@ def genome_version(*, version_id: str) -> OrganizationalGenome:
     The returned genome is shared by every caller in the process: read it, never
     change it (``apply_patch`` works on a copy). Raises VersionNotFound.
     """
+    return _cached(version_id, None).genome
+
+
+def genome_version_encoded(*, version_id: str) -> EncodedGenome:
+    """The cached genome of ``version_id`` with its canonical pieces (encoded on first use)."""
+    entry = _cached(version_id, None)
+    if entry.encoded is None:
+        # Stored versions were validated on the way in.
+        entry.encoded = encode_genome(entry.genome, structure_checked=True)
+    return entry.encoded
+
+
+def genome_version_remember(*, version_id: str, encoded: EncodedGenome) -> None:
+    """Cache a version just stored (its genome is the one it was encoded from)."""
+    _remember(version_id, _Entry(genome=encoded.genome, encoded=encoded))
+
+
+def _cached(version_id: str, data: object | None) -> _Entry:
     with _version_cache_lock:
-        genome = _version_cache.get(version_id)
-        if genome is not None:
+        entry = _version_cache.get(version_id)
+        if entry is not None:
             _version_cache.move_to_end(version_id)
-            return genome
-    data = GenomeVersion.objects.filter(id=version_id).values_list("genome", flat=True).first()
+            return entry
+    if data is None:
+        data = GenomeVersion.objects.filter(id=version_id).values_list("genome", flat=True).first()
     if data is None:
         raise VersionNotFound(f"there is no genome version {version_id!r}")
-    genome = genome_from_json(data, check=False)
+    return _remember(version_id, _Entry(genome=genome_from_json(data, check=False)))
+
+
+def _remember(version_id: str, entry: _Entry) -> _Entry:
     with _version_cache_lock:
-        _version_cache[version_id] = genome
+        _version_cache[version_id] = entry
         while len(_version_cache) > VERSION_CACHE_SIZE:
             _version_cache.popitem(last=False)
-    return genome
+    return entry
 
 
 def champion_version_id(*, controller_node_id: str | None = None) -> str | None:
@@ -66,7 +107,9 @@ def champion_genome(*, controller_node_id: str | None = None) -> OrganizationalG
 
 def champion_version(*, controller_node_id: str | None = None) -> GenomeVersion | None:
     """The live version: of the named controller, or of the only one there is."""
-    pointers = ChampionPointer.objects.select_related("version")
+    # The genome column (megabytes at scale) is read only if a caller asks for it;
+    # genome_of() finds the genome in the version cache.
+    pointers = ChampionPointer.objects.select_related("version").defer("version__genome")
     if controller_node_id is not None:
         pointers = pointers.filter(controller_node_id=controller_node_id)
     pointer = pointers.order_by("controller_node_id").first()

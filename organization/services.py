@@ -8,6 +8,7 @@ and appends the ledger event: all of it happens or none of it does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any
 from urllib.parse import quote
@@ -19,21 +20,23 @@ from ledger import kinds
 from ledger.services import EventDraft, ledger_append, ledger_record
 from organization.genome import (
     TEMPLATES,
+    Delta,
+    EncodedGenome,
     GenomeError,
     OrganizationalGenome,
     Patch,
-    apply_patch,
+    ViableNode,
+    apply_patch_encoded,
     capability_names,
-    content_hash,
     derive_capabilities,
-    genome_to_json,
+    encode_genome,
     parse_patch,
     patch_to_json,
     subtree_ids,
     validate,
 )
-from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
-from organization.selectors import genome_of
+from organization.models import ChampionPointer, EncodedJson, GenomeVersion, Node, SubtreePause
+from organization.selectors import genome_version_encoded, genome_version_remember
 
 
 class ChampionMissing(GenomeError):
@@ -52,54 +55,145 @@ def node_path(ancestor_ids: list[str], node_id: str) -> str:
 
 def _store_version(
     *,
-    genome: OrganizationalGenome,
+    encoded: EncodedGenome,
     parent: GenomeVersion | None,
     patch: dict[str, Any] | None,
     actor: str,
     reason: str,
 ) -> GenomeVersion:
+    """Store the genome (its text assembled from ``encoded``'s pieces) as a new version.
+
+    The version is cached for this process once the transaction commits, so the next
+    patch starts from it without decoding it. The returned row's ``genome`` is that JSON
+    text (an ``EncodedJson``, which ``genome_from_json`` reads); a fresh read gives a dict.
+    """
+    genome = encoded.genome
     version = GenomeVersion(parent=parent, patch=patch, actor=actor, reason=reason)
     genome.id = version.id
     if parent is not None:
         genome.lineage.parent_genome_ids.append(parent.id)
     genome.lineage.created_at_unix_ms = int(time.time() * 1000)
-    version.genome = genome_to_json(genome)
-    version.content_hash = content_hash(genome)
+    version.genome = EncodedJson(encoded.json_text())
+    version.content_hash = encoded.content_hash()
+    encoded.release_text()
     version.save(force_insert=True)
+    transaction.on_commit(
+        functools.partial(genome_version_remember, version_id=version.id, encoded=encoded)
+    )
     return version
 
 
-def _materialise_nodes(*, genome: OrganizationalGenome, version: GenomeVersion) -> None:
-    """Make the Node rows mirror ``genome`` exactly (parents before children)."""
-    order = subtree_ids(genome, genome.root_node_id)
-    Node.objects.exclude(id__in=order).delete()
-    existing = set(Node.objects.values_list("id", flat=True))
-    ancestors: dict[str, list[str]] = {}
-    for position, node_id in enumerate(order):
+# The Node columns derived from the genome; ``version`` names the version that last changed
+# the row, so an unchanged node keeps its row untouched by a patch elsewhere.
+MIRRORED_FIELDS = (
+    "name",
+    "parent_id",
+    "depth",
+    "position",
+    "path",
+    "ancestor_ids",
+    "kind",
+    "status",
+    "leaf_kind",
+    "capabilities",
+    "model_provider",
+    "model_name",
+)
+DELETE_BATCH = 500
+
+
+# The columns that follow from the node alone; the others follow from the tree's shape.
+NODE_OWN_FIELDS = (
+    "name",
+    "kind",
+    "status",
+    "leaf_kind",
+    "capabilities",
+    "model_provider",
+    "model_name",
+)
+
+
+def _own_fields(node: ViableNode) -> dict[str, Any]:
+    leaf_kind = node.leaf_operation.kind
+    return {
+        "name": node.name,
+        "kind": Node.Kind.METASYSTEM if node.children else Node.Kind.LEAF,
+        "status": node.status.value,
+        "leaf_kind": "" if node.children or leaf_kind is None else str(leaf_kind),
+        "capabilities": capability_names(derive_capabilities(node)),
+        "model_provider": node.model.provider,
+        "model_name": node.model.model,
+    }
+
+
+def _mirrored_rows(genome: OrganizationalGenome) -> dict[str, dict[str, Any]]:
+    """Each node's derived columns, in pre-order (parents before children)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for position, node_id in enumerate(subtree_ids(genome, genome.root_node_id)):
         node = genome.nodes[node_id]
         parent_id = node.parent_id
-        ancestors[node_id] = [] if parent_id is None else [parent_id, *ancestors[parent_id]]
-        capabilities = derive_capabilities(genome, node_id)
-        leaf_kind = node.leaf_operation.kind
-        fields = {
-            "name": node.name,
+        ancestors = [] if parent_id is None else [parent_id, *rows[parent_id]["ancestor_ids"]]
+        rows[node_id] = {
             "parent_id": parent_id,
-            "depth": len(ancestors[node_id]),
+            "depth": len(ancestors),
             "position": position,
-            "path": node_path(ancestors[node_id], node_id),
-            "ancestor_ids": ancestors[node_id],
-            "kind": Node.Kind.METASYSTEM if node.children else Node.Kind.LEAF,
-            "status": node.status.value,
-            "leaf_kind": "" if node.children or leaf_kind is None else str(leaf_kind),
-            "capabilities": capability_names(capabilities),
-            "model_provider": node.model.provider,
-            "model_name": node.model.model,
-            "version": version,
+            "path": node_path(ancestors, node_id),
+            "ancestor_ids": ancestors,
+            **_own_fields(node),
         }
-        if node_id in existing:
-            Node.objects.filter(id=node_id).update(**fields)
-        else:
-            Node.objects.create(id=node_id, **fields)
+    return rows
+
+
+def _materialise_nodes(
+    *, genome: OrganizationalGenome, version: GenomeVersion, delta: Delta | None = None
+) -> None:
+    """Make the Node rows mirror ``genome`` exactly, writing only the rows that differ.
+
+    One query reads the existing rows' derived columns; then the rows of removed nodes
+    are deleted, the changed ones updated (only the columns that changed, plus
+    ``version``) and the new ones inserted, parents before children. When ``delta``
+    says the patch kept the tree's shape, only the changed nodes' rows are read and
+    compared, on the columns that follow from the node alone.
+    """
+    if delta is not None and not delta.structural:
+        wanted = {node_id: _own_fields(genome.nodes[node_id]) for node_id in delta.changed_node_ids}
+        rows = Node.objects.filter(id__in=wanted).values("id", *NODE_OWN_FIELDS)
+        existing = {row.pop("id"): row for row in rows}
+        if len(existing) == len(wanted):  # else the rows had drifted: rebuild the full way
+            _write_differences(wanted, existing, version, removed=[])
+            return
+    wanted = _mirrored_rows(genome)
+    existing = {row.pop("id"): row for row in Node.objects.values("id", *MIRRORED_FIELDS)}
+    gone = [node_id for node_id in existing if node_id not in wanted]
+    _write_differences(wanted, existing, version, removed=gone)
+
+
+def _write_differences(
+    wanted: dict[str, dict[str, Any]],
+    existing: dict[str, dict[str, Any]],
+    version: GenomeVersion,
+    *,
+    removed: list[str],
+) -> None:
+    for start in range(0, len(removed), DELETE_BATCH):
+        Node.objects.filter(id__in=removed[start : start + DELETE_BATCH]).delete()
+    changed: list[Node] = []
+    changed_fields: set[str] = set()
+    created: list[Node] = []
+    for node_id, fields in wanted.items():
+        before = existing.get(node_id)
+        if before is None:
+            created.append(Node(id=node_id, version=version, **fields))
+            continue
+        differing = {name for name, value in fields.items() if before[name] != value}
+        if differing:
+            changed.append(Node(id=node_id, version=version, **fields))
+            changed_fields |= differing
+    if changed:
+        Node.objects.bulk_update(changed, [*sorted(changed_fields), "version"], batch_size=200)
+    if created:
+        Node.objects.bulk_create(created, batch_size=500)
 
 
 def genome_bootstrap(*, template: str, actor: str) -> tuple[GenomeVersion, bool]:
@@ -113,15 +207,28 @@ def genome_bootstrap(*, template: str, actor: str) -> tuple[GenomeVersion, bool]
         raise UnknownTemplate(
             f"unknown template {template!r}; choose one of: {', '.join(sorted(TEMPLATES))}"
         )
+    return genome_bootstrap_from(
+        genome=TEMPLATES[template](), actor=actor, label=f"template {template}", template=template
+    )
+
+
+def genome_bootstrap_from(
+    *, genome: OrganizationalGenome, actor: str, label: str, template: str = ""
+) -> tuple[GenomeVersion, bool]:
+    """Make ``genome`` the first champion (benches and tests build large ones); idempotent.
+
+    Same contract as ``genome_bootstrap``: an existing champion is returned unchanged with
+    ``created=False``. Raises GenomeInvalid for a genome that breaks an invariant.
+    """
     existing = ChampionPointer.objects.select_related("version").first()
     if existing is not None:
         return existing.version, False
-    genome = TEMPLATES[template]()
     validate(genome)
+    encoded = encode_genome(genome, structure_checked=True)
     try:
         with transaction.atomic():
             version = _store_version(
-                genome=genome, parent=None, patch=None, actor=actor, reason=f"template {template}"
+                encoded=encoded, parent=None, patch=None, actor=actor, reason=label
             )
             ChampionPointer.objects.create(controller_node_id=genome.root_node_id, version=version)
             _materialise_nodes(genome=genome, version=version)
@@ -131,7 +238,7 @@ def genome_bootstrap(*, template: str, actor: str) -> tuple[GenomeVersion, bool]
                 node_id=genome.root_node_id,
                 genome_id=version.id,
                 payload={
-                    "template": template,
+                    "template": template or label,
                     "version_id": version.id,
                     "content_hash": version.content_hash,
                     "node_ids": list(genome.nodes),
@@ -147,7 +254,12 @@ def genome_bootstrap(*, template: str, actor: str) -> tuple[GenomeVersion, bool]
 
 
 def _lock_champion(controller_node_id: str | None) -> ChampionPointer:
-    pointers = ChampionPointer.objects.select_for_update().select_related("version")
+    # The previous genome comes from the version cache: never load its (large) column here.
+    pointers = (
+        ChampionPointer.objects.select_for_update()
+        .select_related("version")
+        .defer("version__genome")
+    )
     if controller_node_id is not None:
         pointers = pointers.filter(controller_node_id=controller_node_id)
     found = list(pointers[:2])
@@ -184,14 +296,14 @@ def genome_apply_patch(
     with transaction.atomic():
         pointer = _lock_champion(controller_node_id)
         previous = pointer.version
-        genome = apply_patch(genome_of(previous), parsed)
+        encoded = apply_patch_encoded(genome_version_encoded(version_id=previous.id), parsed)
         patch_json = patch_to_json(parsed)
         version = _store_version(
-            genome=genome, parent=previous, patch=patch_json, actor=actor, reason=reason
+            encoded=encoded, parent=previous, patch=patch_json, actor=actor, reason=reason
         )
         pointer.version = version
         pointer.save(update_fields=["version", "updated_at"])
-        _materialise_nodes(genome=genome, version=version)
+        _materialise_nodes(genome=encoded.genome, version=version, delta=encoded.delta)
         ledger_append(
             kind=kinds.GENOME_PATCH_APPLIED,
             actor=actor,

@@ -1,6 +1,6 @@
 """The organizational genome: a pure domain package (no Django), see docs/rules/genome.md."""
 
-from organization.genome.apply import apply_patch
+from organization.genome.apply import apply_patch, apply_patch_encoded
 from organization.genome.capabilities import (
     RuntimeCapabilities,
     capability_allows,
@@ -8,6 +8,7 @@ from organization.genome.capabilities import (
     derive_capabilities,
 )
 from organization.genome.codec import JsonObject, JsonValue, canonical_json
+from organization.genome.encoded import Delta, EncodedGenome, delta_between, encode_genome
 from organization.genome.enums import (
     ChannelDirection,
     ChannelPriority,
@@ -74,7 +75,7 @@ from organization.genome.patches import (
     patch_to_json,
 )
 from organization.genome.serialization import content_hash, genome_from_json, genome_to_json
-from organization.genome.templates import TEMPLATES, nested, single_coder
+from organization.genome.templates import TEMPLATES, fan_out_organization, nested, single_coder
 from organization.genome.validation import genome_problems, validate
 
 __all__ = [
@@ -90,6 +91,8 @@ __all__ = [
     "ChannelDirection",
     "ChannelPriority",
     "ContextPolicy",
+    "Delta",
+    "EncodedGenome",
     "GenomeError",
     "GenomeFormatError",
     "GenomeInvalid",
@@ -128,13 +131,17 @@ __all__ = [
     "add_child",
     "ancestor_ids",
     "apply_patch",
+    "apply_patch_encoded",
     "bundle_channel_id",
     "canonical_json",
     "capability_allows",
     "capability_names",
     "content_hash",
+    "delta_between",
     "depth",
     "derive_capabilities",
+    "encode_genome",
+    "fan_out_organization",
     "genome_from_json",
     "genome_problems",
     "genome_to_json",

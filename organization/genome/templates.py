@@ -55,6 +55,36 @@ def nested() -> OrganizationalGenome:
     return genome
 
 
+FAN_OUT = 10
+
+
+def fan_out_organization(size: int, *, fan_out: int = FAN_OUT) -> OrganizationalGenome:
+    """A valid genome of exactly ``size`` nodes, filled breadth first, ``fan_out`` per parent.
+
+    Node ``n-<i>`` (``i`` from 1; the root keeps its usual id) hangs under node
+    ``(i - 1) // fan_out``, so every level is full before the next begins and the depth
+    is about log(size) / log(fan_out). Nodes that end up with children are metasystems
+    (empty leaf spec); every other node is a coding leaf on the echo model, so a
+    ``requires_code_write`` directive can reach any of them. For benches and tests of
+    size, not a stock template (it is not in ``TEMPLATES``).
+    """
+    if size < 1 or fan_out < 1:
+        raise ValueError(f"an organization needs size >= 1 and fan_out >= 1, got {size}, {fan_out}")
+    ids = [ROOT_NODE_ID, *(f"n-{index}" for index in range(1, size))]
+    has_children = {ids[(index - 1) // fan_out] for index in range(1, size)}
+    genome = OrganizationalGenome.from_root(_root())
+    for index in range(1, size):
+        node_id = ids[index]
+        if node_id in has_children:
+            node = ViableNode.metasystem(node_id, id=node_id)
+            node.system_5.identity = f"Metasystem {node_id}."
+        else:
+            node = _coding_leaf(node_id, f"Coding leaf {node_id}.")
+        add_child(genome, ids[(index - 1) // fan_out], node)
+    validate(genome)
+    return genome
+
+
 TEMPLATES: dict[str, Callable[[], OrganizationalGenome]] = {
     "single": single_coder,
     "nested": nested,

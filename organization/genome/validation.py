@@ -16,6 +16,11 @@ def genome_problems(genome: OrganizationalGenome) -> list[str]:
     except GenomeFormatError as error:
         # Wrongly typed fields make the checks below unreliable (ids may not even be strings).
         return [f"field {error}"]
+    return structure_problems(genome)
+
+
+def structure_problems(genome: OrganizationalGenome) -> list[str]:
+    """The structural problems of a genome whose fields are known to be well typed."""
     problems: list[str] = []
     problems += _key_problems(genome)
     problems += _root_problems(genome)
@@ -58,9 +63,11 @@ def _link_problems(genome: OrganizationalGenome) -> list[str]:
     problems = []
     listed_under: dict[str, list[str]] = {}
     for node_id, node in genome.nodes.items():
-        for child_id, count in Counter(node.children).items():
-            if count > 1:
-                problems.append(f"node {node_id!r} lists child {child_id!r} {count} times")
+        unique_children = set(node.children)
+        if len(unique_children) != len(node.children):
+            for child_id, count in Counter(node.children).items():
+                if count > 1:
+                    problems.append(f"node {node_id!r} lists child {child_id!r} {count} times")
         for child_id in dict.fromkeys(node.children):
             listed_under.setdefault(child_id, []).append(node_id)
             child = genome.nodes.get(child_id)
@@ -129,13 +136,19 @@ def _reachability_problems(genome: OrganizationalGenome) -> list[str]:
 
 def _channel_problems(genome: OrganizationalGenome) -> list[str]:
     problems = []
+    nodes = genome.nodes
     for index, channel in enumerate(genome.channels):
-        for end, node_id in (("from", channel.from_node_id), ("to", channel.to_node_id)):
-            if node_id is not None and node_id not in genome.nodes:
+        from_id, to_id = channel.from_node_id, channel.to_node_id
+        if (from_id is None or from_id in nodes) and (to_id is None or to_id in nodes):
+            continue
+        for end, node_id in (("from", from_id), ("to", to_id)):
+            if node_id is not None and node_id not in nodes:
                 problems.append(
                     f"channel {channel.id!r} (channels[{index}]) {end} missing node {node_id!r}"
                 )
-    for channel_id, count in Counter(channel.id for channel in genome.channels).items():
-        if count > 1:
-            problems.append(f"channel id {channel_id!r} is used by {count} channels")
+    channel_ids = [channel.id for channel in genome.channels]
+    if len(set(channel_ids)) != len(channel_ids):
+        for channel_id, count in Counter(channel_ids).items():
+            if count > 1:
+                problems.append(f"channel id {channel_id!r} is used by {count} channels")
     return problems

@@ -7,6 +7,7 @@ from organization.genome import (
     LeafOperationSpec,
     content_hash,
     derive_capabilities,
+    fan_out_organization,
     nested,
     single_coder,
     subtree_ids,
@@ -60,3 +61,26 @@ def test_templates_are_listed_by_name_and_give_the_same_content_every_time() -> 
     assert TEMPLATES["single"] is single_coder and TEMPLATES["nested"] is nested
     assert content_hash(nested()) == content_hash(nested())
     assert nested().id != nested().id
+
+
+def test_a_fan_out_organization_has_exactly_the_nodes_asked_for_ten_to_a_parent() -> None:
+    genome = fan_out_organization(1_000)
+    validate(genome)
+
+    assert len(genome.nodes) == 1_000
+    assert len(genome.root.children) == 10
+    assert max(len(node.children) for node in genome.nodes.values()) == 10
+    assert len(genome.channels) == 5 * 999
+
+
+def test_every_leaf_of_a_fan_out_organization_can_write_code_and_no_metasystem_can() -> None:
+    genome = fan_out_organization(123)
+
+    for node_id, node in genome.nodes.items():
+        assert derive_capabilities(genome, node_id).can_write_code is node.is_leaf
+
+
+def test_a_fan_out_organization_of_one_node_is_a_lone_root() -> None:
+    genome = fan_out_organization(1)
+
+    assert list(genome.nodes) == ["root-codebase-system"]

@@ -10,7 +10,6 @@ import typing
 from typing import Any, TypeVar, cast
 
 from organization.genome.codec.common import (
-    MISSING,
     NONE_TYPE,
     SCALARS,
     Decoder,
@@ -48,7 +47,7 @@ def _decoder(annotation: Any) -> Decoder:
     if annotation is LeafKind:
         return _decode_leaf_kind
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return functools.partial(enum_member, annotation)
+        return _enum_decoder(annotation)
     origin = typing.get_origin(annotation)
     if origin is list:
         return _list_decoder(annotation)
@@ -98,6 +97,19 @@ def _union_decoder(annotation: Any, members: tuple[Any, ...]) -> Decoder:
     return decode_tagged
 
 
+def _enum_decoder(cls: type[enum.Enum]) -> Decoder:
+    by_value = {member.value: member for member in cls}
+
+    def decode_enum(data: Any) -> enum.Enum:
+        if isinstance(data, str):
+            member = by_value.get(data)
+            if member is not None:
+                return member
+        return enum_member(cls, data)  # a member already, or the error naming the choices
+
+    return decode_enum
+
+
 def _decode_leaf_kind(data: Any) -> LeafKind:
     if isinstance(data, str) and data in STANDARD_LEAF_KINDS:
         return LeafKind(data)
@@ -120,6 +132,8 @@ def _list_decoder(annotation: Any) -> Decoder:
         if not isinstance(data, list):
             raise mismatch(annotation, data)
         decode_item = _decoder(item_type)
+        if decode_item is check_str and all(type(item) is str for item in data):
+            return list(data)  # the common case (ids, refs, names): nothing to convert
         decoded = []
         for index, item in enumerate(data):
             try:
@@ -152,28 +166,36 @@ def _dict_decoder(annotation: Any) -> Decoder:
 
 
 def _dataclass_decoder(cls: type) -> Decoder:
+    # The plan is built on first use, not here: a dataclass may (indirectly) contain itself.
+    plan: list[tuple[str, str, Decoder, bool]] = []
+    known: set[str] = set()
+
+    def build_plan() -> None:
+        for spec in field_specs(cls):
+            plan.append((spec.json_name, spec.attribute, _decoder(spec.annotation), spec.required))
+            known.add(spec.json_name)
+        if kind_of(cls) is not None:
+            known.add("kind")
+
     def decode_dataclass(data: Any) -> Any:
         if not isinstance(data, dict):
             raise mismatch(cls, data)
-        specs = field_specs(cls)
-        known = {spec.json_name for spec in specs}
-        if kind_of(cls) is not None:
-            known.add("kind")
+        if not plan:
+            build_plan()
         for key in data:
             if key not in known:
                 raise _unknown_field(cls, key, known)
         kwargs: dict[str, Any] = {}
-        for spec in specs:
-            value = data.get(spec.json_name, MISSING)
-            if value is MISSING:
-                if spec.required:
+        for json_name, attribute, decode_field, required in plan:
+            if json_name not in data:
+                if required:
                     problem = f"required field of {cls.__name__} is missing"
-                    raise Problem(problem).at(spec.json_name)
+                    raise Problem(problem).at(json_name)
                 continue
             try:
-                kwargs[spec.attribute] = _decoder(spec.annotation)(value)
+                kwargs[attribute] = decode_field(data[json_name])
             except Problem as problem:
-                raise problem.at(spec.json_name) from None
+                raise problem.at(json_name) from None
         return cls(**kwargs)
 
     return decode_dataclass

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from organization.genome import TEMPLATES
+from organization.models import Node
 from organization.services import genome_bootstrap
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         version, created = genome_bootstrap(template=options["template"], actor=options["actor"])
-        nodes = len(version.genome["nodes"])
+        nodes = Node.objects.count()
         if created:
             self.stdout.write(
                 f"bootstrapped the {options['template']} organization: {nodes} nodes, "
