@@ -7,18 +7,16 @@ migration 0002, see ``ledger/immutability.py``).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db import models
 
-from ledger.chain import GENESIS_HASH
+from ledger.chain import GENESIS_HASH, new_id
 
 ID_LENGTH = 200
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
+_new_id = new_id  # the name the migrations know
 
 
 class LedgerImmutableError(Exception):

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from typing import Any
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from ledger.chain import new_id
+
 ID_LENGTH = 200
 
 
-def new_version_id() -> str:
-    return str(uuid.uuid4())
+new_version_id = new_id  # the name the migrations know
 
 
 class EncodedJson(str):

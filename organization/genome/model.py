@@ -7,9 +7,9 @@ Every dataclass is keyword-only, so adding a field never silently shifts positio
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
+from ledger.chain import new_id as new_id  # one kind of id for every app
 from organization.genome.enums import (
     ChannelDirection,
     ChannelPriority,
@@ -21,11 +21,6 @@ from organization.genome.enums import (
 from organization.genome.errors import GenomeInvalid, NodeNotFound
 
 JSON_NAME = "json_name"
-
-
-def new_id() -> str:
-    """A fresh opaque id: a random UUID v4 string."""
-    return str(uuid.uuid4())
 
 
 @dataclass(kw_only=True)

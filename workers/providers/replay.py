@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from ledger.chain import canonical_json
 from workers.providers.base import (
     PROVIDER_ERROR_KINDS,
     ModelProvider,
@@ -83,7 +84,7 @@ def replay_key(request: ModelRequest) -> str:
             if key not in VOLATILE_METADATA
         },
     }
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    encoded = canonical_json(canonical)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 

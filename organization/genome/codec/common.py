@@ -12,6 +12,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeAlias, cast
 
+from ledger.chain import canonical_json as canonical_json  # one canonical JSON for all
 from organization.genome.enums import STANDARD_LEAF_KINDS, LeafKind
 from organization.genome.errors import GenomeFormatError
 from organization.genome.model import JSON_NAME
@@ -171,10 +172,3 @@ def load_json(data: object) -> object:
         except json.JSONDecodeError as error:
             raise GenomeFormatError("", f"not valid JSON: {error}") from None
     return data
-
-
-def canonical_json(value: JsonValue) -> str:
-    """The canonical text of a JSON value: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
