@@ -27,7 +27,7 @@ from organization.genome import (
     derive_capabilities,
 )
 from workers.domain.mapping import TASK_METADATA_PREFIX, bool_text, is_truthy
-from workers.domain.messages import Directive, RiskClass, TaskPacket, TaskResult, TaskStatus
+from workers.domain.messages import DirectiveMessage, RiskClass, TaskPacket, TaskResult, TaskStatus
 
 DECOMPOSITION_REQUEST_POLICY = "system3_capability_split"
 DECOMPOSITION_POLICY = "system3_capability_split_v1"
@@ -163,11 +163,11 @@ class DecompositionPlan:
         return bool(self.children)
 
 
-MetadataSource: TypeAlias = Mapping[str, str] | Directive | TaskPacket
+MetadataSource: TypeAlias = Mapping[str, str] | DirectiveMessage | TaskPacket
 
 
 def _metadata_of(source: MetadataSource) -> Mapping[str, str]:
-    if isinstance(source, Directive | TaskPacket):
+    if isinstance(source, DirectiveMessage | TaskPacket):
         return source.metadata
     return source
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from workers.domain.messages import Directive, RiskClass, StaticTaskPredicates, TaskPacket
+from workers.domain.messages import DirectiveMessage, RiskClass, StaticTaskPredicates, TaskPacket
 
 # -- metadata readers (docs/rules/README.md, "Conventions") -------------
 
@@ -66,7 +66,7 @@ TASK_METADATA_PREFIX = "task.metadata."
 
 
 def map_directive(
-    directive: Directive,
+    directive: DirectiveMessage,
     *,
     config: MapperConfig | None = None,
     controller_node_id: str | None = None,
@@ -166,7 +166,7 @@ RISK_BY_NAME = {risk.value.lower(): risk for risk in RiskClass}
 
 
 def extract_static_predicates(
-    directive: Directive, config: MapperConfig | None = None
+    directive: DirectiveMessage, config: MapperConfig | None = None
 ) -> StaticTaskPredicates:
     """Static predicates of a directive, by the ten rules of docs/rules/mapping.md."""
     config = MapperConfig() if config is None else config
@@ -201,7 +201,7 @@ def extract_static_predicates(
     return predicates
 
 
-def directive_corpus(directive: Directive) -> str:
+def directive_corpus(directive: DirectiveMessage) -> str:
     """Title, body, desired state, constraints and every metadata value, one per line."""
     parts = [directive.title, directive.body]
     if directive.desired_state is not None:

@@ -86,7 +86,7 @@ class StaticTaskPredicates:
 
 
 @dataclass(kw_only=True)
-class Directive:
+class DirectiveMessage:
     id: str = field(default_factory=new_id)
     origin: str = "operator"
     title: str

@@ -20,14 +20,12 @@ from organization.selectors import champion_genome
 from workers.domain.directive_rules import directive_errors
 from workers.domain.messages import (
     AcceptanceCriterion,
+    DirectiveMessage,
     MessageEnvelope,
     PayloadType,
     RiskClass,
     from_json,
     to_json,
-)
-from workers.domain.messages import (
-    Directive as DirectiveMessage,
 )
 from workers.errors import IdempotencyConflict, NoOrganization, Rejected
 from workers.models import Directive

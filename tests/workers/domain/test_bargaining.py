@@ -27,9 +27,9 @@ from workers.domain.bargaining import (
     Budgets,
     CoordinationPressure,
     EpochUsage,
+    PauseFacts,
     ResourceAllocationDecision,
     ResourceBargain,
-    SubtreePause,
     accepted_task_metadata,
     decide,
     decision_event_payload,
@@ -252,7 +252,7 @@ def test_step0_a_missing_task_id_is_taken_from_the_proposed_task():
 
 
 def test_step1_a_paused_subtree_gets_nothing():
-    pause = SubtreePause(
+    pause = PauseFacts(
         target_node_id=ROOT, paused_at=datetime(2026, 6, 16, 9, tzinfo=UTC), reason="prod down"
     )
     decision = decide(
@@ -680,7 +680,7 @@ def test_event_and_reply_metadata_carry_epoch_pressure_and_pause_keys():
 
 
 def test_a_paused_denial_carries_the_pause_in_its_metadata():
-    pause = SubtreePause(
+    pause = PauseFacts(
         target_node_id=CODER,
         paused_at=datetime(2026, 6, 16, 9, 5, tzinfo=UTC),
         reason="algedonic pause_subtree",

@@ -29,7 +29,7 @@ from workers.domain.decomposition import (
 from workers.domain.mapping import map_directive
 from workers.domain.messages import (
     AcceptanceCriterion,
-    Directive,
+    DirectiveMessage,
     RiskClass,
     TaskPacket,
     TaskResult,
@@ -82,8 +82,8 @@ def full_team() -> OrganizationalGenome:
     return genome_of(make_coder(), make_tester(), make_reviewer(), make_integrator())
 
 
-def directive_for(risk: RiskClass = RiskClass.MEDIUM, **metadata: str) -> Directive:
-    return Directive(
+def directive_for(risk: RiskClass = RiskClass.MEDIUM, **metadata: str) -> DirectiveMessage:
+    return DirectiveMessage(
         id="d-1",
         title="Add export",
         body="Export the ledger as CSV via src/export.py.",
@@ -96,7 +96,7 @@ def directive_for(risk: RiskClass = RiskClass.MEDIUM, **metadata: str) -> Direct
 
 
 def plan_for(
-    directive: Directive,
+    directive: DirectiveMessage,
     genome: OrganizationalGenome | None = None,
     *,
     pressure: EnvironmentPressure | None = None,
@@ -144,7 +144,7 @@ def child(plan: DecompositionPlan, role: DecompositionRole) -> TaskPacket:
 )
 def test_it_tells_when_decomposition_is_requested(metadata, requested) -> None:
     assert decomposition_requested(metadata) is requested
-    assert decomposition_requested(Directive(title="t", metadata=metadata)) is requested
+    assert decomposition_requested(DirectiveMessage(title="t", metadata=metadata)) is requested
     assert decomposition_requested(TaskPacket(title="t", metadata=metadata)) is requested
 
 
@@ -177,7 +177,7 @@ def test_it_rejects_an_unknown_controller() -> None:
 
 
 def test_it_reads_the_request_from_the_root_task_without_directive_metadata() -> None:
-    directive = Directive(
+    directive = DirectiveMessage(
         title="Add export",
         metadata={"task.metadata.decompose": "true", "task.metadata.requires_tests": "true"},
     )

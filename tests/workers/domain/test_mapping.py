@@ -16,7 +16,7 @@ from workers.domain.mapping import (
 )
 from workers.domain.messages import (
     AcceptanceCriterion,
-    Directive,
+    DirectiveMessage,
     RiskClass,
     StaticTaskPredicates,
 )
@@ -45,7 +45,7 @@ def predicates_of(
     metadata: dict[str, str] | None = None,
     config: MapperConfig | None = None,
 ) -> StaticTaskPredicates:
-    directive = Directive(title=title, body=body, metadata=metadata or {})
+    directive = DirectiveMessage(title=title, body=body, metadata=metadata or {})
     return extract_static_predicates(directive, config or MapperConfig())
 
 
@@ -82,7 +82,7 @@ def test_it_reads_booleans_strictly_or_truthily(value, strict, truthy) -> None:
 
 def test_it_copies_the_directive_onto_the_root_task() -> None:
     acceptance = [AcceptanceCriterion(name="tests", description="pass", verifier="make test")]
-    directive = Directive(
+    directive = DirectiveMessage(
         id="d-1",
         origin="ci",
         title="Tidy up",
@@ -112,7 +112,7 @@ def test_it_copies_the_directive_onto_the_root_task() -> None:
 
 
 def test_it_fills_scope_and_file_count_from_the_likely_files() -> None:
-    task = map_directive(Directive(title="Fix src/api/routes.py and `docs/README.md`."))
+    task = map_directive(DirectiveMessage(title="Fix src/api/routes.py and `docs/README.md`."))
 
     assert task.static_predicates.likely_files == ["docs/README.md", "src/api/routes.py"]
     assert task.scope == ["docs/README.md", "src/api/routes.py"]
@@ -120,7 +120,7 @@ def test_it_fills_scope_and_file_count_from_the_likely_files() -> None:
 
 
 def test_it_leaves_scope_empty_and_the_file_count_unset_without_likely_files() -> None:
-    task = map_directive(Directive(title="Tidy up"))
+    task = map_directive(DirectiveMessage(title="Tidy up"))
 
     assert task.scope == []
     assert "estimated_files_touched" not in task.metadata
@@ -143,7 +143,7 @@ def test_it_reads_requires_code_write_strictly_else_takes_the_default(
     metadata = {} if value is None else {"requires_code_write": value}
     config = MapperConfig(default_requires_code_write=default)
 
-    task = map_directive(Directive(title="Tidy up", metadata=metadata), config=config)
+    task = map_directive(DirectiveMessage(title="Tidy up", metadata=metadata), config=config)
 
     assert task.metadata["requires_code_write"] == expected
 
@@ -160,7 +160,7 @@ def test_it_copies_the_task_shape_keys_verbatim_and_nothing_else() -> None:
         "unrelated": "x",
     }
 
-    task = map_directive(Directive(title="Edit a.py", metadata=metadata))
+    task = map_directive(DirectiveMessage(title="Edit a.py", metadata=metadata))
 
     for key in metadata.keys() - {"decompose", "unrelated"}:
         assert task.metadata[key] == metadata[key]
@@ -177,7 +177,7 @@ def test_it_unwraps_task_metadata_keys_over_the_verbatim_ones() -> None:
         "task.metadata.origin": "override",
     }
 
-    task = map_directive(Directive(title="Tidy up", origin="operator", metadata=metadata))
+    task = map_directive(DirectiveMessage(title="Tidy up", origin="operator", metadata=metadata))
 
     assert task.metadata["target_child"] == "reviewer"
     assert task.metadata["requires_tests"] == "true"
@@ -194,13 +194,15 @@ def test_it_unwraps_task_metadata_keys_over_the_verbatim_ones() -> None:
     ],
 )
 def test_it_asks_for_parent_review_of_high_and_critical_directives(risk, flagged) -> None:
-    task = map_directive(Directive(title="Tidy up", risk=risk))
+    task = map_directive(DirectiveMessage(title="Tidy up", risk=risk))
 
     assert (task.metadata.get("requires_parent_review") == "true") is flagged
 
 
 def test_it_stamps_the_controller_last() -> None:
-    directive = Directive(title="Tidy up", metadata={"task.metadata.controller_node_id": "evil"})
+    directive = DirectiveMessage(
+        title="Tidy up", metadata={"task.metadata.controller_node_id": "evil"}
+    )
 
     assert map_directive(directive).metadata["controller_node_id"] == "evil"
     task = map_directive(directive, controller_node_id="root")
@@ -208,7 +210,9 @@ def test_it_stamps_the_controller_last() -> None:
 
 
 def test_it_keeps_task_metadata_sorted_by_key() -> None:
-    directive = Directive(title="Edit a.py", risk=RiskClass.HIGH, metadata={"task.metadata.b": "1"})
+    directive = DirectiveMessage(
+        title="Edit a.py", risk=RiskClass.HIGH, metadata={"task.metadata.b": "1"}
+    )
 
     keys = list(map_directive(directive, controller_node_id="root").metadata)
 
@@ -237,7 +241,7 @@ def test_it_finds_path_like_tokens_in_the_text(text, expected) -> None:
 
 
 def test_it_reads_paths_from_body_desired_state_constraints_and_metadata_values() -> None:
-    directive = Directive(
+    directive = DirectiveMessage(
         title="t",
         body="body.py",
         desired_state="state.py",
@@ -649,7 +653,7 @@ def test_it_reads_a_repository_inventory_end_to_end() -> None:
             DomainKeywordHint(marker="predicate_extraction", keywords=["predicates"])
         ],
     )
-    directive = Directive(
+    directive = DirectiveMessage(
         title="Improve mapper predicates",
         body="Update mapper.rs so TaskPacket static predicates identify Cargo.toml dependency "
         "changes. Run cargo test -p vsm-controller.",
@@ -693,7 +697,7 @@ metadata_keys = st.one_of(
     texts,
 )
 directives = st.builds(
-    Directive,
+    DirectiveMessage,
     title=any_text,
     body=any_text,
     constraints=st.lists(any_text, max_size=3),
@@ -742,7 +746,7 @@ def test_mapping_never_raises_and_scope_is_the_likely_files(directive, config) -
 
 @given(directive=directives, config=configs)
 def test_extraction_does_not_depend_on_metadata_order(directive, config) -> None:
-    reordered = Directive(
+    reordered = DirectiveMessage(
         id=directive.id,
         title=directive.title,
         body=directive.body,

@@ -8,7 +8,7 @@ requester's usage of the current epoch (:func:`summarise_epoch_usage` over the c
 ``resource_allocation_decision`` events), the System 2 coordination pressure on the requester
 (:func:`summarise_coordination_pressure`), the environment pressure
 (:func:`summarise_environment_pressure`) and whether the requester's subtree is paused by
-an algedonic signal (:class:`SubtreePause`). :func:`decision_metadata`,
+an algedonic signal (:class:`PauseFacts`). :func:`decision_metadata`,
 :func:`decision_event_payload`, :func:`reply_priority`, :func:`accepted_task_metadata`,
 :func:`accepted_task` and :func:`work_accepted_payload` build the outputs
 (docs/rules/bargaining.md).
@@ -79,9 +79,9 @@ from workers.domain.bargaining.records import (
     MAX_REASONS,
     AllocationStatus,
     EventRecord,
+    PauseFacts,
     ResourceAllocationDecision,
     ResourceBargain,
-    SubtreePause,
 )
 from workers.domain.bargaining.work import (
     WORK_ACCEPTED_EVENT,
@@ -107,9 +107,9 @@ __all__ = [
     "EnvironmentPressureDetails",
     "EpochUsage",
     "EventRecord",
+    "PauseFacts",
     "ResourceAllocationDecision",
     "ResourceBargain",
-    "SubtreePause",
     "accepted_task",
     "accepted_task_metadata",
     "context_ref_allowed",

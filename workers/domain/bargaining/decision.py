@@ -20,9 +20,9 @@ from workers.domain.bargaining.pressure import (
 )
 from workers.domain.bargaining.records import (
     AllocationStatus,
+    PauseFacts,
     ResourceAllocationDecision,
     ResourceBargain,
-    SubtreePause,
     rfc3339,
 )
 from workers.domain.decomposition import NO_PRESSURE, EnvironmentPressure
@@ -35,7 +35,7 @@ def decide(
     genome: OrganizationalGenome,
     controller_id: str,
     usage: EpochUsage = NO_USAGE,
-    pause: SubtreePause | None = None,
+    pause: PauseFacts | None = None,
     coordination: CoordinationPressure = NO_COORDINATION_PRESSURE,
     environment: EnvironmentPressure = NO_PRESSURE,
     budgets: Budgets | None = None,
@@ -111,7 +111,7 @@ def _refusal(
     genome: OrganizationalGenome,
     controller_id: str,
     messages_left: int | None,
-    pause: SubtreePause | None,
+    pause: PauseFacts | None,
 ) -> str | None:
     """The reason steps 0-5 refuse the whole bargain, or None when it may be weighed."""
     proposed = bargain.proposed_task

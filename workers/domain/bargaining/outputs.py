@@ -21,8 +21,8 @@ from workers.domain.bargaining.pressure import (
 from workers.domain.bargaining.records import (
     ACCEPTED_ROUTING_REASON,
     AllocationStatus,
+    PauseFacts,
     ResourceAllocationDecision,
-    SubtreePause,
     bool_text,
 )
 from workers.domain.decomposition import NO_PRESSURE, EnvironmentPressure
@@ -72,7 +72,7 @@ def coordination_metadata(coordination: CoordinationPressure) -> dict[str, str]:
     return metadata
 
 
-def pause_metadata(pause: SubtreePause | None) -> dict[str, str]:
+def pause_metadata(pause: PauseFacts | None) -> dict[str, str]:
     if pause is None:
         return {}
     return {
@@ -93,7 +93,7 @@ def decision_metadata(
     usage: EpochUsage,
     coordination: CoordinationPressure = NO_COORDINATION_PRESSURE,
     environment: EnvironmentPressure = NO_PRESSURE,
-    pause: SubtreePause | None = None,
+    pause: PauseFacts | None = None,
     source_channel: str = VsmChannelType.RESOURCE_BARGAINING.value,
     for_reply: bool = False,
 ) -> dict[str, str]:

@@ -86,7 +86,7 @@ class ResourceAllocationDecision:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SubtreePause:
+class PauseFacts:
     """The pause covering the requester (docs/rules/algedonic.md): maybe on an ancestor."""
 
     target_node_id: str

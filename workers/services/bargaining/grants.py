@@ -15,9 +15,9 @@ from organization.selectors import champion_genome
 from workers.domain.bargaining import (
     Budgets,
     EpochUsage,
+    PauseFacts,
     ResourceAllocationDecision,
     ResourceBargain,
-    SubtreePause,
     decide,
     decision_event_payload,
     decision_metadata,
@@ -227,11 +227,11 @@ def lock_epoch(key: str, controller_node_id: str, requester_node_id: str) -> Res
     return ResourceEpoch.objects.select_for_update().get(**ids)
 
 
-def _pause_of(genome: OrganizationalGenome, node_id: str) -> SubtreePause | None:
+def _pause_of(genome: OrganizationalGenome, node_id: str) -> PauseFacts | None:
     pause = paused(genome, node_id)
     if pause is None:
         return None
-    return SubtreePause(
+    return PauseFacts(
         target_node_id=pause.node_id,
         paused_at=pause.paused_at,
         reason=pause.reason,

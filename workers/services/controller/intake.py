@@ -17,8 +17,7 @@ from workers import events
 from workers.domain.commands import Command, command_to_task
 from workers.domain.decomposition import decomposition_requested, plan_decomposition
 from workers.domain.mapping import MapperConfig, map_directive
-from workers.domain.messages import Directive as DirectiveMessage
-from workers.domain.messages import TaskPacket, from_json, new_id
+from workers.domain.messages import DirectiveMessage, TaskPacket, from_json, new_id
 from workers.models import Directive
 from workers.services.controller.planning import add_task
 from workers.services.controller.results import route_ready
