@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -196,9 +197,16 @@ def _decode(annotation: Any, data: Any) -> Any:
         return {key: _decode(item, value) for key, value in data.items()}
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return annotation(data)
-    if dataclasses.is_dataclass(annotation):
-        hints = typing.get_type_hints(annotation)
-        known = {f.name for f in dataclasses.fields(annotation)}
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        hints = _field_hints(annotation)
         factory: Any = annotation
-        return factory(**{k: _decode(hints[k], v) for k, v in data.items() if k in known})
+        return factory(**{k: _decode(hints[k], v) for k, v in data.items() if k in hints})
     return data
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved once (``get_type_hints`` is slow, and every hop
+    decodes its envelope)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
