@@ -1,4 +1,4 @@
-"""The live ledger stream: the bell that appends ring, and the websocket that follows the chain.
+"""The live ledger stream: the websocket that follows the chain, woken by ``ledger.bell``.
 
 The ledger is the source of truth; the channel layer only rings a bell. After
 a transaction with ledger events commits, ``ledger_bell_ring`` sends
@@ -21,24 +21,20 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from ledger.bell import LEDGER_GROUP, bell_listening
 from ledger.models import LedgerEvent
 from ledger.selectors import SUBTREE_SCAN_CHUNK, ledger_head_seq, subtree_events_after
 from organization.models import Node
 
 logger = logging.getLogger(__name__)
 
-LEDGER_GROUP = "ledger"
-BELL_MESSAGE_TYPE = "ledger.appended"
 # Without a bell, a consumer still reads the ledger this often (seconds).
 POLL_INTERVAL = 1.0
 
@@ -57,113 +53,6 @@ def in_database(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``database_sync_to_async`` with its types: run ``func`` in the ORM's thread,
     closing connections past their age, as a long-lived consumer needs."""
     return cast(Callable[P, Awaitable[R]], database_sync_to_async(func))
-
-
-# -- the bell ------------------------------------------------------------------
-
-
-class _Bell:
-    """Rings the ``ledger`` group from one event loop, one message at a time.
-
-    ``ring`` may be called from any thread and costs a wake-up of the loop.
-    Bells coalesce: while one is being sent, and for ``min_gap`` seconds after
-    it, later rings only raise the seq of the next one. A burst of appends (or a
-    slow or dead Redis) never queues more than one message, and a process sends
-    at most 1 / ``min_gap`` bells a second: a Redis ``group_send`` costs CPU
-    that the appending thread would otherwise have (bench/ledger_append.py).
-    """
-
-    min_gap = 0.01
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, layer: Any) -> None:
-        self.loop = loop
-        self.layer = layer
-        self._pending: int | None = None
-        self._sending: asyncio.Task[None] | None = None
-
-    def ring(self, seq: int) -> None:
-        self.loop.call_soon_threadsafe(self._want, seq)
-
-    def _want(self, seq: int) -> None:
-        self._pending = seq if self._pending is None else max(self._pending, seq)
-        if self._sending is None:
-            self._sending = self.loop.create_task(self._send())
-
-    async def _send(self) -> None:
-        while self._pending is not None:
-            seq, self._pending = self._pending, None
-            try:
-                await self.layer.group_send(LEDGER_GROUP, {"type": BELL_MESSAGE_TYPE, "seq": seq})
-            except Exception:
-                logger.exception(
-                    "ledger bell for seq %s failed; consumers will find the events by polling",
-                    seq,
-                )
-            await asyncio.sleep(self.min_gap)
-        self._sending = None
-
-
-_bell_lock = threading.Lock()
-# A layer that crosses processes (Redis) is rung from a daemon thread of this process.
-_thread_bell: _Bell | None = None
-# The in-memory layer reaches only consumers of this process, on their own loop.
-_listener_bell: _Bell | None = None
-
-
-def _forget_bells_after_fork() -> None:
-    # A forked child (a Celery prefork worker) has neither the parent's bell
-    # thread nor its consumers.
-    global _bell_lock, _thread_bell, _listener_bell
-    _bell_lock = threading.Lock()
-    _thread_bell = None
-    _listener_bell = None
-
-
-os.register_at_fork(after_in_child=_forget_bells_after_fork)
-
-
-def _bell_thread_for(layer: Any) -> _Bell:
-    global _thread_bell
-    with _bell_lock:
-        if _thread_bell is None or _thread_bell.layer is not layer:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="ledger-bell", daemon=True).start()
-            _thread_bell = _Bell(loop, layer)
-        return _thread_bell
-
-
-def _bell_listening(layer: Any) -> None:
-    """Called by consumers on their loop: in-memory bells must be rung there."""
-    global _listener_bell
-    if not isinstance(layer, InMemoryChannelLayer):
-        return
-    loop = asyncio.get_running_loop()
-    with _bell_lock:
-        if _listener_bell is None or _listener_bell.loop is not loop:
-            _listener_bell = _Bell(loop, layer)
-
-
-def ledger_bell_ring(seq: int) -> None:
-    """Tell consumers that the ledger has committed events up to ``seq``.
-
-    Runs on commit of every append. Never raises and never waits on the
-    network: a failed bell is logged and the consumers' one-second poll finds
-    the events anyway. With the in-memory layer it rings only when consumers in
-    this process listen (a Celery worker has none; it costs nothing there).
-    """
-    try:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        if isinstance(layer, InMemoryChannelLayer):
-            bell = _listener_bell
-            if bell is None or bell.loop.is_closed() or LEDGER_GROUP not in layer.groups:
-                return
-        else:
-            bell = _bell_thread_for(layer)
-        bell.ring(seq)
-    except Exception:
-        logger.exception("could not ring the ledger bell for seq %s", seq)
 
 
 # -- following the ledger ------------------------------------------------------
@@ -212,7 +101,7 @@ class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # 
         self._bell = asyncio.Event()
         self._scanned = after_seq
         await self.channel_layer.group_add(LEDGER_GROUP, self.channel_name)
-        _bell_listening(self.channel_layer)
+        bell_listening(self.channel_layer)
         self._follower = asyncio.create_task(self._follow())
 
     async def _follow(self) -> None:
