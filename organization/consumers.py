@@ -1,17 +1,47 @@
-"""``/ws/alarms/``: the live /alarms/ page, as HTML fragments for htmx's ws extension.
+"""Websockets of the organization: ``/ws/events/`` (a subtree's ledger) and ``/ws/alarms/``.
 
-Each frame holds whole sections of the page (``organization.views``) marked
-``hx-swap-oob``, rendered from the database. Re-sending a section is harmless,
-so a reconnect simply starts with a full refresh: nothing between the page load
-and the connection can be missed.
+``SubtreeStreamConsumer`` is the ledger's stream with the one thing the ledger
+cannot know: which nodes exist (4404 for the others).
+
+``/ws/alarms/`` sends the live /alarms/ page as HTML fragments for htmx's ws
+extension. Each frame holds whole sections of the page (``organization.views``)
+marked ``hx-swap-oob``, rendered from the database. Re-sending a section is
+harmless, so a reconnect simply starts with a full refresh: nothing between the
+page load and the connection can be missed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Sequence
+
 from ledger import kinds
-from ledger.consumers import CLOSE_UNAUTHENTICATED, LedgerFollowingConsumer, in_database
-from ledger.selectors import SUBTREE_SCAN_CHUNK, ledger_head_seq, subtree_events_after
+from ledger.consumers import (
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHENTICATED,
+    LedgerFollowingConsumer,
+    LedgerStreamConsumer,
+)
+from ledger.selectors import ledger_head_seq
+from ledger.stream import StreamEvent, in_database
+from organization.models import Node
 from organization.views import SECTION_TEMPLATES, alarm_sections_html
+
+logger = logging.getLogger(__name__)
+
+
+@in_database
+def _node_exists(node_id: str) -> bool:
+    return Node.objects.filter(id=node_id).exists()
+
+
+class SubtreeStreamConsumer(LedgerStreamConsumer):
+    """``/ws/events/?node=<id>&since=<seq>`` for the nodes of the organization."""
+
+    async def node_known(self, node_id: str) -> bool:
+        return await _node_exists(node_id)
+
 
 # Which sections an event changes.
 SECTIONS_BY_KIND: dict[str, frozenset[str]] = {
@@ -30,22 +60,15 @@ def _head_seq() -> int:
 
 
 @in_database
-def _sections_changed_after(after_seq: int) -> tuple[set[str], int, bool]:
-    events, scanned = subtree_events_after(
-        node_id=None, after_seq=after_seq, limit=SUBTREE_SCAN_CHUNK
-    )
-    changed: set[str] = set()
-    for event in events:
-        changed |= SECTIONS_BY_KIND.get(event.kind, frozenset())
-    return changed, scanned, len(events) >= SUBTREE_SCAN_CHUNK
-
-
-@in_database
 def _render(sections: set[str]) -> str:
     return alarm_sections_html(sections)
 
 
 class AlarmsConsumer(LedgerFollowingConsumer):
+    """Renders on a task of its own, so the shared reader never waits for a page render."""
+
+    _renderer: asyncio.Task[None] | None = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -55,14 +78,35 @@ class AlarmsConsumer(LedgerFollowingConsumer):
         # Read the head before rendering: anything later is rendered again.
         head = await _head_seq()
         await self.send(text_data=await _render(set(ALL_SECTIONS)))
-        await self.start_following(after_seq=head)
+        self._changed: set[str] = set()
+        self._dirty = asyncio.Event()
+        self._renderer = asyncio.create_task(self._render_changes())
+        self.start_following(after_seq=head)
 
-    async def ledger_advanced(self, after_seq: int) -> int:
-        changed: set[str] = set()
-        more = True
-        while more:
-            sections, after_seq, more = await _sections_changed_after(after_seq)
-            changed |= sections
-        if changed:
-            await self.send(text_data=await _render(changed))
-        return after_seq
+    def wants(self, event: StreamEvent) -> bool:
+        return event.kind in SECTIONS_BY_KIND
+
+    async def deliver(self, events: Sequence[StreamEvent]) -> None:
+        for event in events:
+            self._changed |= SECTIONS_BY_KIND[event.kind]
+        self._dirty.set()
+
+    async def _render_changes(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            # Bursts coalesce: everything changed since the last render goes in one frame.
+            sections, self._changed = self._changed, set()
+            try:
+                html = await _render(sections)
+            except Exception:
+                logger.exception("AlarmsConsumer stopped following the ledger")
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
+                return
+            await self.send(text_data=html)
+
+    def stop_following(self) -> None:
+        if self._renderer is not None:
+            self._renderer.cancel()
+            self._renderer = None
+        super().stop_following()
