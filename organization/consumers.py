@@ -1,34 +1,15 @@
-"""Websockets of the organization: ``/ws/events/`` (a subtree's ledger) and ``/ws/alarms/``.
+"""``/ws/events/``: the ledger's stream of a subtree, for the nodes of the organization.
 
-``SubtreeStreamConsumer`` is the ledger's stream with the one thing the ledger
-cannot know: which nodes exist (4404 for the others).
-
-``/ws/alarms/`` sends the live /alarms/ page as HTML fragments for htmx's ws
-extension. Each frame holds whole sections of the page (``organization.views``)
-marked ``hx-swap-oob``, rendered from the database. Re-sending a section is
-harmless, so a reconnect simply starts with a full refresh: nothing between the
-page load and the connection can be missed.
+``SubtreeStreamConsumer`` is ``ledger.consumers.LedgerStreamConsumer`` with the
+one thing the ledger cannot know, sitting below this app: which nodes exist
+(4404 for the others).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Sequence
-
-from ledger import kinds
-from ledger.consumers import (
-    CLOSE_TRY_AGAIN_LATER,
-    CLOSE_UNAUTHENTICATED,
-    LedgerFollowingConsumer,
-    LedgerStreamConsumer,
-)
-from ledger.selectors import ledger_head_seq
-from ledger.stream import StreamEvent, in_database
+from ledger.consumers import LedgerStreamConsumer
+from ledger.stream import in_database
 from organization.models import Node
-from organization.views import SECTION_TEMPLATES, alarm_sections_html
-
-logger = logging.getLogger(__name__)
 
 
 @in_database
@@ -41,72 +22,3 @@ class SubtreeStreamConsumer(LedgerStreamConsumer):
 
     async def node_known(self, node_id: str) -> bool:
         return await _node_exists(node_id)
-
-
-# Which sections an event changes.
-SECTIONS_BY_KIND: dict[str, frozenset[str]] = {
-    kinds.ALGEDONIC_SIGNAL_RAISED: frozenset({"signals"}),
-    kinds.ALGEDONIC_SUBTREE_PAUSED: frozenset({"pauses", "nodes"}),
-    kinds.ALGEDONIC_SUBTREE_RESUMED: frozenset({"pauses", "nodes"}),
-    kinds.GENOME_BOOTSTRAPPED: frozenset({"nodes"}),
-    kinds.GENOME_PATCH_APPLIED: frozenset({"pauses", "nodes"}),
-}
-ALL_SECTIONS = frozenset(SECTION_TEMPLATES)
-
-
-@in_database
-def _head_seq() -> int:
-    return ledger_head_seq()
-
-
-@in_database
-def _render(sections: set[str]) -> str:
-    return alarm_sections_html(sections)
-
-
-class AlarmsConsumer(LedgerFollowingConsumer):
-    """Renders on a task of its own, so the shared reader never waits for a page render."""
-
-    _renderer: asyncio.Task[None] | None = None
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
-        await self.accept()
-        # Read the head before rendering: anything later is rendered again.
-        head = await _head_seq()
-        await self.send(text_data=await _render(set(ALL_SECTIONS)))
-        self._changed: set[str] = set()
-        self._dirty = asyncio.Event()
-        self._renderer = asyncio.create_task(self._render_changes())
-        self.start_following(after_seq=head)
-
-    def wants(self, event: StreamEvent) -> bool:
-        return event.kind in SECTIONS_BY_KIND
-
-    async def deliver(self, events: Sequence[StreamEvent]) -> None:
-        for event in events:
-            self._changed |= SECTIONS_BY_KIND[event.kind]
-        self._dirty.set()
-
-    async def _render_changes(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            # Bursts coalesce: everything changed since the last render goes in one frame.
-            sections, self._changed = self._changed, set()
-            try:
-                html = await _render(sections)
-            except Exception:
-                logger.exception("AlarmsConsumer stopped following the ledger")
-                await self.close(code=CLOSE_TRY_AGAIN_LATER)
-                return
-            await self.send(text_data=html)
-
-    def stop_following(self) -> None:
-        if self._renderer is not None:
-            self._renderer.cancel()
-            self._renderer = None
-        super().stop_following()

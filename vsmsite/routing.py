@@ -6,7 +6,8 @@ from typing import Any
 
 from django.urls import path
 
-from organization.consumers import AlarmsConsumer, SubtreeStreamConsumer
+from organization.consumers import SubtreeStreamConsumer
+from workers.consumers import AlarmsConsumer
 
 websocket_urlpatterns: list[Any] = [
     path("ws/events/", SubtreeStreamConsumer.as_asgi()),

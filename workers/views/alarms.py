@@ -1,7 +1,8 @@
-"""HTMX pages of the organization: /alarms/, the algedonic signals and paused subtrees.
+"""/alarms/: the algedonic signals, the paused subtrees and a Pause / Resume per node.
 
-The page renders completely on the server (it works without JavaScript), then
-follows the ledger through ``/ws/alarms/`` (``organization.consumers``), which
+The page lives with the signals it raises and lists (``workers`` owns them).
+It renders completely on the server (it works without JavaScript), then
+follows the ledger through ``/ws/alarms/`` (``workers.consumers``), which
 pushes the same section templates as out-of-band swaps. The Pause and Resume
 buttons raise an algedonic signal; the pause itself happens when the
 responsible controller handles it, and the page learns that from the ledger.
@@ -9,8 +10,7 @@ responsible controller handles it, and the page learns that from the ledger.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import fields
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,54 +19,30 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
-from organization.models import Node, SubtreePause
-from organization.selectors import node_tree, pause_covering, subtree_pauses
+from organization.models import Node
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
-from workers.models import AlgedonicSignalRecord
+from workers.selectors import alarm_context
 from workers.services.algedonic import signal_raise
 from workers.services.directives import DirectiveRejected
 
-RECENT_SIGNALS = 25
 PAUSE_SEVERITY = 5
 
 # Each live section of the page: its template, rendered with ``alarm_context()``.
 SECTION_TEMPLATES = {
-    "signals": "organization/_alarm_signals.html",
-    "pauses": "organization/_alarm_pauses.html",
-    "nodes": "organization/_alarm_nodes.html",
+    "signals": "workers/_alarm_signals.html",
+    "pauses": "workers/_alarm_pauses.html",
+    "nodes": "workers/_alarm_nodes.html",
 }
 
 
-@dataclass(frozen=True)
-class NodeRow:
-    node: Node
-    own_pause: SubtreePause | None
-    covering_pause: SubtreePause | None
-
-    @property
-    def paused(self) -> bool:
-        return self.covering_pause is not None
-
-
-def alarm_context() -> dict[str, Any]:
-    """What the sections show: recent signals, the pauses, every node with its pause state."""
-    pauses = subtree_pauses()
-    rows = []
-    for node in node_tree():
-        covering = pause_covering(
-            node_id=node.id, ancestor_ids=list(node.ancestor_ids), pauses=pauses
-        )
-        rows.append(NodeRow(node=node, own_pause=pauses.get(node.id), covering_pause=covering))
-    return {
-        "signals": list(AlgedonicSignalRecord.objects.order_by("-created_at")[:RECENT_SIGNALS]),
-        "pauses": list(pauses.values()),
-        "node_rows": rows,
-    }
+def _context() -> dict[str, object]:
+    context = alarm_context()
+    return {field.name: getattr(context, field.name) for field in fields(context)}
 
 
 def alarm_sections_html(sections: set[str]) -> str:
     """The named sections as out-of-band swaps, for the websocket (no request, no CSRF field)."""
-    context = {**alarm_context(), "oob": True}
+    context = {**_context(), "oob": True}
     return "".join(
         render_to_string(template, context)
         for name, template in SECTION_TEMPLATES.items()
@@ -77,7 +53,7 @@ def alarm_sections_html(sections: set[str]) -> str:
 @require_GET
 @login_required
 def alarms(request: HttpRequest) -> HttpResponse:
-    return render(request, "organization/alarms.html", alarm_context())
+    return render(request, "workers/alarms.html", _context())
 
 
 @require_POST
@@ -142,9 +118,9 @@ def _raise(
 def _answer(request: HttpRequest, text: str, *, level: int, status: int = 200) -> HttpResponse:
     if not getattr(request, "htmx", False):
         messages.add_message(request, level, text)
-        return redirect("organization:alarms")
+        return redirect("workers:alarms")
     flash = {"text": text, "error": level >= messages.ERROR}
     return HttpResponse(
-        render_to_string("organization/_alarm_flash.html", {"flash": flash}, request=request),
+        render_to_string("workers/_alarm_flash.html", {"flash": flash}, request=request),
         status=status,
     )
