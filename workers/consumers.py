@@ -14,11 +14,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from django.http import QueryDict
+
 from ledger import kinds
 from ledger.consumers import CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHENTICATED, LedgerFollowingConsumer
 from ledger.selectors import ledger_head_seq
 from ledger.stream import StreamEvent, in_database
-from workers.views.alarms import SECTION_TEMPLATES, alarm_sections_html
+from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +42,8 @@ def _head_seq() -> int:
 
 
 @in_database
-def _render(sections: set[str]) -> str:
-    return alarm_sections_html(sections)
+def _render(sections: set[str], listing: Listing) -> str:
+    return alarm_sections_html(sections, listing)
 
 
 class AlarmsConsumer(LedgerFollowingConsumer):
@@ -54,10 +56,13 @@ class AlarmsConsumer(LedgerFollowingConsumer):
         if user is None or not user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
+        # The page's own ?page=&q=, so that live sections show the rows the visitor looks at.
+        query = self.scope.get("query_string", b"").decode("latin-1")
+        self.listing = Listing.of(QueryDict(query))
         await self.accept()
         # Read the head before rendering: anything later is rendered again.
         head = await _head_seq()
-        await self.send(text_data=await _render(set(ALL_SECTIONS)))
+        await self.send(text_data=await _render(set(ALL_SECTIONS), self.listing))
         self._changed: set[str] = set()
         self._dirty = asyncio.Event()
         self._renderer = asyncio.create_task(self._render_changes())
@@ -78,7 +83,7 @@ class AlarmsConsumer(LedgerFollowingConsumer):
             # Bursts coalesce: everything changed since the last render goes in one frame.
             sections, self._changed = self._changed, set()
             try:
-                html = await _render(sections)
+                html = await _render(sections, self.listing)
             except Exception:
                 logger.exception("AlarmsConsumer stopped following the ledger")
                 await self.close(code=CLOSE_TRY_AGAIN_LATER)

@@ -6,6 +6,7 @@ is a person in Chromium against daphne.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -18,10 +19,12 @@ from django.test import Client
 from organization.models import SubtreePause
 from organization.services import genome_bootstrap
 from tests import factories
+from tests.support.organizations import bootstrap_wide
 from tests.support.processes import drain_in_process
 from vsmsite.asgi import application
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy
 from workers.models import AlgedonicSignalRecord, Envelope
+from workers.selectors import NODE_PAGE_SIZE, PINNED_LIMIT
 from workers.services.algedonic import signal_raise
 
 
@@ -192,3 +195,75 @@ def test_the_alarms_socket_refreshes_on_connect_then_pushes_what_lands(
     assert 'id="alarm-nodes"' not in raised  # only the sections an event changes
     assert 'data-paused-node-id="backend-system"' in paused
     assert "csrfmiddlewaretoken" not in paused  # htmx sends the token from <body hx-headers>
+
+
+# -- a large organization -----------------------------------------------------------
+
+
+@pytest.fixture
+def large_organization() -> Client:
+    """The root over 10 units of 99 leaves each: 1,000 nodes and the root."""
+    bootstrap_wide(units=10, leaves_per_unit=99)
+    client = Client()
+    client.force_login(factories.operator())
+    return client
+
+
+def node_rows(page: str) -> list[str]:
+    return re.findall(r'<tr data-node-id="([^"]+)"', page)
+
+
+@pytest.mark.django_db
+def test_with_a_thousand_nodes_the_page_lists_one_page_of_them_and_still_shows_the_pause(
+    large_organization: Client,
+) -> None:
+    pause("unit-9-leaf-98", message="the last leaf is on fire")
+
+    page = large_organization.get("/alarms/").content.decode()
+
+    rows = node_rows(page)
+    assert len(rows) <= NODE_PAGE_SIZE + PINNED_LIMIT
+    assert 'data-node-id="unit-9-leaf-98" data-paused="true"' in page
+    assert 'data-node-id="unit-9" data-paused="false"' in page  # its ancestors, for context
+    assert 'action="/alarms/nodes/unit-9-leaf-98/resume/"' in page
+    assert "page 1 of 21 (1001 nodes)" in page
+    assert 'rel="next" href="?page=2"' in page
+    assert len(rows) == len(set(rows))
+
+
+@pytest.mark.django_db
+def test_the_next_page_and_a_search_show_other_nodes_and_keep_the_listing_on_the_buttons(
+    large_organization: Client,
+) -> None:
+    second = large_organization.get("/alarms/?page=2").content.decode()
+    assert node_rows(second)[0] == "unit-0-leaf-48"
+    assert "unit-0-leaf-0" not in node_rows(second)
+    assert 'action="/alarms/nodes/unit-0-leaf-48/pause/?page=2"' in second
+    assert 'ws-connect="/ws/alarms/?page=2"' in second
+
+    found = large_organization.get("/alarms/?q=unit-7-leaf-3").content.decode()
+    assert node_rows(found) == ["unit-7-leaf-3", *(f"unit-7-leaf-3{n}" for n in range(10))]
+    assert 'value="unit-7-leaf-3"' in found
+    assert "No node matches" in large_organization.get("/alarms/?q=ghost").content.decode()
+
+    answer = large_organization.post("/alarms/nodes/unit-0-leaf-48/pause/?page=2")
+    assert answer.status_code == 302
+    assert answer["Location"] == "/alarms/?page=2"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_alarms_socket_renders_the_page_of_nodes_the_visitor_looks_at(
+    operator_client: Client,
+) -> None:
+    async def scenario() -> str:
+        headers = alarms_socket(operator_client).scope["headers"]
+        socket = WebsocketCommunicator(application, "/ws/alarms/?q=coder", headers=headers)
+        assert (await socket.connect())[0]
+        first = str(await socket.receive_from(timeout=5))
+        await socket.disconnect()
+        return first
+
+    first = async_to_sync(scenario)()
+
+    assert node_rows(first) == ["backend-coder"]
+    assert 'value="coder"' in first

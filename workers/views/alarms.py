@@ -10,13 +10,15 @@ responsible controller handles it, and the page learns that from the ledger.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from organization.models import Node
@@ -35,14 +37,45 @@ SECTION_TEMPLATES = {
 }
 
 
-def _context() -> dict[str, object]:
-    context = alarm_context()
-    return {field.name: getattr(context, field.name) for field in fields(context)}
+MAX_QUERY_LENGTH = 100
 
 
-def alarm_sections_html(sections: set[str]) -> str:
+@dataclass(frozen=True)
+class Listing:
+    """Which page of nodes a visitor looks at: ``?page=<n>&q=<search>``, lenient."""
+
+    page: int = 1
+    query: str = ""
+
+    @classmethod
+    def of(cls, params: QueryDict) -> Listing:
+        page = params.get("page", "")
+        return cls(
+            page=int(page) if page.isdigit() and int(page) > 0 else 1,
+            query=params.get("q", "").strip()[:MAX_QUERY_LENGTH],
+        )
+
+    @property
+    def query_string(self) -> str:
+        """``?page=..&q=..`` to carry the listing along, or "" for the first page of all."""
+        params: dict[str, str] = {"page": str(self.page)} if self.page > 1 else {}
+        if self.query:
+            params["q"] = self.query
+        return f"?{urlencode(params)}" if params else ""
+
+
+def _context(listing: Listing) -> dict[str, object]:
+    context = alarm_context(page=listing.page, query=listing.query)
+    shown = Listing(page=context.node_page.number, query=listing.query)
+    return {
+        **{field.name: getattr(context, field.name) for field in fields(context)},
+        "listing": shown.query_string,
+    }
+
+
+def alarm_sections_html(sections: set[str], listing: Listing) -> str:
     """The named sections as out-of-band swaps, for the websocket (no request, no CSRF field)."""
-    context = {**_context(), "oob": True}
+    context = {**_context(listing), "oob": True}
     return "".join(
         render_to_string(template, context)
         for name, template in SECTION_TEMPLATES.items()
@@ -53,7 +86,7 @@ def alarm_sections_html(sections: set[str]) -> str:
 @require_GET
 @login_required
 def alarms(request: HttpRequest) -> HttpResponse:
-    return render(request, "workers/alarms.html", _context())
+    return render(request, "workers/alarms.html", _context(Listing.of(request.GET)))
 
 
 @require_POST
@@ -118,7 +151,8 @@ def _raise(
 def _answer(request: HttpRequest, text: str, *, level: int, status: int = 200) -> HttpResponse:
     if not getattr(request, "htmx", False):
         messages.add_message(request, level, text)
-        return redirect("workers:alarms")
+        # Back to the page of nodes the button was on.
+        return redirect(reverse("workers:alarms") + Listing.of(request.GET).query_string)
     flash = {"text": text, "error": level >= messages.ERROR}
     return HttpResponse(
         render_to_string("workers/_alarm_flash.html", {"flash": flash}, request=request),
