@@ -466,8 +466,9 @@ def measure(
     if sender is not None:
         elsewhere_floor = percentiles(series(partial(sender.send, clients), floor_path))
         rows.append(("floor: group_send here -> relay sockets", clients, elsewhere_floor, None))
-    elsewhere = percentiles(series(raise_here))
-    rows.append(("append elsewhere -> /ws/events/", clients, elsewhere, elsewhere_floor))
+    samples, sends = in_thread(partial(stream_series, daphne, cookie, clients, signals, raise_here))
+    rows.append(("append elsewhere -> /ws/events/", clients, percentiles(samples), elsewhere_floor))
+    rows.append(("  (signal_raise's own duration)", clients, percentiles(sends), None))
     return rows
 
 
