@@ -158,17 +158,25 @@ class LedgerReader:
                 )
 
     async def _listen(self, channel: str) -> None:
-        """Turn bells into wake-ups; join the group again before it forgets us."""
+        """Turn bells into wake-ups; join the group again before it forgets us.
+
+        A layer that fails (Redis restarting) only costs the bell: the poll goes on.
+        """
         joined = 0.0
         while True:
-            if time.monotonic() - joined > REJOIN_INTERVAL:
-                await self.layer.group_add(LEDGER_GROUP, channel)
-                bell_listening(self.layer)
-                joined = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                message = await asyncio.wait_for(self.layer.receive(channel), REJOIN_INTERVAL)
-                if message.get("type") == BELL_MESSAGE_TYPE:
-                    self._wake.set()
+            try:
+                if time.monotonic() - joined > REJOIN_INTERVAL:
+                    await self.layer.group_add(LEDGER_GROUP, channel)
+                    bell_listening(self.layer)
+                    joined = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    message = await asyncio.wait_for(self.layer.receive(channel), REJOIN_INTERVAL)
+                    if message.get("type") == BELL_MESSAGE_TYPE:
+                        self._wake.set()
+            except Exception:
+                logger.exception("the ledger reader cannot hear the bell; it polls meanwhile")
+                joined = 0.0
+                await asyncio.sleep(self.poll_interval)
 
     async def _follow(self) -> None:
         while self.subscribers:
