@@ -130,6 +130,7 @@ class LedgerReader:
         self.subscribers: set[Subscriber] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def join(self, subscriber: Subscriber) -> None:
         self.subscribers.add(subscriber)
@@ -151,6 +152,8 @@ class LedgerReader:
         try:
             await self._follow()
         finally:
+            # Also ends a listener whose layer swallowed the cancellation.
+            self._stopped = True
             listener.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(
@@ -163,7 +166,7 @@ class LedgerReader:
         A layer that fails (Redis restarting) only costs the bell: the poll goes on.
         """
         joined = 0.0
-        while True:
+        while not self._stopped:
             try:
                 if time.monotonic() - joined > REJOIN_INTERVAL:
                     await self.layer.group_add(LEDGER_GROUP, channel)
@@ -174,6 +177,8 @@ class LedgerReader:
                     if message.get("type") == BELL_MESSAGE_TYPE:
                         self._wake.set()
             except Exception:
+                if self._stopped:
+                    return
                 logger.exception("the ledger reader cannot hear the bell; it polls meanwhile")
                 joined = 0.0
                 await asyncio.sleep(self.poll_interval)

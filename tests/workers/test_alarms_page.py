@@ -138,12 +138,12 @@ def test_pause_and_resume_refuse_unknown_nodes_get_requests_and_strangers(
 # -- the page's websocket -----------------------------------------------------------
 
 
-def alarms_socket(client: Client | None) -> WebsocketCommunicator:
+def alarms_socket(client: Client | None, path: str = "/ws/alarms/") -> WebsocketCommunicator:
     headers = [(b"origin", b"http://localhost")]
     if client is not None:
         cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-    return WebsocketCommunicator(application, "/ws/alarms/", headers=headers)
+    return WebsocketCommunicator(application, path, headers=headers)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -256,8 +256,7 @@ def test_the_alarms_socket_renders_the_page_of_nodes_the_visitor_looks_at(
     operator_client: Client,
 ) -> None:
     async def scenario() -> str:
-        headers = alarms_socket(operator_client).scope["headers"]
-        socket = WebsocketCommunicator(application, "/ws/alarms/?q=coder", headers=headers)
+        socket = alarms_socket(operator_client, "/ws/alarms/?q=coder")
         assert (await socket.connect())[0]
         first = str(await socket.receive_from(timeout=5))
         await socket.disconnect()
