@@ -1,4 +1,4 @@
-"""Latency from an algedonic signal to its frame at /ws/events/ clients, beside a raw group_send.
+"""Latency from an algedonic signal to its frame at /ws/events/ clients, beside its floor.
 
 Runs against a throwaway test database (created and dropped here) of whatever
 DATABASE_URL selects, with daphne serving it in a subprocess, and a broker and
@@ -15,14 +15,22 @@ raises pain signals at backend-coder one at a time. A sample is the time from
 just before a signal leaves this process to the arrival of its
 ``algedonic_signal_raised`` frame at one client. Printed, per client count:
 
-* raw ``group_send``: the floor. The same channel layer, in this process: one
-  ``group_send`` to N channels until every ``receive`` returned (no HTTP,
-  database, ledger or websocket);
+* raw ``group_send`` in-process: the channel layer alone, in this process: one
+  ``group_send`` to N channels until every ``receive`` returned (no daphne,
+  HTTP, database, ledger or websocket);
+* floor, ring in daphne: ``POST /bench-floor/ring/`` to the same daphne, which
+  ``group_send``s a ready frame to N websockets that only relay it
+  (``bench/stream_floor.py``): the floor of a signal POST;
+* floor, group_send from here (Redis only): the same websockets, rung by a
+  ``group_send`` from this process: the floor of an append elsewhere;
 * signal POST: ``POST /api/signals/`` to daphne, whose ledger append rings the
   bell in daphne's own process, so every layer wakes the consumers;
 * append elsewhere: ``signal_raise`` called in this process, as a Celery worker
   would: only a layer that crosses processes (Redis) rings daphne's consumers;
-  on the embedded default they find the event by their one-second poll.
+  on the embedded default they find the event by their one-second poll, and no
+  floor exists (nothing reaches daphne's in-memory layer from outside).
+
+The last column divides each stream series' p50 by its floor's.
 
 No Celery worker runs: nothing here waits for the signals to be handled.
 The figures are in docs/performance.md.
@@ -77,6 +85,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
+from bench.stream_floor import FLOOR_RING_PATH, FLOOR_SOCKET_PATH  # noqa: E402
 from ledger import kinds  # noqa: E402
 from organization.services import genome_bootstrap  # noqa: E402
 from tests import factories  # noqa: E402
@@ -148,7 +157,7 @@ class Daphne:
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-c", DAPHNE_BOOT, "-v", "0"),
-                *("-b", "127.0.0.1", "-p", str(self.port), "vsmsite.asgi:application"),
+                *("-b", "127.0.0.1", "-p", str(self.port), "bench.stream_floor:application"),
             ],
             cwd=BASE_DIR,
             env=env,
@@ -269,15 +278,25 @@ async def follow(client: WebSocketClient, arrivals: Arrivals) -> None:
                 arrivals.arrived(frame["payload"]["message"])
 
 
+STREAM_PATH = "/ws/events/?node=backend-system"
+
+
+def floor_group(clients: int) -> str:
+    return f"bench-floor-{os.getpid()}-{clients}"
+
+
+def floor_frame(message: str) -> bytes:
+    frame = {"kind": kinds.ALGEDONIC_SIGNAL_RAISED, "payload": {"message": message}}
+    return json.dumps(frame).encode()
+
+
 async def connect_clients(
-    daphne: Daphne, cookie: str, count: int, arrivals: Arrivals
+    daphne: Daphne, cookie: str, count: int, arrivals: Arrivals, path: str
 ) -> list[tuple[WebSocketClient, asyncio.Task[None]]]:
     headers = {"Origin": daphne.url, "Cookie": cookie}
     clients = []
     for _ in range(count):
-        client = await WebSocketClient.connect(
-            daphne.port, "/ws/events/?node=backend-system", headers
-        )
+        client = await WebSocketClient.connect(daphne.port, path, headers)
         clients.append((client, asyncio.create_task(follow(client, arrivals))))
     # The consumers read the ledger's head after accepting; let them settle.
     await asyncio.sleep(0.5)
@@ -312,14 +331,48 @@ def raise_here(message: str) -> None:
     )
 
 
+def ring_in_daphne(daphne: Daphne, clients: int, message: str) -> None:
+    request = urllib.request.Request(
+        f"{daphne.url}{FLOOR_RING_PATH}?group={floor_group(clients)}",
+        data=floor_frame(message),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204, response.status
+
+
+class LayerSender:
+    """``group_send`` from this process on one long-lived loop, as the bell's thread does."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = ThreadPoolExecutor(max_workers=1)
+        self.thread.submit(self.loop.run_forever)
+        self.layer = get_channel_layer()
+
+    def send(self, clients: int, message: str) -> None:
+        ping = {"type": "bench.ping", "frame": floor_frame(message).decode()}
+        sent = self.layer.group_send(floor_group(clients), ping)
+        asyncio.run_coroutine_threadsafe(sent, self.loop).result(timeout=30)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.shutdown()
+
+
 async def stream_series(
-    daphne: Daphne, cookie: str, clients: int, signals: int, send: Callable[[str], None]
+    daphne: Daphne,
+    cookie: str,
+    clients: int,
+    signals: int,
+    send: Callable[[str], None],
+    path: str = STREAM_PATH,
 ) -> tuple[list[float], list[float]]:
     """(arrival latencies at every client, the send call's own durations), in ms."""
     loop = asyncio.get_running_loop()
     arrivals = Arrivals()
     arrivals.expected = clients
-    connected = await connect_clients(daphne, cookie, clients, arrivals)
+    connected = await connect_clients(daphne, cookie, clients, arrivals, path)
     # One thread sends, so an append reuses its database connection.
     sender = ThreadPoolExecutor(max_workers=1)
     pauses = random.Random(clients)
@@ -327,7 +380,8 @@ async def stream_series(
     sends: list[float] = []
     try:
         for index in range(signals + 3):  # the first three warm up
-            message = f"bench {os.getpid()} {clients} {send.__name__} {index}"
+            name = getattr(send, "__name__", type(send).__name__)
+            message = f"bench {os.getpid()} {clients} {name} {index}"
             started = time.perf_counter()
             await loop.run_in_executor(sender, send, message)
             sent = time.perf_counter()
@@ -380,6 +434,51 @@ def in_thread(series: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(lambda: asyncio.run(series())).result()
 
 
+Row = tuple[str, int, tuple[float, float], tuple[float, float] | None]
+
+
+def measure(
+    daphne: Daphne,
+    cookie: str,
+    clients: int,
+    signals: int,
+    post: Callable[[str], None],
+    sender: LayerSender | None,
+) -> list[Row]:
+    """Every series at one client count, each stream series beside its floor."""
+
+    def series(send: Callable[[str], None], path: str = STREAM_PATH) -> list[float]:
+        run = partial(stream_series, daphne, cookie, clients, signals, send, path)
+        return in_thread(run)[0]
+
+    def ring(message: str) -> None:
+        ring_in_daphne(daphne, clients, message)
+
+    floor_path = f"{FLOOR_SOCKET_PATH}?group={floor_group(clients)}"
+    raw = percentiles(in_thread(partial(raw_series, clients, signals)))
+    rows: list[Row] = [("raw group_send in-process (no daphne)", clients, raw, None)]
+    ring_floor = percentiles(series(ring, floor_path))
+    rows.append(("floor: ring in daphne -> relay sockets", clients, ring_floor, None))
+    samples, sends = in_thread(partial(stream_series, daphne, cookie, clients, signals, post))
+    rows.append(("signal POST -> /ws/events/", clients, percentiles(samples), ring_floor))
+    rows.append(("  (the POST's own round trip)", clients, percentiles(sends), None))
+    elsewhere_floor = None
+    if sender is not None:
+        elsewhere_floor = percentiles(series(partial(sender.send, clients), floor_path))
+        rows.append(("floor: group_send here -> relay sockets", clients, elsewhere_floor, None))
+    samples, sends = in_thread(partial(stream_series, daphne, cookie, clients, signals, raise_here))
+    rows.append(("append elsewhere -> /ws/events/", clients, percentiles(samples), elsewhere_floor))
+    rows.append(("  (signal_raise's own duration)", clients, percentiles(sends), None))
+    return rows
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(f"{'series':<44}{'clients':>8}{'p50 ms':>10}{'p95 ms':>10}{'vs floor':>10}")
+    for label, clients, (p50, p95), floor in rows:
+        ratio = f"{p50 / floor[0]:.2f}x" if floor is not None else ""
+        print(f"{label:<44}{clients:>8}{p50:>10.2f}{p95:>10.2f}{ratio:>10}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=int, default=60, help="signals per series")
@@ -409,32 +508,20 @@ def main() -> None:
         def post(message: str) -> None:
             post_signal(daphne, token, message)
 
-        def append_elsewhere(message: str) -> None:
-            raise_here(message)
-
         layer = type(get_channel_layer()).__name__
         print(
             f"database: {connection.vendor}, channel layer: {layer}, "
             f"{options.signals} signals per series"
         )
-        rows = []
-        for clients in counts:
-            raw = percentiles(in_thread(partial(raw_series, clients, options.signals)))
-            rows.append(("raw group_send (same layer, in-process)", clients, raw, raw))
-            for label, send in [
-                ("signal POST -> /ws/events/", post),
-                ("append elsewhere -> /ws/events/", append_elsewhere),
-            ]:
-                samples, sends = in_thread(
-                    partial(stream_series, daphne, cookie, clients, options.signals, send)
-                )
-                rows.append((label, clients, percentiles(samples), raw))
-                if send is post:
-                    answered = percentiles(sends)
-                    rows.append(("  (the POST's own round trip)", clients, answered, raw))
-        print(f"{'series':<42}{'clients':>8}{'p50 ms':>10}{'p95 ms':>10}{'p50 vs raw':>12}")
-        for label, clients, (p50, p95), (raw_p50, _) in rows:
-            print(f"{label:<42}{clients:>8}{p50:>10.2f}{p95:>10.2f}{p50 / raw_p50:>11.0f}x")
+        sender = LayerSender() if ON_REDIS else None
+        try:
+            rows = []
+            for clients in counts:
+                rows += measure(daphne, cookie, clients, options.signals, post, sender)
+        finally:
+            if sender is not None:
+                sender.stop()
+        print_rows(rows)
     finally:
         if daphne is not None:
             daphne.stop()

@@ -1,46 +1,30 @@
-"""The live ledger stream: the bell that appends ring, and the websocket that follows the chain.
-
-The ledger is the source of truth; the channel layer only rings a bell. After
-a transaction with ledger events commits, ``ledger_bell_ring`` sends
-``{"type": "ledger.appended", "seq": <last seq>}`` to the group ``ledger``.
-A consumer that hears it (or that has heard nothing for a second) reads the
-ledger after the last seq it scanned. A lost bell therefore costs at most a
-second of latency and never an event, and a bell carries no event data a
-client could receive twice.
+"""Websockets that follow the ledger, through the process's shared reader (``ledger.stream``).
 
 ``/ws/events/?node=<id>&since=<seq>`` sends, as one JSON text frame per event,
 every event of ``node``'s subtree after ``since`` in seq order, then the live
 ones. Reconnecting with the last seq received resumes with no gap and no
 duplicate. Close codes: 4401 not logged in, 4400 bad query, 4404 unknown node,
 1013 (try again later) when reading the ledger failed; the error is logged.
+
+The ledger knows no nodes (it sits below ``organization``), so
+``LedgerStreamConsumer`` asks its subclass whether a node exists:
+``organization.consumers.SubtreeStreamConsumer`` is the one that is routed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
-import threading
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from ledger.models import LedgerEvent
-from ledger.selectors import SUBTREE_SCAN_CHUNK, ledger_head_seq, subtree_events_after
-from organization.models import Node
+from ledger.selectors import ledger_head_seq
+from ledger.stream import StreamEvent, events_after, in_database, ledger_reader
 
 logger = logging.getLogger(__name__)
-
-LEDGER_GROUP = "ledger"
-BELL_MESSAGE_TYPE = "ledger.appended"
-# Without a bell, a consumer still reads the ledger this often (seconds).
-POLL_INTERVAL = 1.0
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
@@ -49,158 +33,44 @@ CLOSE_UNKNOWN_NODE = 4404
 # client of /ws/events/ resumes from its last seq without loss.
 CLOSE_TRY_AGAIN_LATER = 1013
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def in_database(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """``database_sync_to_async`` with its types: run ``func`` in the ORM's thread,
-    closing connections past their age, as a long-lived consumer needs."""
-    return cast(Callable[P, Awaitable[R]], database_sync_to_async(func))
-
-
-# -- the bell ------------------------------------------------------------------
-
-
-class _Bell:
-    """Rings the ``ledger`` group from one event loop, one message at a time.
-
-    ``ring`` may be called from any thread and costs a wake-up of the loop.
-    Bells coalesce: while one is being sent, and for ``min_gap`` seconds after
-    it, later rings only raise the seq of the next one. A burst of appends (or a
-    slow or dead Redis) never queues more than one message, and a process sends
-    at most 1 / ``min_gap`` bells a second: a Redis ``group_send`` costs CPU
-    that the appending thread would otherwise have (bench/ledger_append.py).
-    """
-
-    min_gap = 0.01
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, layer: Any) -> None:
-        self.loop = loop
-        self.layer = layer
-        self._pending: int | None = None
-        self._sending: asyncio.Task[None] | None = None
-
-    def ring(self, seq: int) -> None:
-        self.loop.call_soon_threadsafe(self._want, seq)
-
-    def _want(self, seq: int) -> None:
-        self._pending = seq if self._pending is None else max(self._pending, seq)
-        if self._sending is None:
-            self._sending = self.loop.create_task(self._send())
-
-    async def _send(self) -> None:
-        while self._pending is not None:
-            seq, self._pending = self._pending, None
-            try:
-                await self.layer.group_send(LEDGER_GROUP, {"type": BELL_MESSAGE_TYPE, "seq": seq})
-            except Exception:
-                logger.exception(
-                    "ledger bell for seq %s failed; consumers will find the events by polling",
-                    seq,
-                )
-            await asyncio.sleep(self.min_gap)
-        self._sending = None
-
-
-_bell_lock = threading.Lock()
-# A layer that crosses processes (Redis) is rung from a daemon thread of this process.
-_thread_bell: _Bell | None = None
-# The in-memory layer reaches only consumers of this process, on their own loop.
-_listener_bell: _Bell | None = None
-
-
-def _forget_bells_after_fork() -> None:
-    # A forked child (a Celery prefork worker) has neither the parent's bell
-    # thread nor its consumers.
-    global _bell_lock, _thread_bell, _listener_bell
-    _bell_lock = threading.Lock()
-    _thread_bell = None
-    _listener_bell = None
-
-
-os.register_at_fork(after_in_child=_forget_bells_after_fork)
-
-
-def _bell_thread_for(layer: Any) -> _Bell:
-    global _thread_bell
-    with _bell_lock:
-        if _thread_bell is None or _thread_bell.layer is not layer:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="ledger-bell", daemon=True).start()
-            _thread_bell = _Bell(loop, layer)
-        return _thread_bell
-
-
-def _bell_listening(layer: Any) -> None:
-    """Called by consumers on their loop: in-memory bells must be rung there."""
-    global _listener_bell
-    if not isinstance(layer, InMemoryChannelLayer):
-        return
-    loop = asyncio.get_running_loop()
-    with _bell_lock:
-        if _listener_bell is None or _listener_bell.loop is not loop:
-            _listener_bell = _Bell(loop, layer)
-
-
-def ledger_bell_ring(seq: int) -> None:
-    """Tell consumers that the ledger has committed events up to ``seq``.
-
-    Runs on commit of every append. Never raises and never waits on the
-    network: a failed bell is logged and the consumers' one-second poll finds
-    the events anyway. With the in-memory layer it rings only when consumers in
-    this process listen (a Celery worker has none; it costs nothing there).
-    """
-    try:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        if isinstance(layer, InMemoryChannelLayer):
-            bell = _listener_bell
-            if bell is None or bell.loop.is_closed() or LEDGER_GROUP not in layer.groups:
-                return
-        else:
-            bell = _bell_thread_for(layer)
-        bell.ring(seq)
-    except Exception:
-        logger.exception("could not ring the ledger bell for seq %s", seq)
-
-
-# -- following the ledger ------------------------------------------------------
-
 
 class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
-    """A websocket that reads the ledger on every bell, and at least once a second.
+    """A websocket fed by the shared reader of its event loop (a ``ledger.stream.Subscriber``).
 
-    Subclasses implement ``ledger_advanced(after_seq)``: send what is new after
-    ``after_seq`` and return the last seq scanned.
+    Subclasses implement ``wants`` and ``deliver``; ``start_following`` joins
+    the reader after ``after_seq``.
     """
 
-    poll_interval = POLL_INTERVAL
-
-    _follower: asyncio.Task[None] | None = None
-    _bell: asyncio.Event
-    _scanned = 0
+    after_seq = 0
+    _following = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             # Also when the server cancels the connection without a disconnect message
-            # (daphne shutting down): on Redis a channel left in the group would
-            # collect bells until the group expires.
-            await self._stop_following()
+            # (daphne shutting down): the reader must not keep handing it events.
+            self.stop_following()
 
-    async def _stop_following(self) -> None:
-        if self._follower is None:
-            return
-        self._follower.cancel()
-        self._follower = None
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(
-                asyncio.shield(self.channel_layer.group_discard(LEDGER_GROUP, self.channel_name)),
-                timeout=2,
-            )
+    def start_following(self, *, after_seq: int) -> None:
+        self.after_seq = after_seq
+        self._following = True
+        ledger_reader(self.channel_layer).join(self)
+
+    def stop_following(self) -> None:
+        if self._following:
+            self._following = False
+            ledger_reader(self.channel_layer).leave(self)
+
+    def wants(self, event: StreamEvent) -> bool:
+        raise NotImplementedError
+
+    async def deliver(self, events: Sequence[StreamEvent]) -> None:
+        raise NotImplementedError
+
+    async def on_read_failure(self) -> None:
+        self._following = False
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
 
     async def refuse(self, code: int) -> None:
         # Accept first: a close before the handshake reaches a browser as a bare
@@ -208,54 +78,11 @@ class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # 
         await self.accept()
         await self.close(code=code)
 
-    async def start_following(self, *, after_seq: int) -> None:
-        self._bell = asyncio.Event()
-        self._scanned = after_seq
-        await self.channel_layer.group_add(LEDGER_GROUP, self.channel_name)
-        _bell_listening(self.channel_layer)
-        self._follower = asyncio.create_task(self._follow())
-
-    async def _follow(self) -> None:
-        try:
-            while True:
-                self._scanned = await self.ledger_advanced(self._scanned)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._bell.wait(), self.poll_interval)
-                self._bell.clear()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("%s stopped following the ledger", type(self).__name__)
-            await self.close(code=CLOSE_TRY_AGAIN_LATER)
-
-    async def ledger_advanced(self, after_seq: int) -> int:
-        raise NotImplementedError
-
-    async def ledger_appended(self, message: dict[str, Any]) -> None:
-        """The bell (message type ``ledger.appended``)."""
-        if int(message.get("seq", 0)) > self._scanned:
-            self._bell.set()
-
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Clients only listen; anything they send is ignored."""
 
     async def disconnect(self, code: int) -> None:
-        await self._stop_following()
-
-
-def event_frame(event: LedgerEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "id": event.id,
-        "kind": event.kind,
-        "created_at": event.created_at.isoformat(),
-        "node_id": event.node_id,
-        "responsible_ancestor_ids": list(event.responsible_ancestor_ids or ()),
-        "directive_id": event.directive_id,
-        "task_id": event.task_id,
-        "actor": event.actor,
-        "payload": event.payload,
-    }
+        self.stop_following()
 
 
 def _stream_query(query_string: bytes) -> tuple[str, int | None] | None:
@@ -272,23 +99,8 @@ def _stream_query(query_string: bytes) -> tuple[str, int | None] | None:
 
 
 @in_database
-def _node_exists(node_id: str) -> bool:
-    return Node.objects.filter(id=node_id).exists()
-
-
-@in_database
 def _head_seq() -> int:
     return ledger_head_seq()
-
-
-@in_database
-def _subtree_frames(node_id: str, after_seq: int) -> tuple[list[str], int, bool]:
-    events, scanned = subtree_events_after(
-        node_id=node_id, after_seq=after_seq, limit=SUBTREE_SCAN_CHUNK
-    )
-    frames = [json.dumps(event_frame(event), separators=(",", ":")) for event in events]
-    # A full chunk may have more behind it.
-    return frames, scanned, scanned - after_seq >= SUBTREE_SCAN_CHUNK
 
 
 class LedgerStreamConsumer(LedgerFollowingConsumer):
@@ -297,9 +109,16 @@ class LedgerStreamConsumer(LedgerFollowingConsumer):
     ``since`` is the last seq the client has (0 for the whole history); without
     it the stream starts at the current end of the ledger. A ``since`` beyond the
     end of the ledger is refused (4400): events up to it would never be sent.
+    A client behind the end reads its own backlog first, so that an old
+    ``since`` never holds up the shared reader's other subscribers.
     """
 
     node_id: str
+    _catch_up: asyncio.Task[None] | None = None
+
+    async def node_known(self, node_id: str) -> bool:
+        """Whether ``node_id`` names a node (the subclass knows the organization)."""
+        raise NotImplementedError
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -311,7 +130,7 @@ class LedgerStreamConsumer(LedgerFollowingConsumer):
             await self.refuse(CLOSE_BAD_REQUEST)
             return
         self.node_id, since = parsed
-        if not await _node_exists(self.node_id):
+        if not await self.node_known(self.node_id):
             await self.refuse(CLOSE_UNKNOWN_NODE)
             return
         head = await _head_seq()
@@ -320,12 +139,34 @@ class LedgerStreamConsumer(LedgerFollowingConsumer):
             await self.refuse(CLOSE_BAD_REQUEST)
             return
         await self.accept()
-        await self.start_following(after_seq=head if since is None else since)
+        if since is None or since == head:
+            self.start_following(after_seq=head)
+        else:
+            self._catch_up = asyncio.create_task(self._catch_up_then_follow(since))
 
-    async def ledger_advanced(self, after_seq: int) -> int:
-        more = True
-        while more:
-            frames, after_seq, more = await _subtree_frames(self.node_id, after_seq)
-            for frame in frames:
-                await self.send(text_data=frame)
-        return after_seq
+    async def _catch_up_then_follow(self, after_seq: int) -> None:
+        try:
+            more = True
+            while more:
+                events, after_seq, more = await events_after(
+                    node_id=self.node_id, after_seq=after_seq
+                )
+                await self.deliver(events)
+        except Exception:
+            logger.exception("%s stopped following the ledger", type(self).__name__)
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
+        self.start_following(after_seq=after_seq)
+
+    def stop_following(self) -> None:
+        if self._catch_up is not None:
+            self._catch_up.cancel()
+            self._catch_up = None
+        super().stop_following()
+
+    def wants(self, event: StreamEvent) -> bool:
+        return event.in_subtree_of(self.node_id)
+
+    async def deliver(self, events: Sequence[StreamEvent]) -> None:
+        for event in events:
+            await self.send(text_data=event.frame)

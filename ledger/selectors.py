@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from django.db.models import QuerySet
@@ -105,9 +105,20 @@ def subtree_events_after(
     matched = [
         event
         for event in scanned
-        if event.node_id == node_id or node_id in (event.responsible_ancestor_ids or ())
+        if in_subtree(
+            node_id=node_id,
+            event_node_id=event.node_id,
+            responsible_ancestor_ids=event.responsible_ancestor_ids or (),
+        )
     ]
     return matched, scanned[-1].seq
+
+
+def in_subtree(
+    *, node_id: str, event_node_id: str | None, responsible_ancestor_ids: Sequence[str]
+) -> bool:
+    """The subtree rule of the stream: the event is at ``node_id`` or below it."""
+    return event_node_id == node_id or node_id in responsible_ancestor_ids
 
 
 def ledger_head_seq() -> int:

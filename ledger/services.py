@@ -20,8 +20,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from ledger.bell import ledger_bell_ring
 from ledger.chain import GENESIS_HASH, event_hash, new_id, normalise_payload
-from ledger.consumers import ledger_bell_ring
 from ledger.kinds import ALL_KINDS
 from ledger.models import LedgerEvent, LedgerHead, TaskTrace, TaskTraceScope
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from django.urls import path
 
-from ledger.consumers import LedgerStreamConsumer
-from organization.consumers import AlarmsConsumer
+from organization.consumers import SubtreeStreamConsumer
+from workers.consumers import AlarmsConsumer
 
 websocket_urlpatterns: list[Any] = [
-    path("ws/events/", LedgerStreamConsumer.as_asgi()),
+    path("ws/events/", SubtreeStreamConsumer.as_asgi()),
     path("ws/alarms/", AlarmsConsumer.as_asgi()),
 ]

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from ledger import consumers, kinds
+from ledger import kinds, stream
 from ledger.models import LedgerEvent
 from ledger.selectors import subtree_events_after
 from ledger.services import EventDraft, ledger_append, ledger_append_many
@@ -149,7 +149,7 @@ def test_without_since_it_streams_only_what_comes_next(session_cookie: bytes) ->
 def test_the_bell_wakes_the_stream_long_before_its_poll(
     session_cookie: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(consumers.LedgerStreamConsumer, "poll_interval", 30.0)
+    monkeypatch.setattr(stream.LedgerReader, "poll_interval", 30.0)
 
     async def scenario() -> float:
         client = communicator("node=backend-system", session_cookie)
@@ -214,7 +214,7 @@ def test_a_failing_ledger_read_closes_with_try_again_later(
     def broken(**kwargs: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(consumers, "subtree_events_after", broken)
+    monkeypatch.setattr(stream, "subtree_events_after", broken)
 
     async def scenario() -> int:
         client = communicator("node=backend-system&since=0", session_cookie)
@@ -307,3 +307,80 @@ def test_the_selector_scans_in_chunks_and_reports_how_far_it_read(tree: None) ->
     assert [event.payload["n"] for event in events] == [4]
     assert scanned == start + 5
     assert subtree_events_after(node_id="backend-coder", after_seq=scanned) == ([], scanned)
+
+
+def test_clients_of_different_subtrees_each_receive_only_their_own_live_events(
+    session_cookie: bytes,
+) -> None:
+    async def scenario() -> dict[str, list[int]]:
+        watched = ["root-codebase-system", "backend-system", "backend-coder", "backend-coder"]
+        clients = [communicator(f"node={node}", session_cookie) for node in watched]
+        for client in clients:
+            assert (await client.connect())[0]
+        await clients[-1].receive_nothing(timeout=0.2)
+        top = await database_sync_to_async(append_at)("root-codebase-system", n=1)
+        leaf = await database_sync_to_async(append_at)("backend-coder", n=2)
+        middle = await database_sync_to_async(append_at)("backend-system", n=3)
+        expected = {0: [top, leaf, middle], 1: [leaf, middle], 2: [leaf], 3: [leaf]}
+        received: dict[str, list[int]] = {}
+        for index, client in enumerate(clients):
+            frames = await receive_frames(client, len(expected[index]))
+            assert [frame["seq"] for frame in frames] == [e.seq for e in expected[index]]
+            assert await client.receive_nothing(timeout=0.2)
+            received[f"{index}:{watched[index]}"] = [frame["payload"]["n"] for frame in frames]
+            await client.disconnect()
+        return received
+
+    assert run(scenario) == {
+        "0:root-codebase-system": [1, 2, 3],
+        "1:backend-system": [2, 3],
+        "2:backend-coder": [2],
+        "3:backend-coder": [2],
+    }
+
+
+def test_a_client_catching_up_from_an_old_since_gets_its_backlog_then_live_events(
+    session_cookie: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "SUBTREE_SCAN_CHUNK", 3)  # a backlog of several chunks
+    since = append_at("backend-coder", n=-1).seq
+    backlog = [append_at("backend-coder", n=n).seq for n in range(10)]
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        live_client = communicator("node=backend-coder", session_cookie)
+        assert (await live_client.connect())[0]
+        late = communicator(f"node=backend-coder&since={since}", session_cookie)
+        assert (await late.connect())[0]
+        caught_up = [frame["seq"] for frame in await receive_frames(late, len(backlog))]
+        live = await database_sync_to_async(append_at)("backend-coder", n=10)
+        both = [
+            (await receive_frames(late, 1))[0]["seq"],
+            (await receive_frames(live_client, 1))[0]["seq"],
+        ]
+        assert await late.receive_nothing(timeout=0.3)
+        assert both == [live.seq, live.seq]
+        await late.disconnect()
+        await live_client.disconnect()
+        return caught_up, both
+
+    caught_up, _ = run(scenario)
+    assert caught_up == backlog
+
+
+def test_a_failing_live_read_closes_every_follower_with_try_again_later(
+    session_cookie: bytes, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    async def scenario() -> list[int]:
+        clients = [communicator(f"node={n}", session_cookie) for n in ("backend-system",) * 3]
+        for client in clients:
+            assert (await client.connect())[0]
+        await clients[0].receive_nothing(timeout=0.2)
+        monkeypatch.setattr(stream, "subtree_events_after", broken)
+        await database_sync_to_async(append_at)("backend-coder")
+        return [int((await client.receive_output(timeout=5))["code"]) for client in clients]
+
+    assert run(scenario) == [1013, 1013, 1013]
+    assert "stopped following the ledger" in caplog.text

@@ -1,7 +1,8 @@
-"""HTMX pages of the organization: /alarms/, the algedonic signals and paused subtrees.
+"""/alarms/: the algedonic signals, the paused subtrees and a Pause / Resume per node.
 
-The page renders completely on the server (it works without JavaScript), then
-follows the ledger through ``/ws/alarms/`` (``organization.consumers``), which
+The page lives with the signals it raises and lists (``workers`` owns them).
+It renders completely on the server (it works without JavaScript), then
+follows the ledger through ``/ws/alarms/`` (``workers.consumers``), which
 pushes the same section templates as out-of-band swaps. The Pause and Resume
 buttons raise an algedonic signal; the pause itself happens when the
 responsible controller handles it, and the page learns that from the ledger.
@@ -9,64 +10,72 @@ responsible controller handles it, and the page learns that from the ledger.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from organization.models import Node, SubtreePause
-from organization.selectors import node_tree, pause_covering, subtree_pauses
+from organization.models import Node
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
 from workers.errors import Rejected
-from workers.models import AlgedonicSignalRecord
+from workers.selectors import alarm_context
 from workers.services.algedonic import signal_raise
 
-RECENT_SIGNALS = 25
 PAUSE_SEVERITY = 5
 
 # Each live section of the page: its template, rendered with ``alarm_context()``.
 SECTION_TEMPLATES = {
-    "signals": "organization/_alarm_signals.html",
-    "pauses": "organization/_alarm_pauses.html",
-    "nodes": "organization/_alarm_nodes.html",
+    "signals": "workers/_alarm_signals.html",
+    "pauses": "workers/_alarm_pauses.html",
+    "nodes": "workers/_alarm_nodes.html",
 }
 
 
+MAX_QUERY_LENGTH = 100
+
+
 @dataclass(frozen=True)
-class NodeRow:
-    node: Node
-    own_pause: SubtreePause | None
-    covering_pause: SubtreePause | None
+class Listing:
+    """Which page of nodes a visitor looks at: ``?page=<n>&q=<search>``, lenient."""
+
+    page: int = 1
+    query: str = ""
+
+    @classmethod
+    def of(cls, params: QueryDict) -> Listing:
+        page = params.get("page", "")
+        return cls(
+            page=int(page) if page.isdigit() and int(page) > 0 else 1,
+            query=params.get("q", "").strip()[:MAX_QUERY_LENGTH],
+        )
 
     @property
-    def paused(self) -> bool:
-        return self.covering_pause is not None
+    def query_string(self) -> str:
+        """``?page=..&q=..`` to carry the listing along, or "" for the first page of all."""
+        params: dict[str, str] = {"page": str(self.page)} if self.page > 1 else {}
+        if self.query:
+            params["q"] = self.query
+        return f"?{urlencode(params)}" if params else ""
 
 
-def alarm_context() -> dict[str, Any]:
-    """What the sections show: recent signals, the pauses, every node with its pause state."""
-    pauses = subtree_pauses()
-    rows = []
-    for node in node_tree():
-        covering = pause_covering(
-            node_id=node.id, ancestor_ids=list(node.ancestor_ids), pauses=pauses
-        )
-        rows.append(NodeRow(node=node, own_pause=pauses.get(node.id), covering_pause=covering))
+def _context(listing: Listing) -> dict[str, object]:
+    context = alarm_context(page=listing.page, query=listing.query)
+    shown = Listing(page=context.node_page.number, query=listing.query)
     return {
-        "signals": list(AlgedonicSignalRecord.objects.order_by("-created_at")[:RECENT_SIGNALS]),
-        "pauses": list(pauses.values()),
-        "node_rows": rows,
+        **{field.name: getattr(context, field.name) for field in fields(context)},
+        "listing": shown.query_string,
     }
 
 
-def alarm_sections_html(sections: set[str]) -> str:
+def alarm_sections_html(sections: set[str], listing: Listing) -> str:
     """The named sections as out-of-band swaps, for the websocket (no request, no CSRF field)."""
-    context = {**alarm_context(), "oob": True}
+    context = {**_context(listing), "oob": True}
     return "".join(
         render_to_string(template, context)
         for name, template in SECTION_TEMPLATES.items()
@@ -77,7 +86,7 @@ def alarm_sections_html(sections: set[str]) -> str:
 @require_GET
 @login_required
 def alarms(request: HttpRequest) -> HttpResponse:
-    return render(request, "organization/alarms.html", alarm_context())
+    return render(request, "workers/alarms.html", _context(Listing.of(request.GET)))
 
 
 @require_POST
@@ -142,9 +151,10 @@ def _raise(
 def _answer(request: HttpRequest, text: str, *, level: int, status: int = 200) -> HttpResponse:
     if not getattr(request, "htmx", False):
         messages.add_message(request, level, text)
-        return redirect("organization:alarms")
+        # Back to the page of nodes the button was on.
+        return redirect(reverse("workers:alarms") + Listing.of(request.GET).query_string)
     flash = {"text": text, "error": level >= messages.ERROR}
     return HttpResponse(
-        render_to_string("organization/_alarm_flash.html", {"flash": flash}, request=request),
+        render_to_string("workers/_alarm_flash.html", {"flash": flash}, request=request),
         status=status,
     )

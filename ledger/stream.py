@@ -1,0 +1,254 @@
+"""The per-process ledger reader: one read per bell, fanned out to every live consumer.
+
+Each websocket that follows the ledger used to read it itself, and daphne runs
+ORM calls one after another on its single database thread, so the last of N
+clients waited for N reads (about 1 ms each). Here one ``LedgerReader`` per
+event loop reads the ledger once after the lowest seq any subscriber needs,
+on every bell and at least once every ``poll_interval`` seconds (workers in
+other processes never ring an in-memory bell), and hands each subscriber the
+events past its own ``after_seq`` that it ``wants``, in seq order.
+
+No gap and no duplicate: a subscriber's ``after_seq`` is the last seq it has
+been handed or shown to be uninterested in, the reader reads ``seq >`` the
+lowest of them, and only the reader moves them on. A subscriber joining late
+(after catching up on its own backlog) only pulls the next read back to its
+seq. A lost bell costs at most a poll; a failed read is logged and closes
+every subscriber with ``on_read_failure`` (the consumers close with 1013,
+after which clients resume from their last seq).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
+
+from channels.db import database_sync_to_async
+
+from ledger.bell import BELL_MESSAGE_TYPE, LEDGER_GROUP, bell_listening
+from ledger.models import LedgerEvent
+from ledger.selectors import SUBTREE_SCAN_CHUNK, in_subtree, subtree_events_after
+
+logger = logging.getLogger(__name__)
+
+# Without a bell, the reader still reads the ledger this often (seconds).
+POLL_INTERVAL = 1.0
+# channels-redis forgets group members after its group_expiry (300 s here);
+# the reader joins its group again well before that.
+REJOIN_INTERVAL = 60.0
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def in_database(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``database_sync_to_async`` with its types: run ``func`` in the ORM's thread,
+    closing connections past their age, as a long-lived consumer needs."""
+    return cast(Callable[P, Awaitable[R]], database_sync_to_async(func))
+
+
+def event_frame(event: LedgerEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "id": event.id,
+        "kind": event.kind,
+        "created_at": event.created_at.isoformat(),
+        "node_id": event.node_id,
+        "responsible_ancestor_ids": list(event.responsible_ancestor_ids or ()),
+        "directive_id": event.directive_id,
+        "task_id": event.task_id,
+        "actor": event.actor,
+        "payload": event.payload,
+    }
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """What subscribers see of an event: enough to filter it, and its frame, encoded once."""
+
+    seq: int
+    kind: str
+    node_id: str | None
+    responsible_ancestor_ids: tuple[str, ...]
+    frame: str
+
+    @classmethod
+    def of(cls, event: LedgerEvent) -> StreamEvent:
+        return cls(
+            seq=event.seq,
+            kind=event.kind,
+            node_id=event.node_id,
+            responsible_ancestor_ids=tuple(event.responsible_ancestor_ids or ()),
+            frame=json.dumps(event_frame(event), separators=(",", ":")),
+        )
+
+    def in_subtree_of(self, node_id: str) -> bool:
+        return in_subtree(
+            node_id=node_id,
+            event_node_id=self.node_id,
+            responsible_ancestor_ids=self.responsible_ancestor_ids,
+        )
+
+
+@in_database
+def events_after(*, node_id: str | None, after_seq: int) -> tuple[list[StreamEvent], int, bool]:
+    """One chunk after ``after_seq``: (events, last seq scanned, whether more may follow)."""
+    events, scanned = subtree_events_after(
+        node_id=node_id, after_seq=after_seq, limit=SUBTREE_SCAN_CHUNK
+    )
+    return (
+        [StreamEvent.of(event) for event in events],
+        scanned,
+        (scanned - after_seq >= SUBTREE_SCAN_CHUNK),
+    )
+
+
+class Subscriber(Protocol):
+    """A consumer of the shared reader. The reader alone moves ``after_seq`` on."""
+
+    after_seq: int
+
+    def wants(self, event: StreamEvent) -> bool: ...
+
+    async def deliver(self, events: Sequence[StreamEvent]) -> None: ...
+
+    async def on_read_failure(self) -> None: ...
+
+
+class LedgerReader:
+    """Reads the ledger for every subscriber on one event loop; runs while it has any."""
+
+    poll_interval = POLL_INTERVAL
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.subscribers: set[Subscriber] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    def join(self, subscriber: Subscriber) -> None:
+        self.subscribers.add(subscriber)
+        # Read soon: events between the subscriber's catch-up and now are not belled again.
+        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def leave(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        if not self.subscribers and self._task is not None:
+            self._task.cancel()
+            self._task = None
+            _forget(self)
+
+    async def _run(self) -> None:
+        channel = await self.layer.new_channel()
+        listener = asyncio.create_task(self._listen(channel))
+        try:
+            await self._follow()
+        finally:
+            # Also ends a listener whose layer swallowed the cancellation.
+            self._stopped = True
+            listener.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(
+                    asyncio.shield(self.layer.group_discard(LEDGER_GROUP, channel)), timeout=2
+                )
+
+    async def _listen(self, channel: str) -> None:
+        """Turn bells into wake-ups; join the group again before it forgets us.
+
+        A layer that fails (Redis restarting) only costs the bell: the poll goes on.
+        """
+        joined = 0.0
+        while not self._stopped:
+            try:
+                if time.monotonic() - joined > REJOIN_INTERVAL:
+                    await self.layer.group_add(LEDGER_GROUP, channel)
+                    bell_listening(self.layer)
+                    joined = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    message = await asyncio.wait_for(self.layer.receive(channel), REJOIN_INTERVAL)
+                    if message.get("type") == BELL_MESSAGE_TYPE:
+                        self._wake.set()
+            except Exception:
+                if self._stopped:
+                    return
+                logger.exception("the ledger reader cannot hear the bell; it polls meanwhile")
+                joined = 0.0
+                await asyncio.sleep(self.poll_interval)
+
+    async def _follow(self) -> None:
+        while self.subscribers:
+            self._wake.clear()
+            try:
+                await self._read_and_hand_out()
+            except Exception:
+                logger.exception(
+                    "the ledger reader stopped following the ledger; closing %d subscribers",
+                    len(self.subscribers),
+                )
+                await self._fail_everyone()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def _read_and_hand_out(self) -> None:
+        more = True
+        while more and self.subscribers:
+            after_seq = min(subscriber.after_seq for subscriber in self.subscribers)
+            events, scanned, more = await events_after(node_id=None, after_seq=after_seq)
+            for subscriber in list(self.subscribers):
+                await self._hand_out(subscriber, events, scanned)
+
+    async def _hand_out(
+        self, subscriber: Subscriber, events: Sequence[StreamEvent], scanned: int
+    ) -> None:
+        if subscriber not in self.subscribers or subscriber.after_seq >= scanned:
+            return
+        mine = [e for e in events if e.seq > subscriber.after_seq and subscriber.wants(e)]
+        try:
+            if mine:
+                await subscriber.deliver(mine)
+        except Exception:
+            # One client's broken socket must not stall the others.
+            logger.exception("could not hand ledger events to %r", subscriber)
+            with contextlib.suppress(Exception):
+                await subscriber.on_read_failure()
+            # Last: leaving may cancel this very task when it was the last subscriber.
+            self.leave(subscriber)
+            return
+        subscriber.after_seq = scanned
+
+    async def _fail_everyone(self) -> None:
+        failed, self.subscribers = list(self.subscribers), set()
+        self._task = None
+        _forget(self)
+        for subscriber in failed:
+            with contextlib.suppress(Exception):
+                await subscriber.on_read_failure()
+
+
+_readers: dict[asyncio.AbstractEventLoop, LedgerReader] = {}
+
+
+def _forget(reader: LedgerReader) -> None:
+    for loop, known in list(_readers.items()):
+        if known is reader:
+            del _readers[loop]
+
+
+def ledger_reader(layer: Any) -> LedgerReader:
+    """The reader of the running event loop (daphne has one per process)."""
+    loop = asyncio.get_running_loop()
+    for stale in [known for known in _readers if known.is_closed()]:
+        del _readers[stale]
+    reader = _readers.get(loop)
+    if reader is None or reader.layer is not layer:
+        reader = _readers[loop] = LedgerReader(layer)
+    return reader

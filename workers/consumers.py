@@ -1,0 +1,97 @@
+"""``/ws/alarms/``: the live /alarms/ page, as HTML fragments for htmx's ws extension.
+
+Each frame holds whole sections of the page (``workers.views.alarms``) marked
+``hx-swap-oob``, rendered from the database. Re-sending a section is harmless,
+so a reconnect simply starts with a full refresh: nothing between the page load
+and the connection can be missed. The consumer follows the ledger through the
+process's shared reader (``ledger.stream``), wanting only the kinds that change
+a section.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from django.http import QueryDict
+
+from ledger import kinds
+from ledger.consumers import CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHENTICATED, LedgerFollowingConsumer
+from ledger.selectors import ledger_head_seq
+from ledger.stream import StreamEvent, in_database
+from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html
+
+logger = logging.getLogger(__name__)
+
+
+# Which sections an event changes.
+SECTIONS_BY_KIND: dict[str, frozenset[str]] = {
+    kinds.ALGEDONIC_SIGNAL_RAISED: frozenset({"signals"}),
+    kinds.ALGEDONIC_SUBTREE_PAUSED: frozenset({"pauses", "nodes"}),
+    kinds.ALGEDONIC_SUBTREE_RESUMED: frozenset({"pauses", "nodes"}),
+    kinds.GENOME_BOOTSTRAPPED: frozenset({"nodes"}),
+    kinds.GENOME_PATCH_APPLIED: frozenset({"pauses", "nodes"}),
+}
+ALL_SECTIONS = frozenset(SECTION_TEMPLATES)
+
+
+@in_database
+def _head_seq() -> int:
+    return ledger_head_seq()
+
+
+@in_database
+def _render(sections: set[str], listing: Listing) -> str:
+    return alarm_sections_html(sections, listing)
+
+
+class AlarmsConsumer(LedgerFollowingConsumer):
+    """Renders on a task of its own, so the shared reader never waits for a page render."""
+
+    _renderer: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
+        # The page's own ?page=&q=, so that live sections show the rows the visitor looks at.
+        query = self.scope.get("query_string", b"").decode("latin-1")
+        self.listing = Listing.of(QueryDict(query))
+        await self.accept()
+        # Read the head before rendering: anything later is rendered again.
+        head = await _head_seq()
+        await self.send(text_data=await _render(set(ALL_SECTIONS), self.listing))
+        self._changed: set[str] = set()
+        self._dirty = asyncio.Event()
+        self._renderer = asyncio.create_task(self._render_changes())
+        self.start_following(after_seq=head)
+
+    def wants(self, event: StreamEvent) -> bool:
+        return event.kind in SECTIONS_BY_KIND
+
+    async def deliver(self, events: Sequence[StreamEvent]) -> None:
+        for event in events:
+            self._changed |= SECTIONS_BY_KIND[event.kind]
+        self._dirty.set()
+
+    async def _render_changes(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            # Bursts coalesce: everything changed since the last render goes in one frame.
+            sections, self._changed = self._changed, set()
+            try:
+                html = await _render(sections, self.listing)
+            except Exception:
+                logger.exception("AlarmsConsumer stopped following the ledger")
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
+                return
+            await self.send(text_data=html)
+
+    def stop_following(self) -> None:
+        if self._renderer is not None:
+            self._renderer.cancel()
+            self._renderer = None
+        super().stop_following()

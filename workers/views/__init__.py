@@ -1,0 +1,1 @@
+"""HTMX pages of the workers app (the signals it owns): /alarms/."""

@@ -1,0 +1,13 @@
+"""Page routes of the workers app (its API routes are in ``workers.urls``, under /api/)."""
+
+from django.urls import path
+
+from workers.views import alarms
+
+app_name = "workers"
+
+urlpatterns = [
+    path("alarms/", alarms.alarms, name="alarms"),
+    path("alarms/nodes/<path:node_id>/pause/", alarms.node_pause, name="node-pause"),
+    path("alarms/nodes/<path:node_id>/resume/", alarms.node_resume, name="node-resume"),
+]
