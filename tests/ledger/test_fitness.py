@@ -318,6 +318,7 @@ def test_ancestor_weights_never_grow_with_depth(initial, decay, depth):
     assert 0 <= weights.ancestor_weight(depth + 1) <= weights.ancestor_weight(depth) <= initial
 
 
+@pytest.mark.slow  # property test
 @given(st.lists(trace_facts(node=st.just(LEAF)), max_size=6), st.floats(0, 100))
 def test_a_leaf_without_descendants_has_attributed_equal_to_direct_fitness(traces, complexity):
     # The leaf is nobody's ancestor here, so with the default direct weight of 1 its attributed
@@ -337,6 +338,7 @@ def test_a_leaf_without_descendants_has_attributed_equal_to_direct_fitness(trace
     assert attributed.final_score == direct.final_score
 
 
+@pytest.mark.slow  # property test
 @given(st.lists(trace_facts(), max_size=8))
 def test_one_node_attribution_agrees_with_the_whole_organisation(traces):
     everyone = attributed_fitness_by_node(traces)
@@ -344,6 +346,7 @@ def test_one_node_attribution_agrees_with_the_whole_organisation(traces):
         assert attributed_fitness(node_id, traces) == summary
 
 
+@pytest.mark.slow  # property test
 @given(st.lists(trace_facts(), max_size=8))
 def test_direct_scores_sum_to_the_summed_direct_score(traces):
     summaries = direct_fitness(traces)
@@ -367,6 +370,7 @@ def test_delayed_adjustments_shift_every_credited_score_by_their_weight(trace, d
         )
 
 
+@pytest.mark.slow  # property test
 @given(trace_facts())
 def test_coordination_units_are_never_negative(trace):
     assert coordination_units(trace.metadata) >= 0

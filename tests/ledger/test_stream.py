@@ -165,6 +165,7 @@ def test_the_bell_wakes_the_stream_long_before_its_poll(
     assert run(scenario) < 3
 
 
+@pytest.mark.slow  # waits on the one-second poll
 def test_without_a_bell_the_stream_still_polls_the_ledger_every_second(
     session_cookie: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,6 +227,7 @@ def test_a_failing_ledger_read_closes_with_try_again_later(
     assert "stopped following the ledger" in caplog.text
 
 
+@pytest.mark.slow  # waits on the one-second poll
 def test_reconnecting_with_the_last_seq_received_loses_and_repeats_nothing(
     session_cookie: bytes,
 ) -> None:

@@ -22,6 +22,8 @@ from organization.genome import (
 )
 from tests.organization.strategies import genomes, patches_for
 
+pytestmark = pytest.mark.slow  # property tests over generated genomes
+
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())

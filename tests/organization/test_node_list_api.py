@@ -9,7 +9,7 @@ from organization.genome import fan_out_organization
 from organization.services import genome_bootstrap_from
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # thousand-node organizations
 
 
 @pytest.fixture

@@ -29,7 +29,10 @@ from organization.selectors import champion_genome
 from organization.services import genome_apply_patch, genome_bootstrap_from
 from tests.organization.strategies import genomes, patches_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.slow,
+]  # property tests and thousand-node organizations
 
 NODE_WRITES = ("INSERT INTO", "UPDATE", "DELETE FROM")
 

@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.processes import BASE_DIR
+
+pytestmark = pytest.mark.slow  # each test starts a Python process
 
 PROBE = """
 import json, django

@@ -214,6 +214,7 @@ def node_rows(page: str) -> list[str]:
 
 
 @pytest.mark.django_db
+@pytest.mark.slow  # a thousand-node organization
 def test_with_a_thousand_nodes_the_page_lists_one_page_of_them_and_still_shows_the_pause(
     large_organization: Client,
 ) -> None:
@@ -232,6 +233,7 @@ def test_with_a_thousand_nodes_the_page_lists_one_page_of_them_and_still_shows_t
 
 
 @pytest.mark.django_db
+@pytest.mark.slow  # a thousand-node organization
 def test_the_next_page_and_a_search_show_other_nodes_and_keep_the_listing_on_the_buttons(
     large_organization: Client,
 ) -> None:

@@ -219,6 +219,7 @@ def test_a_non_zero_exit_reports_status_message_and_stderr_tail(tmp_path):
     assert "boom: fatal error in agent" in message
 
 
+@pytest.mark.slow  # waits out a timeout
 def test_a_timeout_kills_the_agent_and_everything_it_started(tmp_path):
     agent = python_script(
         tmp_path,
