@@ -5,15 +5,14 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0003_kind_without_choices'),
+        ("ledger", "0003_kind_without_choices"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='ledgerevent',
-            name='payload',
+            model_name="ledgerevent",
+            name="payload",
             field=ledger.models.ValuesRowJSONField(default=dict),
         ),
     ]
