@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger.fitness_queries import node_fitness
+from organization.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, not_found
 from organization.models import Node, SubtreePause
 from organization.selectors import pause_covering, subtree_pauses
-from vsmsite.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, not_found
 
 
 class PauseSerializer(serializers.ModelSerializer[SubtreePause]):

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.models import TaskTrace
-from vsmsite.api_schema import (
+from organization.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
     UNAUTHENTICATED,

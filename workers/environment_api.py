@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organization.api_schema import INVALID, UNAUTHENTICATED, BoundedCharField
 from organization.genome import VsmChannelType
-from vsmsite.api_schema import INVALID, UNAUTHENTICATED, BoundedCharField
 from workers.api import MetadataField
 from workers.domain.channel_messages import OTHER, EnvironmentSignal, EnvironmentSignalKind
 from workers.domain.environment import OUTSIDE_CHANNELS

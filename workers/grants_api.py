@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organization.api_schema import INVALID, UNAUTHENTICATED
 from organization.selectors import champion_version, genome_of
-from vsmsite.api_schema import INVALID, UNAUTHENTICATED
 from workers.domain.bargaining import EpochUsage, remaining_messages, remaining_tokens
 from workers.models import ID_LENGTH, ResourceEpoch
 from workers.services.bargaining import GrantRejected, epoch_budgets, grant_extra_tokens

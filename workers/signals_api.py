@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from vsmsite.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, BoundedCharField
+from organization.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, BoundedCharField
 from workers.domain.algedonic import (
     MAX_SEVERITY,
     AlgedonicSignal,

@@ -1,4 +1,7 @@
-"""What the OpenAPI schema promises for refusals, shared by every API module."""
+"""What the OpenAPI schema promises for refusals, shared by every API module.
+
+It lives in the lowest app with an API, so every app above may import it (apps import
+only downward: docs/architecture.md, "Apps")."""
 
 from __future__ import annotations
 
