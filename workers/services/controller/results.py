@@ -32,6 +32,11 @@ def on_result(hop: Hop, result: TaskResult) -> None:
         send_result_up(hop, result, parent_id)
         return
     directive_id = result.metadata.get("directive_id") or None
+    if directive_id:
+        # Results of one directive are handled one at a time: two finishing together would
+        # each read the other's task as unfinished, and neither would settle the directive.
+        # The lock comes first, so the task rows read next include everything committed.
+        list(Directive.objects.select_for_update().filter(id=directive_id).values_list("id"))
     rows = list(Task.objects.filter(directive_id=directive_id)) if directive_id else []
     row = next((r for r in rows if r.id == result.task_id), None)
     if row is None:
