@@ -125,3 +125,9 @@ def ledger_head_seq() -> int:
     """The seq of the last committed event, 0 for an empty ledger."""
     last = LedgerEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     return int(last) if last is not None else 0
+
+
+def directive_latest_traces(*, directive_id: str) -> dict[str, TaskTrace]:
+    """Each task's latest trace in a directive, by task id: one query for the whole directive."""
+    traces = TaskTrace.objects.filter(directive_id=directive_id).order_by("started_at")
+    return {trace.task_id: trace for trace in traces}

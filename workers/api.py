@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.models import TaskTrace
+from ledger.selectors import directive_latest_traces
 from organization.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
@@ -163,8 +164,9 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
         context = cast(dict[str, Any], self.context)  # the root serializer's dict
         by_directive = context.setdefault("latest_traces", {})
         if task.directive_id not in by_directive:
-            traces = TaskTrace.objects.filter(directive_id=task.directive_id).order_by("started_at")
-            by_directive[task.directive_id] = {trace.task_id: trace for trace in traces}
+            by_directive[task.directive_id] = directive_latest_traces(
+                directive_id=task.directive_id
+            )
         trace = by_directive[task.directive_id].get(task.id)
         return TraceSummarySerializer(trace).data if trace else None
 

@@ -12,10 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from organization.api_schema import INVALID, UNAUTHENTICATED
-from organization.selectors import champion_version, genome_of
-from workers.domain.bargaining import EpochUsage, remaining_messages, remaining_tokens
-from workers.models import ID_LENGTH, ResourceEpoch
-from workers.services.bargaining import GrantRejected, epoch_budgets, grant_extra_tokens
+from workers.models import ID_LENGTH
+from workers.selectors import epoch_summary
+from workers.services.bargaining import GrantRejected, grant_extra_tokens
 
 # Far above any real budget, and inside a signed 64-bit column after many grants.
 MAX_EXTRA_TOKENS = 10**12
@@ -62,30 +61,6 @@ class EpochGrantSerializer(serializers.Serializer[Any]):
     )
 
 
-def epoch_summary(epoch: ResourceEpoch, released: int) -> dict[str, Any]:
-    version = champion_version()
-    assert version is not None, "a grant was just made, so the organization exists"
-    budgets = epoch_budgets(genome_of(version), epoch)
-    usage = EpochUsage(
-        allocation_count=epoch.allocation_count, allocated_tokens=epoch.allocated_tokens
-    )
-    return {
-        "epoch_key": epoch.epoch_key,
-        "controller_node_id": epoch.controller_node_id,
-        "requester_node_id": epoch.requester_node_id,
-        "budget_tokens": budgets.tokens,
-        "message_budget": budgets.messages,
-        "extra_tokens": epoch.extra_tokens,
-        "extra_messages": epoch.extra_messages,
-        "allocation_count": epoch.allocation_count,
-        "allocated_tokens": epoch.allocated_tokens,
-        "used_tokens": epoch.used_tokens,
-        "remaining_tokens": remaining_tokens(budgets, usage),
-        "remaining_messages": remaining_messages(budgets, usage),
-        "released_task_count": released,
-    }
-
-
 class GrantCreate(APIView):
     """Grant extra tokens to a parent→child edge for the current epoch.
 
@@ -110,5 +85,5 @@ class GrantCreate(APIView):
             )
         except GrantRejected as rejected:
             raise ValidationError(rejected.errors) from rejected
-        body = EpochGrantSerializer(epoch_summary(epoch, released)).data
+        body = EpochGrantSerializer(epoch_summary(epoch=epoch, released=released)).data
         return Response(body, status=status.HTTP_201_CREATED)

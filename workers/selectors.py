@@ -1,4 +1,4 @@
-"""Reads of the workers' rows for pages: what /alarms/ shows.
+"""Reads of the workers' rows for pages and APIs: what /alarms/ shows, an edge's epoch.
 
 Pages that list nodes stay bounded however large the organization grows: the
 nodes section shows one page of ``NODE_PAGE_SIZE`` nodes (in tree order, or
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
 from organization.models import Node, SubtreePause
-from organization.selectors import node_tree, pause_covering, subtree_pauses
-from workers.models import AlgedonicSignalRecord
+from organization.selectors import champion_genome, node_tree, pause_covering, subtree_pauses
+from workers.domain.bargaining import EpochUsage, remaining_messages, remaining_tokens
+from workers.models import AlgedonicSignalRecord, ResourceEpoch
+from workers.services.bargaining import epoch_budgets
 
 RECENT_SIGNALS = 25
 NODE_PAGE_SIZE = 50
@@ -129,3 +132,28 @@ def alarm_context(*, page: int = 1, query: str = "") -> AlarmContext:
         more_pauses=max(len(shown) - PAUSES_SHOWN, 0),
         node_page=node_page(pauses=pauses, page=page, query=query),
     )
+
+
+def epoch_summary(*, epoch: ResourceEpoch, released: int) -> dict[str, Any]:
+    """An edge's epoch as the grants API shows it: budgets, usage and what remains."""
+    genome = champion_genome()
+    assert genome is not None, "a grant was just made, so the organization exists"
+    budgets = epoch_budgets(genome, epoch)
+    usage = EpochUsage(
+        allocation_count=epoch.allocation_count, allocated_tokens=epoch.allocated_tokens
+    )
+    return {
+        "epoch_key": epoch.epoch_key,
+        "controller_node_id": epoch.controller_node_id,
+        "requester_node_id": epoch.requester_node_id,
+        "budget_tokens": budgets.tokens,
+        "message_budget": budgets.messages,
+        "extra_tokens": epoch.extra_tokens,
+        "extra_messages": epoch.extra_messages,
+        "allocation_count": epoch.allocation_count,
+        "allocated_tokens": epoch.allocated_tokens,
+        "used_tokens": epoch.used_tokens,
+        "remaining_tokens": remaining_tokens(budgets, usage),
+        "remaining_messages": remaining_messages(budgets, usage),
+        "released_task_count": released,
+    }

@@ -88,8 +88,8 @@ class Delivery:
     def node_id(self) -> str:
         return str(self.row.target_node_id)
 
-    def hop(self, node_id: str | None = None) -> Hop:
-        return Hop(node_id or self.node_id, self.genome, self.incoming)
+    def hop(self) -> Hop:
+        return Hop(self.node_id, self.genome, self.incoming)
 
 
 def delivery_read(envelope_id: str) -> Delivery | str:
