@@ -213,8 +213,8 @@ def directive_figures(figures: Figures, runs: int) -> None:
     task = app.tasks[deliver.name]
     outbox: list[str] = []
 
-    def capture(*, args: list[str], queue: str) -> None:
-        outbox.append(args[0])
+    def capture(*, envelope_id: str, queue: str) -> None:
+        outbox.append(envelope_id)
 
     def one_directive() -> int:
         hops = 0
@@ -230,7 +230,7 @@ def directive_figures(figures: Figures, runs: int) -> None:
 
     samples: list[float] = []
     hops = 0
-    with mock.patch.object(task, "apply_async", side_effect=capture):
+    with mock.patch("workers.services.transport.envelope_send", side_effect=capture):
         for _ in range(runs + 1):  # the first one warms the caches
             started = time.perf_counter()
             hops = one_directive()
