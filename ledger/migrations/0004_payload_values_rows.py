@@ -5,14 +5,23 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
+    """Only the field's Python class changes (how bulk inserts are written); the column is
+    the same. State only: on SQLite an AlterField rebuilds the table, which would drop the
+    append-only triggers of 0002."""
+
     dependencies = [
         ("ledger", "0003_kind_without_choices"),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="ledgerevent",
-            name="payload",
-            field=ledger.models.ValuesRowJSONField(default=dict),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="ledgerevent",
+                    name="payload",
+                    field=ledger.models.ValuesRowJSONField(default=dict),
+                ),
+            ],
+            database_operations=[],
         ),
     ]
