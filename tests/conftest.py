@@ -48,3 +48,18 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         with item.config.stash[blocking_manager_key].unblock():
             install_guard(connection)
     return result
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Give each test a channel layer of its own.
+
+    Tests run their websockets on event loops of their own; channels_redis keeps per-layer
+    asyncio locks that belong to the loop that made them, so a layer carried over from an
+    earlier test's loop fails with "bound to a different event loop". daphne runs one loop
+    per process, so production never meets this.
+    """
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
