@@ -8,7 +8,7 @@ Builders only build: nothing here reads or writes the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ledger import kinds
@@ -24,7 +24,6 @@ class Event:
     task_id: str | None = None
     directive_id: str | None = None
     suggestion_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ancestors_of(genome: OrganizationalGenome, node_id: str | None) -> list[str]:

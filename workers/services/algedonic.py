@@ -23,7 +23,7 @@ from ledger import kinds
 from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import ChannelPriority, OrganizationalGenome, VsmChannelType, subtree_ids
 from organization.models import SubtreePause
-from organization.selectors import champion_genome, genome_version, pause_covering
+from organization.selectors import champion_genome, pause_covering
 from organization.services import subtree_pause, subtree_resume
 from workers.domain.algedonic import Action, AlgedonicSignal, planned_actions
 from workers.domain.messages import MessageEnvelope, PayloadType, TaskPacket, to_json
@@ -31,7 +31,7 @@ from workers.errors import NoOrganization, Rejected
 from workers.events import ancestors_of
 from workers.models import AlgedonicSignalRecord, BlockedRoute, Task
 from workers.services.hop import Hop
-from workers.services.transport import envelope_publish
+from workers.services.transport import envelope_publish, routed_genome
 
 
 def responsible_controller(genome: OrganizationalGenome, target: str | None) -> str:
@@ -264,7 +264,7 @@ def release_blocked_routes(hop: Hop) -> int:
     """
     released = 0
     for held in BlockedRoute.objects.select_for_update().filter(released_at__isnull=True):
-        genome = genome_version(version_id=held.genome_id) if held.genome_id else hop.genome
+        genome = routed_genome(held.genome_id)
         if held.child_node_id not in genome.nodes:
             continue
         if paused(genome, held.child_node_id) is not None:

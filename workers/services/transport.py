@@ -73,12 +73,16 @@ def envelope_send(*, envelope_id: str, queue: str) -> None:
     current_app.send_task(DELIVER_TASK, args=[envelope_id, queue], queue=queue)
 
 
-def envelope_genome(row: Envelope) -> OrganizationalGenome:
-    """The genome ``row`` was routed under (rows from before versions were recorded: the
-    champion's)."""
-    version_id = row.genome_id or champion_version_id()
-    assert version_id is not None, "an envelope exists, so the organization does"
+def routed_genome(version_id: str | None) -> OrganizationalGenome:
+    """The genome a piece of work (an envelope, a held or deferred task) was routed under;
+    rows from before versions were recorded fall back to the champion's."""
+    version_id = version_id or champion_version_id()
+    assert version_id is not None, "work exists, so the organization does"
     return genome_version(version_id=version_id)
+
+
+def envelope_genome(row: Envelope) -> OrganizationalGenome:
+    return routed_genome(row.genome_id)
 
 
 def envelope_of(row: Envelope) -> MessageEnvelope:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from ledger import kinds
 from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import OrganizationalGenome, VsmChannelType
-from organization.selectors import champion_genome, genome_version
+from organization.selectors import champion_genome
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource
 from workers.domain.bargaining import EpochUsage, remaining_messages, remaining_tokens
 from workers.domain.messages import MessageEnvelope, PayloadType, TaskPacket, to_json
@@ -20,7 +20,7 @@ from workers.models import DeferredTask, ResourceEpoch, ResourceGrant, Task
 from workers.services.algedonic import signal_raise
 from workers.services.bargaining.grants import current_epoch_key, epoch_budgets, lock_epoch
 from workers.services.hop import Hop
-from workers.services.transport import envelope_publish
+from workers.services.transport import envelope_publish, routed_genome
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def _release(waiting: list[DeferredTask], *, released_by: str) -> int:
     under the genome version it was routed under."""
     released = 0
     for deferred in waiting:
-        genome = _genome_of(deferred)
+        genome = routed_genome(deferred.genome_id)
         controller_id = deferred.controller_node_id
         if controller_id not in genome.nodes:
             logger.warning(
@@ -256,14 +256,6 @@ def _release(waiting: list[DeferredTask], *, released_by: str) -> int:
         )
         released += 1
     return released
-
-
-def _genome_of(deferred: DeferredTask) -> OrganizationalGenome:
-    if deferred.genome_id:
-        return genome_version(version_id=deferred.genome_id)
-    genome = champion_genome()
-    assert genome is not None, "a task was deferred, so the organization exists"
-    return genome
 
 
 def _released_metadata(deferred: DeferredTask, released_by: str) -> dict[str, str]:
