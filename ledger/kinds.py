@@ -68,6 +68,7 @@ GENE_SUGGESTION_CREATED = "gene_suggestion_created"
 # The genome
 GENOME_BOOTSTRAPPED = "genome_bootstrapped"
 GENOME_PATCH_APPLIED = "genome_patch_applied"
+GENOME_ROLLED_BACK = "genome_rolled_back"
 
 # Trials and evolution
 TRIAL_QUEUED = "trial_queued"
@@ -79,6 +80,17 @@ TRIAL_PROMOTED = "trial_promoted"
 TRIAL_PRUNED = "trial_pruned"
 TRIAL_REJECTED = "trial_rejected"
 TRIAL_FROZEN = "trial_frozen"
+# Ours (not in the reference): a trial ran out of evidence or time and waits for an operator;
+# an operator approved or rejected one; a candidate route fell back to the champion's; a
+# shadow result was recorded as evidence and not forwarded; a promotion's watch window
+# opened, passed, or rolled the champion back.
+TRIAL_INCONCLUSIVE = "trial_inconclusive"
+TRIAL_APPROVAL_RECORDED = "trial_approval_recorded"
+TRIAL_ROUTE_FALLBACK = "trial_route_fallback"
+TRIAL_SHADOW_RESULT_RECORDED = "trial_shadow_result_recorded"
+TRIAL_WATCH_STARTED = "trial_watch_started"
+TRIAL_WATCH_PASSED = "trial_watch_passed"
+TRIAL_ROLLED_BACK = "trial_rolled_back"
 EVOLUTION_GENERATION_CREATED = "evolution_generation_created"
 
 ALL_KINDS: tuple[str, ...] = tuple(

@@ -5,6 +5,7 @@
 * ``ChampionPointer``: which version is live, per controller node.
 * ``Node``: the champion's nodes materialised as rows for fast tree and
   subtree queries; rebuilt in the transaction that moves the pointer.
+* ``LiveTrial``: the candidate version a controller is trying now (one per controller).
 
 All writes go through ``organization.services``.
 """
@@ -185,3 +186,42 @@ class SubtreePause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id} paused since {self.paused_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LiveTrial(models.Model):
+    """The trial a controller is running now: what its router needs to send work to the
+    candidate genome (docs/rules/trials.md, "Routing modes").
+
+    Its primary key is the controller, so **at most one live trial per controller** is a
+    database constraint. The ``trials`` app owns the trial itself (its record, evidence and
+    decision) and opens and closes this row in the transaction that activates or ends the
+    trial; the routing controller reads it and counts what it routed.
+    """
+
+    class Mode(models.TextChoices):
+        SHADOW = "shadow"
+        PROBATION = "probation"
+        CANARY = "canary"
+        DIRECT = "direct"
+
+    controller_node_id = models.CharField(max_length=ID_LENGTH, primary_key=True)
+    trial_id = models.CharField(max_length=ID_LENGTH, unique=True)
+    candidate_version = models.ForeignKey(GenomeVersion, on_delete=models.PROTECT, related_name="+")
+    base_version = models.ForeignKey(GenomeVersion, on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    traffic_share_basis_points = models.PositiveIntegerField(null=True, blank=True)
+    requires_approval = models.BooleanField(default=False)
+    approved = models.BooleanField(
+        default=False,
+        help_text="An operator approved the trial: its tasks need no per-task approval.",
+    )
+    max_tasks = models.PositiveIntegerField(null=True, blank=True)
+    max_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    max_files_touched = models.PositiveIntegerField(null=True, blank=True)
+    allowed_task_classes = models.JSONField(default=list, blank=True)
+    routed_tasks = models.PositiveIntegerField(default=0)
+    consumed_tokens = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"trial {self.trial_id} live at {self.controller_node_id} ({self.mode})"

@@ -15,7 +15,7 @@ from organization.genome import (
     encode_genome,
     genome_from_json,
 )
-from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
+from organization.models import ChampionPointer, GenomeVersion, LiveTrial, Node, SubtreePause
 
 
 def genome_of(version: GenomeVersion) -> OrganizationalGenome:
@@ -149,3 +149,8 @@ def pause_covering(
     if pauses is None:
         pauses = {pause.node_id: pause for pause in SubtreePause.objects.filter(node_id__in=chain)}
     return next((pauses[n] for n in chain if n in pauses), None)
+
+
+def live_trial(*, controller_node_id: str) -> LiveTrial | None:
+    """The trial a controller is running now, or None: one primary-key read."""
+    return LiveTrial.objects.filter(controller_node_id=controller_node_id).first()

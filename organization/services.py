@@ -26,6 +26,7 @@ from organization.genome import (
     OrganizationalGenome,
     Patch,
     ViableNode,
+    Batch,
     apply_patch_encoded,
     capability_names,
     derive_capabilities,
@@ -35,7 +36,14 @@ from organization.genome import (
     subtree_ids,
     validate,
 )
-from organization.models import ChampionPointer, EncodedJson, GenomeVersion, Node, SubtreePause
+from organization.models import (
+    ChampionPointer,
+    EncodedJson,
+    GenomeVersion,
+    LiveTrial,
+    Node,
+    SubtreePause,
+)
 from organization.selectors import genome_version_encoded, genome_version_remember
 
 
@@ -281,8 +289,11 @@ def genome_apply_patch(
     actor: str,
     reason: str = "",
     controller_node_id: str | None = None,
+    trial_id: str | None = None,
 ) -> GenomeVersion:
     """Apply one patch to the champion and make the result the new champion.
+
+    ``trial_id`` names the trial whose promotion this is (recorded on the event).
 
     Invariant: either a new immutable version exists, the pointer names it,
     the Node rows mirror it and a ``genome_patch_applied`` event records it,
@@ -309,6 +320,7 @@ def genome_apply_patch(
             actor=actor,
             node_id=pointer.controller_node_id,
             genome_id=version.id,
+            trial_id=trial_id,
             payload={
                 "previous_version_id": previous.id,
                 "previous_content_hash": previous.content_hash,
@@ -316,9 +328,149 @@ def genome_apply_patch(
                 "content_hash": version.content_hash,
                 "patch": patch_json,
                 "reason": reason,
+                "trial_id": trial_id,
             },
         )
     return version
+
+
+CANDIDATE_BASE_KEY = "candidate_base_genome_id"
+CANDIDATE_SUGGESTION_KEY = "candidate_suggestion_id"
+
+
+def genome_candidate_create(
+    *,
+    base_version_id: str,
+    patch: Patch | dict[str, Any],
+    suggestion_id: str,
+    actor: str,
+    reason: str = "",
+) -> GenomeVersion:
+    """Store ``patch`` applied to a base version as a *candidate* version.
+
+    The candidate is an immutable, validated, content-hashed version like any other, but the
+    champion pointer and the Node rows do not move: trying it is the trials' business. Its
+    metadata names its base and suggestion, its lineage the suggestion. Runs in the caller's
+    transaction and records no event (the trial records ``trial_queued``).
+
+    Raises GenomeFormatError / the structural errors / GenomeInvalid like
+    ``genome_apply_patch``, and GenomeVersion.DoesNotExist for an unknown base.
+    """
+    parsed = parse_patch(patch) if isinstance(patch, dict) else patch
+    base = GenomeVersion.objects.defer("genome").get(id=base_version_id)
+    encoded = apply_patch_encoded(genome_version_encoded(version_id=base.id), parsed)
+    genome = encoded.genome
+    genome.metadata = {
+        **genome.metadata,
+        CANDIDATE_BASE_KEY: base.id,
+        CANDIDATE_SUGGESTION_KEY: suggestion_id,
+    }
+    genome.lineage.mutation_ids.append(suggestion_id)
+    return _store_version(
+        encoded=encoded, parent=base, patch=patch_to_json(parsed), actor=actor, reason=reason
+    )
+
+
+def genome_rollback(
+    *,
+    to_version_id: str,
+    actor: str,
+    reason: str,
+    trial_id: str | None = None,
+    controller_node_id: str | None = None,
+) -> GenomeVersion:
+    """Make a copy of an earlier version the champion: a new version (patch
+    ``{"kind": "rollback", "to_version_id": …}``), the pointer moved, the Node rows
+    rebuilt and one ``genome_rolled_back`` event, in one transaction.
+
+    Raises GenomeVersion.DoesNotExist for an unknown version and GenomeError for a
+    candidate version (a version that was never champion cannot be rolled back to).
+    """
+    with transaction.atomic():
+        pointer = _lock_champion(controller_node_id)
+        previous = pointer.version
+        target = GenomeVersion.objects.defer("genome").get(id=to_version_id)
+        target_encoded = genome_version_encoded(version_id=target.id)
+        if CANDIDATE_BASE_KEY in target_encoded.genome.metadata:
+            raise GenomeError(
+                f"version {target.id} is a trial's candidate, never a champion; promote its "
+                "trial instead"
+            )
+        copied = apply_patch_encoded(target_encoded, Batch(patches=[]))
+        copied.genome.lineage.parent_genome_ids = []
+        patch_json = {"kind": "rollback", "to_version_id": target.id}
+        version = _store_version(
+            encoded=copied, parent=previous, patch=patch_json, actor=actor, reason=reason
+        )
+        pointer.version = version
+        pointer.save(update_fields=["version", "updated_at"])
+        _materialise_nodes(genome=copied.genome, version=version)
+        ledger_append(
+            kind=kinds.GENOME_ROLLED_BACK,
+            actor=actor,
+            node_id=pointer.controller_node_id,
+            genome_id=version.id,
+            trial_id=trial_id,
+            payload={
+                "previous_version_id": previous.id,
+                "previous_content_hash": previous.content_hash,
+                "to_version_id": target.id,
+                "version_id": version.id,
+                "content_hash": version.content_hash,
+                "reason": reason,
+                "trial_id": trial_id,
+            },
+        )
+    return version
+
+
+def live_trial_open(
+    *,
+    controller_node_id: str,
+    trial_id: str,
+    candidate_version_id: str,
+    base_version_id: str,
+    mode: str,
+    traffic_share_basis_points: int | None,
+    requires_approval: bool,
+    max_tasks: int | None,
+    max_token_budget: int | None,
+    max_files_touched: int | None,
+    allowed_task_classes: list[str],
+) -> LiveTrial:
+    """Open a controller's live trial, in the caller's transaction.
+
+    Raises IntegrityError when the controller already has one: the primary key is the
+    controller, so two live trials at one controller cannot both commit.
+    """
+    return LiveTrial.objects.create(
+        controller_node_id=controller_node_id,
+        trial_id=trial_id,
+        candidate_version_id=candidate_version_id,
+        base_version_id=base_version_id,
+        mode=mode,
+        traffic_share_basis_points=traffic_share_basis_points,
+        requires_approval=requires_approval,
+        max_tasks=max_tasks,
+        max_token_budget=max_token_budget,
+        max_files_touched=max_files_touched,
+        allowed_task_classes=list(allowed_task_classes),
+    )
+
+
+def live_trial_approve(*, trial_id: str) -> bool:
+    """Let the live trial's traffic flow without per-task approval; False if not live."""
+    return LiveTrial.objects.filter(trial_id=trial_id).update(approved=True) == 1
+
+
+def live_trial_close(*, trial_id: str) -> LiveTrial | None:
+    """End a live trial's routing, in the caller's transaction; returns the closed row (its
+    counters as they were) or None if it was not live."""
+    row = LiveTrial.objects.select_for_update().filter(trial_id=trial_id).first()
+    if row is None:
+        return None
+    LiveTrial.objects.filter(trial_id=trial_id).delete()
+    return row
 
 
 def subtree_pause(
