@@ -20,13 +20,13 @@ from ledger import kinds
 from ledger.services import EventDraft, ledger_append, ledger_record
 from organization.genome import (
     TEMPLATES,
+    Batch,
     Delta,
     EncodedGenome,
     GenomeError,
     OrganizationalGenome,
     Patch,
     ViableNode,
-    Batch,
     apply_patch_encoded,
     capability_names,
     derive_capabilities,
