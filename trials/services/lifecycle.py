@@ -11,7 +11,7 @@ import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from ledger import kinds
@@ -301,9 +301,9 @@ def trial_approve(
             raise Rejected(
                 {"reason": ["promoting an inconclusive trial overrides the rule: say why"]}
             )
-        approval = _approval(trial, user, name, "approve", reason, evidence_hash, idempotency_key)
-        approval.overrides_rule = overrides
-        approval.save(update_fields=["overrides_rule"])
+        approval = _approval(
+            trial, user, name, "approve", reason, evidence_hash, idempotency_key, overrides
+        )
         _record_approval(trial, approval)
         if overrides:
             trial_promote(trial=trial, actor=f"user:{name}", reason=f"operator override: {reason}")
@@ -332,9 +332,16 @@ def trial_reject(
         return replay
     with ledger_batch():
         trial = _pending(trial_id)
-        approval = _approval(trial, user, name, "reject", reason, evidence_hash, idempotency_key)
-        approval.overrides_rule = trial.verdict == "promote"
-        approval.save(update_fields=["overrides_rule"])
+        approval = _approval(
+            trial,
+            user,
+            name,
+            "reject",
+            reason,
+            evidence_hash,
+            idempotency_key,
+            overrides=trial.verdict == "promote",
+        )
         _record_approval(trial, approval)
         _end(
             trial,
@@ -354,22 +361,23 @@ def _approval(
     reason: str,
     evidence_hash: str,
     idempotency_key: str | None,
+    overrides: bool,
 ) -> TrialApproval:
     if not evidence_hash:
         from trials.selectors import evidence_hash as hash_of
         from trials.selectors import trial_evidence_bundle
 
         evidence_hash = hash_of(trial_evidence_bundle(trial=trial))
-    with transaction.atomic():
-        return TrialApproval.objects.create(
-            trial=trial,
-            verdict=verdict,
-            actor=user,
-            actor_name=name,
-            reason=reason,
-            evidence_hash=evidence_hash,
-            idempotency_key=idempotency_key or None,
-        )
+    return TrialApproval.objects.create(
+        trial=trial,
+        verdict=verdict,
+        actor=user,
+        actor_name=name,
+        reason=reason,
+        evidence_hash=evidence_hash,
+        idempotency_key=idempotency_key or None,
+        overrides_rule=overrides,
+    )
 
 
 def _record_approval(trial: Trial, approval: TrialApproval) -> None:
