@@ -66,11 +66,15 @@ def decide(
     *,
     deadline_passed: bool = False,
 ) -> Decision:
-    """The candidate's arm against the champion's (same controller, task classes, window)."""
+    """The candidate's arm against the champion's (same controller, task classes, window).
+
+    Never promotes while either arm is below the minimum; any candidate breach prunes; the
+    verdict is exactly ``verdict_codes`` on the same statistics.
+    """
     assessment = assess_two_sample(
         ArmArrays.of(candidate), ArmArrays.of(champion), settings, deadline_passed
     )
-    return _explain(assessment, candidate, champion, settings, deadline_passed, "two_sample")
+    return _explain(assessment, candidate, champion, settings, deadline_passed, None)
 
 
 def decide_paired(
@@ -82,15 +86,14 @@ def decide_paired(
     """Shadow mode: (candidate, champion) traces of the same task, compared pair by pair."""
     summary = PairedSummary.of(pairs)
     assessment = assess_paired(PairedArrays.of(summary), settings, deadline_passed)
-    decision = _explain(
-        assessment, summary.candidate, summary.champion, settings, deadline_passed, "paired"
-    )
-    decision.numbers["pairs"] = {
+    pair_counts = {
         "n": summary.candidate.n,
         "candidate_only_successes": summary.candidate_only_successes,
         "champion_only_successes": summary.champion_only_successes,
     }
-    return decision
+    return _explain(
+        assessment, summary.candidate, summary.champion, settings, deadline_passed, pair_counts
+    )
 
 
 def _explain(
@@ -99,25 +102,17 @@ def _explain(
     champion: ArmSummary,
     settings: DecisionSettings,
     deadline_passed: bool,
-    design: str,
+    pair_counts: dict[str, int] | None,
 ) -> Decision:
     verdict = VERDICTS[int(assessment.codes)]
     lower, upper = (float(b) for b in assessment.success_bounds)
     guardrails = [
-        {
-            "name": name,
-            "passed": bool(bound[1] <= 0),
-            "candidate_mean": _number(_mean(candidate, name)),
-            "champion_mean": _number(_mean(champion, name)),
-            "margin": _margin(settings, name),
-            "limit": _number((1 + _margin(settings, name)) * _mean(champion, name)),
-            "bound": _number(float(bound[1])),
-        }
+        _guardrail_numbers(name, bound[1], candidate, champion, settings)
         for name, (_, bound) in assessment.guardrails.items()
     ]
     confidence = 1 - 2 * settings.alpha
     numbers = {
-        "design": design,
+        "design": "two_sample" if pair_counts is None else "paired",
         "verdict": str(verdict),
         "arms": {
             "candidate": _arm_numbers(candidate, confidence),
@@ -145,6 +140,8 @@ def _explain(
         "deadline_passed": deadline_passed,
         "settings": asdict(settings),
     }
+    if pair_counts is not None:
+        numbers["pairs"] = pair_counts
     reason = _reason(verdict, numbers, settings)
     return Decision(verdict=verdict, reason=reason, rule=RULE, numbers=numbers)
 
@@ -195,6 +192,22 @@ def _pending(numbers: dict[str, Any], settings: DecisionSettings, interval: str)
             "guardrail has not passed (not shown within its margin of the champion)"
         )
     return f"the gain {interval} still spans both 0 and the indifference margin"
+
+
+def _guardrail_numbers(
+    name: str, bound: Any, candidate: ArmSummary, champion: ArmSummary, settings: DecisionSettings
+) -> dict[str, Any]:
+    """``bound``: the upper bound of candidate mean - (1 + margin) * champion mean."""
+    margin = _margin(settings, name)
+    return {
+        "name": name,
+        "passed": bool(bound <= 0),
+        "candidate_mean": _number(_mean(candidate, name)),
+        "champion_mean": _number(_mean(champion, name)),
+        "margin": margin,
+        "limit": _number((1 + margin) * _mean(champion, name)),
+        "bound": _number(float(bound)),
+    }
 
 
 def _arm_numbers(arm: ArmSummary, confidence: float) -> dict[str, Any]:

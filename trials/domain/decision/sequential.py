@@ -199,7 +199,7 @@ def _assess(
         [
             candidate.safety_breaches > 0,
             enough & (lower > 0) & guards_pass,
-            enough & ((upper < 0) | (upper < settings.indifference_margin)),
+            enough & (upper < max(0.0, settings.indifference_margin)),  # worse, or futile
             stopped,
         ],
         [PRUNE, PROMOTE, PRUNE, INCONCLUSIVE],
