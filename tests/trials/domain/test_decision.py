@@ -22,6 +22,7 @@ from trials.domain.decision import (
     decide,
     decide_paired,
     reference_decision,
+    significantly_worse,
     verdict_codes,
     wilson_interval,
 )
@@ -339,3 +340,14 @@ def test_summaries_add_up_the_traces():
         latency_sumsq=100000,
         safety_breaches=1,
     )
+
+
+def test_significantly_worse_is_what_a_watch_window_rolls_back_on():
+    settings = DecisionSettings()
+    bad = ArmSummary.of([Observation(success=False, tokens=10, latency_ms=5)] * 60)
+    good = ArmSummary.of([Observation(success=True, tokens=10, latency_ms=5)] * 60)
+    assert significantly_worse(decide(bad, good, settings))
+    assert not significantly_worse(decide(good, good, settings))
+    assert not significantly_worse(decide(good, bad, settings))
+    breach = ArmSummary.of([Observation(success=True, tokens=10, latency_ms=5, safety_breach=True)])
+    assert significantly_worse(decide(breach, good, settings))

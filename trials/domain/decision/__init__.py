@@ -9,7 +9,14 @@ for comparison only. Pure: nothing here imports Django.
 
 from .arms import ArmArrays, ArmSummary, Observation, PairedArrays, PairedSummary
 from .reference import REFERENCE_RULE, reference_decision
-from .rule import RULE, Decision, decide, decide_paired, wilson_interval
+from .rule import (
+    RULE,
+    Decision,
+    decide,
+    decide_paired,
+    significantly_worse,
+    wilson_interval,
+)
 from .sequential import (
     CONTINUE,
     INCONCLUSIVE,
@@ -41,6 +48,7 @@ __all__ = [
     "decide",
     "decide_paired",
     "reference_decision",
+    "significantly_worse",
     "verdict_codes",
     "verdict_codes_paired",
     "wilson_interval",

@@ -243,3 +243,13 @@ def _number(value: float) -> float | None:
 
 def _fmt(value: float | None) -> str:
     return "unbounded" if value is None else f"{value:+.3f}"
+
+
+def significantly_worse(decision: Decision) -> bool:
+    """The candidate arm is worse beyond doubt: the anytime-valid upper bound of the gain in
+    success rate is below zero, or the candidate had a safety breach. What a promotion's
+    watch window rolls back on."""
+    numbers = decision.numbers
+    upper = numbers["difference"]["upper"]
+    breached = numbers["safety_breaches"]["candidate"] > 0
+    return breached or (upper is not None and upper < 0)
