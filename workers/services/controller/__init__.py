@@ -24,6 +24,7 @@ from workers.domain.commands import Command
 from workers.domain.lineage import annotate_from_incoming
 from workers.domain.messages import PayloadType, TaskPacket, TaskResult, from_json
 from workers.services.algedonic import on_algedonic_signal
+from workers.services.controller.audit_reports import on_audit_report
 from workers.services.controller.channels import (
     on_bargain,
     on_coordination,
@@ -74,6 +75,7 @@ HANDLERS: dict[str, Callable[[Hop], None]] = {
     PayloadType.ENVIRONMENT_SIGNAL: on_environment,
     PayloadType.THREE_FOUR_HOMEOSTAT_SIGNAL: on_homeostat,
     PayloadType.RESOURCE_BARGAIN: on_bargain,
+    PayloadType.AUDIT_REPORT: on_audit_report,
 }
 
 
