@@ -26,6 +26,10 @@ DEFAULT_AUDIT_INTERVAL_SECONDS = 3600
 SCHEDULE_NAME_LENGTH = 200  # django_celery_beat's PeriodicTask.name
 
 
+# The trials app's fixed schedules (beat_sync writes them with the audits').
+PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = ()
+
+
 def audit_schedule_name(controller_node_id: str) -> str:
     return f"{AUDIT_TASK}:{controller_node_id}"[:SCHEDULE_NAME_LENGTH]
 

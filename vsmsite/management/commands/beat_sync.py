@@ -1,8 +1,8 @@
 """Write the periodic tasks declared in code to django-celery-beat's tables.
 
-Declared: the workers' ``PERIODIC_TASKS`` and one System 3* audit per audited controller of
-the champion (``trials.tasks.audit_schedules``). A project-wide command, here because it
-reads both apps (``workers`` may not import ``trials``).
+Declared: the workers' and the trials' ``PERIODIC_TASKS`` and one System 3* audit per
+audited controller of the champion (``trials.tasks.audit_schedules``). A project-wide
+command, here because it reads both apps (``workers`` may not import ``trials``).
 
 Idempotent; run it on every deploy and after a promotion changes the metasystems (``make
 run`` does). Each schedule is **created** with its declared interval, enabled; an existing
@@ -27,8 +27,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from trials.tasks import AUDIT_TASK, audit_schedules
-from workers.tasks import PERIODIC_TASKS, PeriodicTaskSpec
+from trials import tasks as trials_tasks
+from workers import tasks as workers_tasks
+from workers.tasks import PeriodicTaskSpec
 
 DECLARED_MARK = re.compile(r"\s*\[beat_sync: every (\d+)s, (enabled|disabled)\]\s*$")
 PERIOD_SECONDS = {
@@ -81,9 +82,9 @@ def shown(every_seconds: int | None, enabled: bool) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Create or update the periodic tasks declared in code (workers.tasks.PERIODIC_TASKS "
-        "and one System 3* audit per audited controller), keeping intervals and enabled "
-        "flags edited in the admin."
+        "Create or update the periodic tasks declared in code (PERIODIC_TASKS of workers "
+        "and trials, and one System 3* audit per audited controller), keeping intervals "
+        "and enabled flags edited in the admin."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -96,11 +97,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         reset = bool(options["reset"])
         with transaction.atomic():
-            declared = [*PERIODIC_TASKS, *audit_schedules()]
+            declared = [
+                *workers_tasks.PERIODIC_TASKS,
+                *trials_tasks.PERIODIC_TASKS,
+                *trials_tasks.audit_schedules(),
+            ]
             for spec in declared:
                 self.stdout.write(f"{spec.name}: {self._sync(spec, reset=reset)}")
             names = [spec.name for spec in declared]
-            for row in PeriodicTask.objects.filter(task=AUDIT_TASK).exclude(name__in=names):
+            for row in PeriodicTask.objects.filter(task=trials_tasks.AUDIT_TASK).exclude(
+                name__in=names
+            ):
                 self.stdout.write(f"{row.name}: {self._retire(row)}")
 
     def _sync(self, spec: PeriodicTaskSpec, *, reset: bool) -> str:
