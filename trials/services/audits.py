@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.models import TaskTrace
+from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import subtree_task_traces
 from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import OrganizationalGenome, ancestor_ids
@@ -151,6 +151,18 @@ def audit_run(
             )
         )
     return run
+
+
+def audit_completion(*, audit_run: AuditRun) -> dict[str, Any] | None:
+    """The ``audit_completed`` payload of a run made by ``audit_run`` (its events carry the
+    run's id as their correlation id), or None if it never completed. A read, kept beside
+    the writer whose payload it knows."""
+    event = (
+        LedgerEvent.objects.filter(kind=kinds.AUDIT_COMPLETED, correlation_id=audit_run.id)
+        .only("payload")
+        .first()
+    )
+    return None if event is None else dict(event.payload)
 
 
 def _observed(trace: TaskTrace) -> ObservedTrace:

@@ -8,8 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from organization.selectors import champion_genome
 from trials.models import AuditRun, GeneSuggestion
-from trials.selectors import audit_completion, audit_suggestions
-from trials.services.audits import audit_run, audited_controller_ids
+from trials.services.audits import audit_completion, audit_run, audited_controller_ids
 from workers.errors import NoOrganization, Rejected
 
 
@@ -58,7 +57,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  finding: {finding['title']} (severity {finding['severity']}): {evidence}"
             )
-        for suggestion in audit_suggestions(audit_run=run):
+        for suggestion in run.suggestions.order_by("created_at", "id"):
             self.stdout.write(f"  queued trial {suggestion.id}: {_described(suggestion)}")
         for reason in completion.get("withheld", []):
             self.stdout.write(f"  withheld: {reason}")
