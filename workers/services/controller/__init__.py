@@ -8,7 +8,8 @@ delivery finds the envelope claimed and does nothing.
 
 Layout: :mod:`.intake` turns directives and commands into tasks, :mod:`.routing` sends
 a task to a child (pause, grant, publish), :mod:`.results` observes results, revises,
-forwards them up and settles directives.
+forwards them up and settles directives, :mod:`.channels` the other channels' messages, and
+:mod:`.audit_reports` hands System 3* audit reports to the trials app.
 """
 
 from __future__ import annotations
