@@ -159,3 +159,20 @@ def test_a_schedule_disabled_by_beat_sync_comes_back_with_its_controller(nested:
     # Disabled by beat_sync, not by an operator: enabled again.
     assert all(row.enabled for row in audit_rows().values())
     assert f"{SYSTEM_AUDIT}: every 3600s, enabled on queue controllers (synced)" in output
+
+
+def test_beat_reads_the_synced_row_as_the_audit_task_with_its_kwargs_and_queue(
+    nested: None,
+) -> None:
+    from django_celery_beat.schedulers import ModelEntry
+
+    from vsmsite.celery import app
+
+    beat_sync()
+
+    entry = ModelEntry(PeriodicTask.objects.get(name=SYSTEM_AUDIT), app=app)
+
+    assert entry.task == "vsm.trials.audit"
+    assert entry.kwargs == {"controller_node_id": "backend-system"}
+    assert entry.options["queue"] == "controllers"
+    assert entry.schedule.run_every.total_seconds() == 3600
