@@ -30,7 +30,9 @@ from django.contrib.auth.models import Permission, User
 
 from ledger.selectors import ledger_verify
 from organization.genome import ModelSpec, OrganizationalGenome, single_coder
+from trials.domain.audit import RuleBasedSystem3StarAuditor
 from trials.models import Trial
+from workers.domain.homeostat import TrialMode
 from workers.models import Directive
 from workers.services.directives import directive_submit
 
@@ -79,11 +81,19 @@ def demo_genome(world: DemoWorld) -> OrganizationalGenome:
             "provider.scripted.output_tokens": "100",
         }
     )
-    audit = genome.nodes[ROOT].system_3_star
-    audit.suggestion_trial_mode = "Canary"
-    audit.suggestion_traffic_share_basis_points = world.canary_share_basis_points
-    audit.suggestion_max_tasks = world.trial_max_tasks
     return genome
+
+
+def demo_auditor(world: DemoWorld) -> RuleBasedSystem3StarAuditor:
+    """The reference audit rule, suggesting a canary on half the traffic with room for
+    enough traces to decide (the reference's 10-task probation can rarely decide anything)."""
+    return RuleBasedSystem3StarAuditor(
+        trial_mode=TrialMode.CANARY,
+        traffic_share_basis_points=world.canary_share_basis_points,
+        max_tasks=world.trial_max_tasks,
+        max_token_budget=None,
+        requires_approval=True,
+    )
 
 
 def submit(count: int, *, label: str) -> list[str]:
@@ -128,6 +138,7 @@ def demo_operator() -> User:
 
 def run_cycle(
     *,
+    world: DemoWorld,
     say: Say,
     baseline: int = 12,
     batch: int = 10,
@@ -147,7 +158,9 @@ def run_cycle(
     say(f"   {failed} of {baseline} failed")
 
     say("2. System 3* audit of the root")
-    run = audit_run(controller_node_id=ROOT, trigger="command", actor="demo")
+    run = audit_run(
+        controller_node_id=ROOT, trigger="command", actor="demo", auditor=demo_auditor(world)
+    )
     say(f"   counted {run.trace_count} traces, {run.failed_count} failed")
     for finding in run.findings:
         say(f"   finding: {finding.get('title')} (severity {finding.get('severity')})")
@@ -198,7 +211,7 @@ def run_cycle(
         low, high = arm.get("wilson", [None, None])
         say(
             f"   {name}: {arm.get('successes')}/{arm.get('n')} succeeded "
-            f"(Wilson {_pct(low)}–{_pct(high)})"
+            f"(Wilson {_pct(low)} to {_pct(high)})"
         )
     difference = numbers.get("difference", {})
     say(

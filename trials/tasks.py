@@ -14,6 +14,7 @@ from celery import shared_task
 from organization.selectors import champion_genome
 from trials.models import AuditRun
 from trials.services.audits import audit_run, audited_controller_ids
+from trials.services.schedule import trials_tick
 from workers.errors import Rejected
 from workers.services.transport import CONTROLLER_QUEUE
 from workers.tasks import PeriodicTaskSpec
@@ -21,13 +22,24 @@ from workers.tasks import PeriodicTaskSpec
 logger = logging.getLogger(__name__)
 
 AUDIT_TASK = "vsm.trials.audit"
+TICK_TASK = "vsm.trials.tick"
 # When the node's System 3* config names no interval of its own.
 DEFAULT_AUDIT_INTERVAL_SECONDS = 3600
 SCHEDULE_NAME_LENGTH = 200  # django_celery_beat's PeriodicTask.name
 
 
 # The trials app's fixed schedules (beat_sync writes them with the audits').
-PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = ()
+PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
+    PeriodicTaskSpec(
+        name=TICK_TASK,
+        # Evidence triggers evaluations as it arrives; this is the safety net, and what
+        # starts a queued trial once a controller's slot is free.
+        every_seconds=30,
+        queue=CONTROLLER_QUEUE,
+        description="Evaluate every live trial (deadlines, missed evidence), check the watch "
+        "window of recent promotions, and activate queued trials where a controller has none.",
+    ),
+)
 
 
 def audit_schedule_name(controller_node_id: str) -> str:
@@ -73,3 +85,15 @@ def audit(controller_node_id: str) -> str:
         logger.warning("audit of %s skipped: %s", controller_node_id, refusal)
         return f"skipped: {refusal}"
     return str(run.id)
+
+
+@shared_task(name=TICK_TASK)
+def tick() -> dict[str, list[str]]:
+    """The trials' periodic step (``trials.services.schedule.trials_tick``)."""
+    report = trials_tick()
+    return {
+        "evaluated": report.evaluated,
+        "watched": report.watched,
+        "activated": report.activated,
+        "failed": report.failed,
+    }

@@ -132,10 +132,19 @@ def capped_ids(ids: Sequence[str], cap: int = EVIDENCE_TRACE_IDS) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class RuleBasedSystem3StarAuditor:
-    """The reference kernel's System 3* audit rule, plus "no second reviewer"."""
+    """The reference kernel's System 3* audit rule, plus "no second reviewer".
+
+    The trial it suggests is the reference's (Probation, at most 10 tasks and 100,000
+    tokens, approval required) unless the auditor is built with other bounds.
+    """
 
     min_traces_for_review_suggestion: int = DEFAULT_MIN_TRACES_FOR_REVIEW_SUGGESTION
     failed_task_ratio_threshold: float = DEFAULT_FAILED_TASK_RATIO_THRESHOLD
+    trial_mode: TrialMode = TrialMode.PROBATION
+    traffic_share_basis_points: int | None = None
+    max_tasks: int | None = AUDIT_MAX_TASKS
+    max_token_budget: int | None = AUDIT_MAX_TOKEN_BUDGET
+    requires_approval: bool = True
 
     def audit(
         self,
@@ -191,7 +200,7 @@ class RuleBasedSystem3StarAuditor:
                 f"no reviewer suggested: gene suggestions are disabled at {controller_node_id}"
             )
         else:
-            outcome.drafts.append(review_suggestion(genome, controller_node_id, outcome))
+            outcome.drafts.append(review_suggestion(genome, controller_node_id, outcome, self))
         return outcome
 
 
@@ -266,8 +275,12 @@ def review_leaf(genome: OrganizationalGenome, controller_node_id: str) -> Viable
 
 
 def review_suggestion(
-    genome: OrganizationalGenome, controller_node_id: str, outcome: AuditOutcome
+    genome: OrganizationalGenome,
+    controller_node_id: str,
+    outcome: AuditOutcome,
+    bounds: RuleBasedSystem3StarAuditor | None = None,
 ) -> GeneSuggestionDraft:
+    bounds = bounds or RuleBasedSystem3StarAuditor()
     return GeneSuggestionDraft(
         suggested_by_node_id=controller_node_id,
         target_node_id=controller_node_id,
@@ -281,11 +294,12 @@ def review_suggestion(
             f"failed_trace_ids={capped_ids(outcome.failed_trace_ids)}",
         ],
         hypothesis=REVIEW_HYPOTHESIS,
-        trial_mode=TrialMode.PROBATION,
+        trial_mode=bounds.trial_mode,
         safety_limits=SafetyLimits(
-            max_tasks=AUDIT_MAX_TASKS,
-            max_token_budget=AUDIT_MAX_TOKEN_BUDGET,
-            requires_approval=True,
+            max_tasks=bounds.max_tasks,
+            max_token_budget=bounds.max_token_budget,
+            max_traffic_share_basis_points=bounds.traffic_share_basis_points,
+            requires_approval=bounds.requires_approval,
         ),
     )
 
