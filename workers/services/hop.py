@@ -56,8 +56,22 @@ class Hop:
                 genome_id=self.genome.id,
                 task_id=event.task_id,
                 directive_id=event.directive_id,
+                trial_id=event.trial_id,
                 suggestion_id=event.suggestion_id,
             )
+        )
+
+    def event_context(self) -> EventDraft:
+        """The tags of an event this node records, for a service below ``workers`` or above it
+        to fill in (kind and payload left empty)."""
+        return EventDraft(
+            kind="",
+            actor=f"node:{self.node_id}",
+            node_id=self.node_id,
+            responsible_ancestor_ids=ancestors_of(self.genome, self.node_id),
+            correlation_id=self.correlation_id,
+            causation_id=self.incoming.id,
+            genome_id=self.genome.id,
         )
 
     def event(self, kind: str, payload: dict[str, Any], **ids: Any) -> None:
