@@ -615,3 +615,81 @@ def test_the_api_shows_the_candidate_leaf_that_ran_a_trial_task(api: APIClient) 
     assert shown["status"] == "completed"
     [task] = shown["tasks"]
     assert (task["assigned_node_id"], task["executed_by"]) == (REVIEWER, REVIEWER)
+
+
+# -- nested controllers ----------------------------------------------------------------
+
+NESTED_PROMPT_PATCH = {**PROMPT_PATCH, "node_id": BACKEND_CODER}
+
+
+def test_a_nested_controller_routes_a_trial_task_on_under_the_candidate() -> None:
+    candidate = trial(NESTED_PROMPT_PATCH, mode="direct", template="nested")
+    directive = submit()
+
+    assert genomes_to(SYSTEM) == [candidate]
+    assert genomes_to(BACKEND_CODER) == [candidate]
+    [to_leaf] = tasks_to(BACKEND_CODER)
+    assert to_leaf.payload["metadata"]["trial_controller_node_id"] == ROOT
+    assert "resource_grant_id" in to_leaf.metadata  # granted by backend-system, as usual
+    assert TaskTrace.objects.get().genome_id == candidate
+    assert RULE in Task.objects.get(directive=directive).result_summary
+    assert status(directive) == "completed"
+    assert live().routed_tasks == 1  # counted once, by the trial's controller
+
+
+def test_a_shadow_copy_passes_a_nested_controller_ungranted_and_stops_at_its_trials() -> None:
+    candidate = trial(NESTED_PROMPT_PATCH, mode="shadow", template="nested", share=10_000)
+    directive = submit()
+
+    champion, shadow = tasks_to(BACKEND_CODER)
+    assert (champion.genome_id, shadow.genome_id) == (champion_version_id(), candidate)
+    assert "resource_grant_id" in champion.metadata
+    assert "resource_grant_id" not in shadow.metadata
+    # backend-system forwards the shadow's result up like any other; the root stops it.
+    to_root = Envelope.objects.filter(target_node_id=ROOT, payload_type="vsm.task_result")
+    assert sorted(e.payload["metadata"].get("trial_shadow", "") for e in to_root) == ["", "true"]
+    [recorded] = events_of(kinds.TRIAL_SHADOW_RESULT_RECORDED)
+    assert recorded.node_id == ROOT
+    task = Task.objects.get(directive=directive)
+    assert RULE not in task.result_summary
+    assert status(directive) == "completed"
+
+
+def test_a_shadow_copy_handed_back_by_a_paused_leaf_is_sent_again_alone() -> None:
+    trial(FAILING_SHADOW, mode="shadow", share=10_000)
+    directive = directive_submit(title="Shadow me", metadata=CODE).directive
+    envelope_deliver(envelope_id=Envelope.objects.get().id, worker="test")  # the root routes
+    [shadow] = tasks_to("scripted-coder")
+    # The candidate's own leaf is paused before it starts the copy.
+    signal_raise(
+        signal=AlgedonicSignal(
+            target_node_id="scripted-coder",
+            severity=8,
+            override_policy=OverridePolicy(pause_subtree=True),
+        ),
+        raised_by="user:operator",
+    )
+    pause = Envelope.objects.get(payload_type="vsm.algedonic_signal")
+    envelope_deliver(envelope_id=pause.id, worker="test")
+    assert envelope_deliver(envelope_id=shadow.id, worker="test") == "held"
+    assert Task.objects.get(directive=directive).status == "routed"  # the copy is not the task
+
+    drain_in_process()
+    assert status(directive) == "completed"
+    signal_raise(
+        signal=AlgedonicSignal(
+            target_node_id="scripted-coder",
+            valence=Valence.PLEASURE,
+            override_policy=OverridePolicy(resume_subtree=True),
+        ),
+        raised_by="user:operator",
+    )
+    drain_in_process()
+
+    assert len(tasks_to(CODER)) == 1  # the champion's arm did not run again
+    first, again = tasks_to("scripted-coder")
+    assert again.payload["id"] == first.payload["id"]
+    assert again.payload["metadata"]["trial_shadow"] == "true"
+    assert len(events_of(kinds.TRIAL_SHADOW_RESULT_RECORDED)) == 1
+    assert live().routed_tasks == 1
+    assert Task.objects.get(directive=directive).status == "completed"

@@ -101,7 +101,7 @@ def route_task(hop: Hop, task: TaskPacket) -> RouteOutcome:
     if own_shadow:
         # A shadow copy handed back by a paused candidate leaf: only the copy is re-decided.
         if policy is not None and policy.trial_id == own_trial_id:
-            _shadow_copy(champion, task, policy)
+            _shadow_copy(champion, task, policy, counted=True)
         return RouteOutcome(SHADOW_COPY)
     if policy is None:
         return _route_on(champion, task)
@@ -179,11 +179,12 @@ def _control_route(
     return outcome
 
 
-def _shadow_copy(hop: Hop, task: TaskPacket, policy: TrialPolicy) -> None:
+def _shadow_copy(hop: Hop, task: TaskPacket, policy: TrialPolicy, *, counted: bool = False) -> None:
     """Send the candidate's child a copy of ``task`` (same id), tagged as a shadow.
 
     No grant is made for it (its result is evidence only, the champion's route already
-    had the task's), and it is never held: a paused candidate child gets no copy.
+    had the task's), and it is never held here: a paused candidate child gets no copy.
+    ``counted``: a copy handed back and released, counted when it was first sent.
     """
     found = trial_routes.candidate_route(hop, task, policy, RouteRole.SHADOW)
     if isinstance(found, trial_routes.NoTrialRoute):
@@ -196,7 +197,7 @@ def _shadow_copy(hop: Hop, task: TaskPacket, policy: TrialPolicy) -> None:
         reason = f"no shadow copy: {found.child_id} is paused"
         trial_routes.fallback_recorded(hop, task, policy, role=RouteRole.SHADOW, reason=reason)
         return
-    if not trial_routes.slot_claim(policy):
+    if not counted and not trial_routes.slot_claim(policy):
         return
     _publish_routed(found.hop, found.task, found.child_id, found.reason, None)
     trial_routes.routed_recorded(found)
