@@ -693,3 +693,17 @@ def test_a_shadow_copy_handed_back_by_a_paused_leaf_is_sent_again_alone() -> Non
     assert len(events_of(kinds.TRIAL_SHADOW_RESULT_RECORDED)) == 1
     assert live().routed_tasks == 1
     assert Task.objects.get(directive=directive).status == "completed"
+
+
+def test_a_directive_routed_under_another_genome_than_the_trials_base_stays_off_it() -> None:
+    from organization.services import genome_apply_patch
+
+    trial(PROMPT_PATCH, mode="direct")
+    # An operator's patch moves the champion on: the trial's base is superseded.
+    genome_apply_patch(
+        patch={"kind": "add_tool", "node_id": CODER, "tool": {"name": "grep"}},
+        actor="operator:test",
+    )
+    submit()
+    assert genomes_to(CODER) == [champion_version_id()]
+    assert live().routed_tasks == 0
