@@ -45,13 +45,16 @@ PROMPT_PATCH = {
 }
 
 
-def leaf(node_id: str, *, reviewer: bool = False, **metadata: str) -> dict[str, Any]:
+def leaf(
+    node_id: str, *, reviewer: bool = False, metadata: dict[str, str] | None = None
+) -> dict[str, Any]:
     operation = (
         {"kind": "Reviewing", "allows_review": True, "allows_filesystem_read": True}
         if reviewer
         else {"kind": "Coding", "allows_code_write": True}
     )
     provider = "scripted" if metadata else "echo"
+    metadata = metadata or {}
     return {
         "id": node_id,
         "name": node_id,
@@ -111,7 +114,7 @@ def tasks_to(node_id: str) -> list[Envelope]:
     )
 
 
-def genomes_to(node_id: str) -> list[str]:
+def genomes_to(node_id: str) -> list[str | None]:
     return [envelope.genome_id for envelope in tasks_to(node_id)]
 
 
@@ -370,7 +373,7 @@ def test_a_leaf_only_the_candidate_has_executes_without_registering_anything(
 
 
 def test_a_failing_candidate_only_leaf_raises_its_pain_signal_under_the_candidate() -> None:
-    failing = leaf("scripted-coder", **{"provider.scripted.outcome": "fail"})
+    failing = leaf("scripted-coder", metadata={"provider.scripted.outcome": "fail"})
     replace = {
         "kind": "batch",
         "patches": [
@@ -398,7 +401,7 @@ FAILING_SHADOW = {
         {
             "kind": "add_child",
             "parent_id": ROOT,
-            "child": leaf("scripted-coder", **{"provider.scripted.outcome": "fail"}),
+            "child": leaf("scripted-coder", metadata={"provider.scripted.outcome": "fail"}),
         },
     ],
 }
@@ -442,7 +445,7 @@ def test_a_shadow_trial_never_controls_and_its_copy_goes_to_the_candidate_child(
 
 
 def test_a_shadow_result_is_not_forwarded_past_its_trials_controller() -> None:
-    failing = leaf("scripted-coder", **{"provider.scripted.outcome": "fail"})
+    failing = leaf("scripted-coder", metadata={"provider.scripted.outcome": "fail"})
     patch = {"kind": "add_child", "parent_id": SYSTEM, "child": failing}
     nested_patch = {
         "kind": "batch",
