@@ -109,10 +109,17 @@ def route_task(hop: Hop, task: TaskPacket) -> RouteOutcome:
     outcome = _control_route(champion, task, policy, counted=counted)
     if outcome is not None:
         return outcome
-    before = copy.deepcopy(task)
+    if policy.mode is not TrialMode.SHADOW:
+        return _route_on(champion, task)
+    # The copy's slot is claimed first (the trial's row is locked before the grant's epoch,
+    # as everywhere), and the copy goes out once the champion's route has.
+    shadow = _shadow_claim(champion, copy.deepcopy(task), policy)
     outcome = _route_on(champion, task)
-    if policy.mode is TrialMode.SHADOW and outcome.status == Task.Status.ROUTED:
-        _shadow_copy(champion, before, policy)
+    if shadow is not None:
+        if outcome.status == Task.Status.ROUTED:
+            _shadow_publish(shadow)
+        else:
+            trial_routes.slot_release(policy)  # held, deferred or failed: decided again later
     return outcome
 
 
@@ -167,9 +174,8 @@ def _control_route(
         return None
     if not counted and not trial_routes.slot_claim(policy):
         if APPROVAL_KEY in task.metadata:
-            trial_routes.fallback_recorded(
-                hop, task, policy, role=RouteRole.CONTROL, reason="max tasks reached"
-            )
+            reason = "max tasks reached (or the trial closed) since it was read"
+            trial_routes.fallback_recorded(hop, task, policy, role=RouteRole.CONTROL, reason=reason)
         return None
     outcome = _send(found.hop, found.task, found.child_id, found.reason, held=task)
     if outcome.status == Task.Status.ROUTED:
@@ -179,12 +185,19 @@ def _control_route(
     return outcome
 
 
-def _shadow_copy(hop: Hop, task: TaskPacket, policy: TrialPolicy, *, counted: bool = False) -> None:
-    """Send the candidate's child a copy of ``task`` (same id), tagged as a shadow.
+def _shadow_copy(hop: Hop, task: TaskPacket, policy: TrialPolicy, *, counted: bool) -> None:
+    shadow = _shadow_claim(hop, task, policy, counted=counted)
+    if shadow is not None:
+        _shadow_publish(shadow)
 
-    No grant is made for it (its result is evidence only, the champion's route already
-    had the task's), and it is never held here: a paused candidate child gets no copy.
-    ``counted``: a copy handed back and released, counted when it was first sent.
+
+def _shadow_claim(
+    hop: Hop, task: TaskPacket, policy: TrialPolicy, *, counted: bool = False
+) -> trial_routes.TrialRoute | None:
+    """The shadow copy of ``task`` (same id) for the candidate's child, its slot claimed; or
+    None. ``counted``: a copy handed back and released was counted when first sent.
+
+    A copy is never held here: a paused candidate child gets none.
     """
     found = trial_routes.candidate_route(hop, task, policy, RouteRole.SHADOW)
     if isinstance(found, trial_routes.NoTrialRoute):
@@ -192,13 +205,19 @@ def _shadow_copy(hop: Hop, task: TaskPacket, policy: TrialPolicy, *, counted: bo
             trial_routes.fallback_recorded(
                 hop, task, policy, role=RouteRole.SHADOW, reason=found.reason
             )
-        return
+        return None
     if paused(found.hop.genome, found.child_id) is not None:
         reason = f"no shadow copy: {found.child_id} is paused"
         trial_routes.fallback_recorded(hop, task, policy, role=RouteRole.SHADOW, reason=reason)
-        return
+        return None
     if not counted and not trial_routes.slot_claim(policy):
-        return
+        return None
+    return found
+
+
+def _shadow_publish(found: trial_routes.TrialRoute) -> None:
+    """No grant is made for a copy: its result is evidence only, and the champion's route
+    already had the task's grant."""
     _publish_routed(found.hop, found.task, found.child_id, found.reason, None)
     trial_routes.routed_recorded(found)
 

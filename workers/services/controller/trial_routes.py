@@ -18,6 +18,12 @@ holds what that needs from the database and the ledger:
 
 ``workers`` never imports ``trials``: the row is ``organization``'s and the rest are ledger
 events and ``workers.signals``.
+
+Lock order: a hop routes its first task only after locking its controller's ``LiveTrial``
+row (the router's read of it is ``FOR UPDATE``), and writes it (consumed tokens) before it
+routes anything, so the row is always locked before any ``ResourceEpoch`` row (a grant) and
+two hops at one controller never wait for each other in a cycle. The cost: hops that route
+at a controller with a live trial take turns.
 """
 
 from __future__ import annotations
@@ -81,9 +87,11 @@ def policy_of(row: LiveTrial) -> TrialPolicy:
 
 
 def live_policy(controller_node_id: str) -> TrialPolicy | None:
-    """The controller's live trial as its router sees it: one primary-key read."""
-    row = live_trial(controller_node_id=controller_node_id)
-    return None if row is None else policy_of(row)
+    """The controller's live trial as its router sees it: one primary-key read, which locks
+    the row (see the lock order above) until the hop commits."""
+    rows = LiveTrial.objects.select_for_update().filter(controller_node_id=controller_node_id)
+    found = rows.first()
+    return None if found is None else policy_of(found)
 
 
 # -- which genome, which task ---------------------------------------------------
