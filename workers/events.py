@@ -24,6 +24,7 @@ class Event:
     task_id: str | None = None
     directive_id: str | None = None
     suggestion_id: str | None = None
+    trial_id: str | None = None
 
 
 def ancestors_of(genome: OrganizationalGenome, node_id: str | None) -> list[str]:
@@ -161,4 +162,69 @@ def capability_violation(task: TaskPacket, *, node_id: str, reason: str) -> Even
         kinds.CAPABILITY_VIOLATION,
         {"task_id": task.id, "node_id": node_id, "reason": reason},
         **_task_tags(task),
+    )
+
+
+# -- trials: what a controller's router did with its live trial ---------------
+
+
+def _trial_tags(task: TaskPacket, trial_id: str) -> dict[str, Any]:
+    return {**_task_tags(task), "trial_id": trial_id, "suggestion_id": trial_id}
+
+
+def trial_task_routed(
+    task: TaskPacket,
+    *,
+    trial_id: str,
+    child_node_id: str,
+    candidate_genome_id: str,
+    trial_mode: str,
+    role: str,
+    exposure_basis_points: int | None,
+    exposure_bucket: int,
+) -> Event:
+    return Event(
+        kinds.TRIAL_TASK_ROUTED,
+        {
+            "trial_id": trial_id,
+            "task_id": task.id,
+            "child_node_id": child_node_id,
+            "candidate_genome_id": candidate_genome_id,
+            "is_shadow_route": role == "shadow",
+            "trial_mode": trial_mode,
+            "trial_route_role": role,
+            "exposure_basis_points": exposure_basis_points,
+            "exposure_bucket": exposure_bucket,
+        },
+        **_trial_tags(task, trial_id),
+    )
+
+
+def trial_route_fallback(task: TaskPacket, *, trial_id: str, role: str, reason: str) -> Event:
+    """The trial's arm did not get the task (or its shadow copy) and the champion's route
+    stands alone."""
+    return Event(
+        kinds.TRIAL_ROUTE_FALLBACK,
+        {"trial_id": trial_id, "task_id": task.id, "trial_route_role": role, "reason": reason},
+        **_trial_tags(task, trial_id),
+    )
+
+
+def trial_shadow_result_recorded(
+    result: TaskResult, *, trial_id: str, controller_node_id: str
+) -> Event:
+    return Event(
+        kinds.TRIAL_SHADOW_RESULT_RECORDED,
+        {
+            "trial_id": trial_id,
+            "task_id": result.task_id,
+            "controller_node_id": controller_node_id,
+            "produced_by": result.produced_by,
+            "status": result.status.value,
+            "trace_id": result.metadata.get("trace_id"),
+        },
+        task_id=result.task_id,
+        directive_id=result.metadata.get("directive_id") or None,
+        trial_id=trial_id,
+        suggestion_id=trial_id,
     )

@@ -16,7 +16,8 @@ from django.dispatch import Signal
 # An algedonic ``freeze_mutation`` at a controller. kwargs: ``controller_node_id``,
 # ``suggestion_id`` (the signal's related suggestion, or None), ``message``, ``event_context``
 # (an ``EventDraft`` with the hop's tags). Receivers return the list of action strings they
-# applied (``active_trial_frozen=<id>``, …).
+# applied (``active_trial_frozen=<id>``, …). Sent once per signal on its way up (an escalated
+# signal naming no suggestion is not sent again by the ancestors); receivers are idempotent.
 mutation_freeze_requested = Signal()
 
 # A gene suggested in a hop (a Three-Four homeostat patch). kwargs: ``draft`` (a
@@ -28,6 +29,8 @@ gene_suggested = Signal()
 # sent), ``controller_node_id``, ``incoming`` (the ``MessageEnvelope``), ``event_context``.
 audit_report_received = Signal()
 
-# A result or trace that is evidence for a controller's live trial (either arm) was stored.
-# kwargs: ``trial_id``, ``controller_node_id``. Receivers evaluate the trial (after commit).
+# A result that is evidence for a controller's live trial (either arm) reached that
+# controller. kwargs: ``trial_id``, ``controller_node_id``, ``task_id``, ``trace_id`` (the
+# leaf's trace, or None for a routing failure), ``trial_route_role`` ("control", "shadow", or
+# "" for the champion's arm). Receivers evaluate the trial (after commit).
 trial_evidence_arrived = Signal()

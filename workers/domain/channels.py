@@ -64,6 +64,9 @@ DECOMPOSITION_KEYS = (
     "decomposition_revision_of_task_id",
 )
 SHAPE_KEYS = ("required_capability", "target_child")
+# The trial tags a trial route writes that do not start with ``trial_``
+# (docs/rules/trials.md, "Routing modes").
+TRIAL_TAG_KEYS = ("related_suggestion_id", "candidate_genome_id")
 
 
 def arrival_channel(task: TaskPacket) -> VsmChannelType:
@@ -116,7 +119,11 @@ def relayed_metadata(task: TaskPacket) -> dict[str, str]:
 def result_metadata(task: TaskPacket, incoming: MessageEnvelope) -> dict[str, str]:
     """What a leaf copies from the task and its envelope onto the result (and the trace)."""
     metadata = task.metadata
-    copied = {key: value for key, value in metadata.items() if key.startswith("trial_")}
+    copied = {
+        key: value
+        for key, value in metadata.items()
+        if key.startswith("trial_") or key in TRIAL_TAG_KEYS
+    }
     copied.update(
         {
             "task_title": task.title,

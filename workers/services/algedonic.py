@@ -3,8 +3,9 @@
 A signal is delivered on the Algedonic channel (priority Interrupt) to the
 controller responsible for its target: the target's parent, or the root. The
 controller applies the override policy in the order of docs/rules/algedonic.md: freeze
-mutation (recorded; trials act on it), pause the subtree, resume it, escalate
-one hop to its parent (so the signal climbs to the root hop by hop, an event at
+mutation (``workers.signals.mutation_freeze_requested``: the trials app freezes the trial,
+once, at the first controller that handles the signal), pause the subtree, resume it,
+escalate one hop to its parent (so the signal climbs to the root hop by hop, an event at
 every hop), require human confirmation (recorded).
 
 Better than the reference: a task routed into a paused subtree is not an
@@ -22,11 +23,13 @@ from django.utils import timezone
 from ledger import kinds
 from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import ChannelPriority, OrganizationalGenome, VsmChannelType, subtree_ids
-from organization.models import SubtreePause
-from organization.selectors import champion_genome, pause_covering
+from organization.models import LiveTrial, SubtreePause
+from organization.selectors import champion_genome, genome_version, pause_covering
 from organization.services import subtree_pause, subtree_resume
+from workers import signals
 from workers.domain.algedonic import Action, AlgedonicSignal, planned_actions
 from workers.domain.messages import MessageEnvelope, PayloadType, TaskPacket, to_json
+from workers.domain.trial_routing import is_shadow_result
 from workers.errors import NoOrganization, Rejected
 from workers.events import ancestors_of
 from workers.models import AlgedonicSignalRecord, BlockedRoute, Task
@@ -47,11 +50,7 @@ def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalR
     Raises Rejected (a 400 at the API) naming the field when the target does not
     exist. Runs in the caller's batch (a leaf's hop) or its own transaction.
     """
-    genome = champion_genome()
-    if genome is None:
-        raise NoOrganization()
-    if signal.target_node_id is not None and signal.target_node_id not in genome.nodes:
-        raise Rejected({"target_node_id": [f"No node is called {signal.target_node_id!r}."]})
+    genome = _signal_genome(signal.target_node_id)
     controller = responsible_controller(genome, signal.target_node_id)
     with ledger_batch():
         record = AlgedonicSignalRecord.objects.create(
@@ -95,6 +94,24 @@ def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalR
     return record
 
 
+def _signal_genome(target: str | None) -> OrganizationalGenome:
+    """The genome a signal about ``target`` travels under: the champion's, or, for a node
+    only a live trial's candidate has (a leaf its patch added), that candidate's."""
+    genome = champion_genome()
+    if genome is None:
+        raise NoOrganization()
+    if target is None or target in genome.nodes:
+        return genome
+    candidate_ids = LiveTrial.objects.order_by("controller_node_id").values_list(
+        "candidate_version_id", flat=True
+    )
+    for version_id in candidate_ids:
+        candidate = genome_version(version_id=version_id)
+        if target in candidate.nodes:
+            return candidate
+    raise Rejected({"target_node_id": [f"No node is called {target!r}."]})
+
+
 def on_algedonic_signal(hop: Hop, signal: AlgedonicSignal) -> None:
     """Apply a signal's override policy here (docs/rules/algedonic.md, "Handling order")."""
     hop.event(
@@ -110,7 +127,7 @@ def on_algedonic_signal(hop: Hop, signal: AlgedonicSignal) -> None:
     applied: list[str] = []
     for action in actions:
         if action is Action.FREEZE_MUTATION:
-            applied.append("freeze_mutation_recorded")
+            applied.extend(_freeze(hop, signal))
         elif action is Action.PAUSE_SUBTREE:
             _pause(hop, signal, target)
             applied.append(f"subtree_paused={target}")
@@ -136,6 +153,28 @@ def on_algedonic_signal(hop: Hop, signal: AlgedonicSignal) -> None:
     )
 
 
+def _freeze(hop: Hop, signal: AlgedonicSignal) -> list[str]:
+    """Ask the trials app to freeze the signal's suggestion, else this controller's trial.
+
+    An escalated signal was offered to the first controller that handled it: the ancestors
+    on its way up do not freeze their own trials too (the reference kernel did, at every
+    hop). A named suggestion is offered again at each hop; freezing it is idempotent.
+    Receivers return the actions they applied; with none, the freeze is only recorded.
+    """
+    escalated = hop.incoming.metadata.get("algedonic_escalation") == "true"
+    if escalated and signal.related_suggestion_id is None:
+        return ["freeze_mutation_applied_below"]
+    responses = signals.mutation_freeze_requested.send(
+        sender=hop.node_id,
+        controller_node_id=hop.node_id,
+        suggestion_id=signal.related_suggestion_id,
+        message=signal.message,
+        event_context=hop.event_context(),
+    )
+    actions = [str(action) for _, applied in responses for action in (applied or [])]
+    return actions or ["freeze_mutation_recorded"]
+
+
 def _pause(hop: Hop, signal: AlgedonicSignal, target: str) -> None:
     policy = signal.override_policy
     subtree_pause(
@@ -147,7 +186,7 @@ def _pause(hop: Hop, signal: AlgedonicSignal, target: str) -> None:
         require_human_confirmation=bool(policy and policy.require_human_confirmation),
         valence=signal.valence.value,
         source=signal.source.value,
-        event_context=_event_context(hop),
+        event_context=hop.event_context(),
     )
 
 
@@ -157,22 +196,9 @@ def _resume(hop: Hop, signal: AlgedonicSignal, target: str) -> None:
         node_id=target,
         descendant_ids=inside,
         signal_id=signal.id,
-        event_context=_event_context(hop),
+        event_context=hop.event_context(),
     )
     release_blocked_routes(hop)
-
-
-def _event_context(hop: Hop) -> EventDraft:
-    """The tags of an event this controller records (kind and payload filled in later)."""
-    return EventDraft(
-        kind="",
-        actor=f"node:{hop.node_id}",
-        node_id=hop.node_id,
-        responsible_ancestor_ids=ancestors_of(hop.genome, hop.node_id),
-        correlation_id=hop.correlation_id,
-        causation_id=hop.incoming.id,
-        genome_id=hop.genome.id,
-    )
 
 
 def _escalate(hop: Hop, signal: AlgedonicSignal, target: str) -> str:
@@ -233,9 +259,10 @@ def hold_if_paused(hop: Hop, task: TaskPacket, child_id: str) -> bool:
         correlation_id=hop.correlation_id,
         genome_id=hop.genome.id,
     )
-    Task.objects.filter(id=task.id).update(
-        status=Task.Status.BLOCKED_PAUSED, assigned_node_id=child_id, updated_at=timezone.now()
-    )
+    if not is_shadow_result(task.metadata):  # a shadow copy is not the task's route
+        Task.objects.filter(id=task.id).update(
+            status=Task.Status.BLOCKED_PAUSED, assigned_node_id=child_id, updated_at=timezone.now()
+        )
     hop.event(
         kinds.ALGEDONIC_SUBTREE_ROUTE_BLOCKED,
         {

@@ -56,6 +56,7 @@ class Hop:
                 genome_id=self.genome.id,
                 task_id=event.task_id,
                 directive_id=event.directive_id,
+                trial_id=event.trial_id,
                 suggestion_id=event.suggestion_id,
             )
         )

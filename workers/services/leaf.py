@@ -47,6 +47,7 @@ from workers.domain.messages import (
 )
 from workers.domain.prompt import build_model_request
 from workers.domain.routing import TaskRequirements, leaf_refusal
+from workers.domain.trial_routing import related_suggestion
 from workers.events import ancestors_of, message_event
 from workers.providers import ProviderError, provider_for
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
@@ -236,12 +237,14 @@ def _record(
         hop.record(events.capability_violation(task, node_id=node_id, reason=execution.violation))
     checks = execution.checks
     grant = {key: incoming.metadata[key] for key in GRANT_KEYS if key in incoming.metadata}
+    suggestion = related_suggestion(task.metadata)  # a trial route's task: evidence for it
     trace = TaskTrace(
         task_id=task.id,
         directive_id=task.directive_id,
         genome_id=hop.genome.id,
         assigned_node_id=node_id,
         responsible_ancestor_ids=ancestors,
+        related_suggestion_ids=[suggestion] if suggestion else [],
         started_at=started_at,
         completed_at=timezone.now(),
         input_tokens=execution.input_tokens,

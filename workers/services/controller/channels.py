@@ -10,8 +10,8 @@ arrived, and turns it into work where the rules say so:
 * a handoff or a management directive becomes a task for the named direct child, routed on
   the channel it came on (a named node that is not a direct child fails the routing);
 * environment and homeostat signals are recorded as pressure (decomposition and grants read
-  it); a homeostat's suggested patches are recorded as gene suggestions for the trials to
-  queue, never applied;
+  it); a homeostat's suggested patches are recorded as gene suggestions and handed to the
+  trials app to queue (``workers.signals.gene_suggested``), never applied;
 * a bargain that proposes a task gets a grant decision; approved, the task is sent straight
   to the requester, which asked for it.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from ledger.services import EventDraft, ledger_record
 from organization.genome import VsmChannelType
-from workers import events
+from workers import events, signals
 from workers.domain.bargaining import (
     EpochUsage,
     ResourceAllocationDecision,
@@ -157,6 +157,13 @@ def on_homeostat(hop: Hop) -> None:
     record_channel_event(hop, homeostat_event(signal, hop.incoming))
     for draft in gene_suggestion_drafts(signal, hop.incoming):
         record_channel_event(hop, gene_suggestion_event(draft, hop.incoming))
+        # The trials app queues it (in this hop's transaction); it never changes the genome.
+        signals.gene_suggested.send(
+            sender=hop.node_id,
+            draft=draft,
+            controller_node_id=hop.node_id,
+            event_context=hop.event_context(),
+        )
 
 
 def on_bargain(hop: Hop) -> None:

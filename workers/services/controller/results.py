@@ -4,6 +4,10 @@ failed decomposed task once, route what became ready and settle the directive.
 Only the root updates ``Task`` rows from results, so it observes exactly one result per
 task. A directive settles exactly once: when every one of its tasks is finished
 (``Task.FINISHED``), by a conditional update that only an unsettled directive matches.
+
+A controller with a live trial first notes what a result means for it
+(``trial_routes.result_observed``): a shadow copy's result stops at the controller whose
+trial sent it, so it never settles a task or a directive.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from workers import events
 from workers.domain.decomposition import REVISION_CHANNEL, plan_revision
 from workers.domain.messages import TaskPacket, TaskResult, from_json, to_json
 from workers.models import Directive, Task
+from workers.services.controller import trial_routes
 from workers.services.controller.planning import add_task
 from workers.services.controller.routing import route_task, send_result_up
 from workers.services.hop import Hop
@@ -27,6 +32,8 @@ UNSETTLED = (Directive.Status.ACCEPTED, Directive.Status.RUNNING)
 
 def on_result(hop: Hop, result: TaskResult) -> None:
     hop.record(events.task_result_received(result))
+    if trial_routes.result_observed(hop, result):
+        return  # a shadow result at its trial's controller: evidence only, never forwarded
     parent_id = hop.parent_id
     if parent_id is not None:
         send_result_up(hop, result, parent_id)
