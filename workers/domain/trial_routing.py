@@ -115,17 +115,17 @@ def task_bucket(policy: TrialPolicy, task: TaskPacket) -> int:
 
 
 def task_approved(task_metadata: Mapping[str, str], policy: TrialPolicy) -> bool:
-    """Approved: ``trial_approved`` is ``"true"`` or names the suggestion, or an operator
-    approved the whole trial."""
-    if policy.approved:
-        return True
+    """This task is approved for the candidate: ``trial_approved`` is ``"true"`` or names the
+    suggestion. Such a task passes the exposure check, whatever the share or its risk."""
     return task_metadata.get(APPROVAL_KEY) in (APPROVED, policy.suggestion_id)
 
 
 def _limit_refusal(policy: TrialPolicy, task: TaskPacket, approved: bool) -> str | None:
     """Checks 1 to 5, shared by both routes."""
-    if policy.requires_approval and not approved:
-        return "the trial requires approval and the task has none"
+    # An operator's approval of the whole trial opens its gate; its exposure (the share,
+    # the risk rule) still applies to each task.
+    if policy.requires_approval and not (approved or policy.approved):
+        return "the trial requires approval: neither the task nor an operator gave it"
     if policy.max_tasks is not None and policy.routed_tasks >= policy.max_tasks:
         return f"max tasks reached ({policy.routed_tasks} of {policy.max_tasks} routed)"
     if policy.max_token_budget is not None and policy.consumed_tokens >= policy.max_token_budget:

@@ -95,21 +95,37 @@ def test_probation_without_a_share_needs_approval() -> None:
     assert control_refusal(probation, task(trial_approved="true")) is None
     assert control_refusal(probation, task(trial_approved=TRIAL)) is None
     assert control_refusal(probation, task(trial_approved="another-suggestion")) is not None
-    assert control_refusal(dataclasses.replace(probation, approved=True), task()) is None
+    # An operator's approval of the trial opens its gate, not its exposure.
+    assert control_refusal(dataclasses.replace(probation, approved=True), task()) == (
+        "probation trial without a traffic share needs approval"
+    )
 
 
-def test_approval_is_true_the_suggestion_id_or_the_operators() -> None:
+def test_a_task_is_approved_by_true_or_the_suggestion_id() -> None:
     assert task_approved({"trial_approved": "true"}, policy())
     assert task_approved({"trial_approved": TRIAL}, policy())
     assert not task_approved({"trial_approved": "yes"}, policy())
     assert not task_approved({}, policy())
-    assert task_approved({}, policy(approved=True))
+    assert not task_approved({}, policy(approved=True))
 
 
 def test_a_trial_that_requires_approval_refuses_unapproved_tasks_even_in_direct_mode() -> None:
     direct = policy(TrialMode.DIRECT, requires_approval=True)
-    assert control_refusal(direct, task()) == "the trial requires approval and the task has none"
+    assert control_refusal(direct, task()) == (
+        "the trial requires approval: neither the task nor an operator gave it"
+    )
     assert control_refusal(direct, task(trial_approved="true")) is None
+    assert control_refusal(dataclasses.replace(direct, approved=True), task()) is None
+
+
+def test_an_operator_approved_canary_still_routes_only_its_share() -> None:
+    canary = policy(
+        TrialMode.CANARY, requires_approval=True, traffic_share_basis_points=0, approved=True
+    )
+    assert control_refusal(canary, task()) is not None
+    full = dataclasses.replace(canary, traffic_share_basis_points=10_000)
+    assert control_refusal(full, task()) is None
+    assert control_refusal(full, task(RiskClass.HIGH)) == "High risk needs approval"
 
 
 def test_direct_passes_without_a_share() -> None:

@@ -200,11 +200,13 @@ def test_an_approved_probation_task_runs_under_the_candidate_and_its_mutation_ta
     assert ledger_verify()[1] is None
 
 
-def test_an_operator_approved_probation_trial_needs_no_per_task_approval() -> None:
-    candidate = trial(PROMPT_PATCH, mode="probation")
+def test_an_operator_approved_canary_needs_no_per_task_approval() -> None:
+    candidate = trial(PROMPT_PATCH, mode="canary", share=10_000, requires_approval=True)
+    submit("Before the approval")
     LiveTrial.objects.filter(trial_id=TRIAL).update(approved=True)
-    submit()
-    assert genomes_to(CODER) == [candidate]
+    submit("After the approval")
+    champion = champion_version_id()
+    assert genomes_to(CODER) == [champion, candidate]
 
 
 @pytest.mark.parametrize(("share", "on_candidate"), [(0, 0), (10_000, 3)])

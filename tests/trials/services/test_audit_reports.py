@@ -1,4 +1,5 @@
-"""An audit report on the Audit channel: recorded, handed to the trials, queued or refused."""
+"""An audit report on the Audit channel, end to end: the controller records it and the trials
+app queues each suggested patch or records why not."""
 
 from __future__ import annotations
 
