@@ -1,0 +1,78 @@
+"""The whole evolution cycle through the real services, envelopes delivered in process.
+
+The same steps as ``manage.py evolution_demo`` (trials/demo.py), without worker processes:
+a scripted world where a reviewer beside the coder changes its success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ledger import kinds
+from ledger.models import LedgerEvent, TaskTrace
+from ledger.selectors import ledger_verify
+from organization.selectors import champion_genome, genome_version
+from organization.services import genome_bootstrap_from
+from tests.support.processes import drain_in_process
+from trials import demo
+from trials.demo import DemoWorld, demo_genome
+from trials.models import Trial
+from trials.services.schedule import trials_tick
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def in_process(
+    monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> Iterator[None]:
+    """Directives finish as soon as they are submitted: every envelope is delivered here, and
+    the evaluations the runtime asks for (on commit) run too."""
+    real_submit = demo.submit
+
+    def submit(count: int, *, label: str) -> list[str]:
+        with django_capture_on_commit_callbacks(execute=True):
+            ids = real_submit(count, label=label)
+            drain_in_process(limit=50 * count + 50)
+        return ids
+
+    monkeypatch.setattr(demo, "submit", submit)
+    yield
+
+
+def cycle(world: DemoWorld) -> demo.DemoOutcome:
+    genome_bootstrap_from(genome=demo_genome(world), actor="test", label="demo")
+    lines: list[str] = []
+    outcome = demo.run_cycle(world=world, say=lines.append, timeout=5, tick=trials_tick)
+    print("\n".join(lines))
+    return outcome
+
+
+def test_a_reviewer_that_helps_is_promoted_and_the_candidate_ran_under_its_genome(in_process):
+    outcome = cycle(DemoWorld(effect=0.5))
+
+    trial = outcome.trial
+    assert trial is not None
+    assert outcome.baseline_failed > outcome.baseline_total / 2  # the champion fails often
+    assert trial.mode == "canary"
+    assert trial.state == Trial.State.PROMOTED, trial.reason
+    assert "review-probation-leaf" in champion_genome().nodes  # type: ignore[union-attr]
+    # The candidate arm really ran under the candidate genome, with a reviewer beside the coder.
+    candidate_traces = TaskTrace.objects.filter(metadata__trial_id=trial.id)
+    assert candidate_traces.count() == trial.candidate_traces >= 20
+    assert set(candidate_traces.values_list("genome_id", flat=True)) == {trial.candidate_version_id}
+    assert "review-probation-leaf" in genome_version(version_id=trial.candidate_version_id).nodes
+    decision = LedgerEvent.objects.filter(kind=kinds.TRIAL_DECISION_RECORDED, trial_id=trial.id)
+    assert decision.last().payload["verdict"] == "promote"  # type: ignore[union-attr]
+    assert outcome.ledger_ok and ledger_verify()[1] is None
+
+
+def test_a_reviewer_that_hurts_is_pruned_and_the_champion_stays(in_process):
+    outcome = cycle(DemoWorld(effect=-0.25))
+    assert outcome.trial is not None
+    assert outcome.trial.state == Trial.State.PRUNED, outcome.trial.reason
+    assert "review-probation-leaf" not in champion_genome().nodes  # type: ignore[union-attr]
+    assert outcome.ledger_ok
