@@ -26,9 +26,5 @@ class ApprovalDenied(Rejected):
 
     def __init__(self, username: str) -> None:
         super().__init__(
-            {
-                "permission": [
-                    f"{username or 'this user'} lacks the trials.approve_trial permission"
-                ]
-            }
+            {"permission": [f"{username or 'this user'} lacks the trials.approve_trial permission"]}
         )

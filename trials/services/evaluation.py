@@ -1,19 +1,269 @@
-"""A trial's evidence, its decision after every trace, and what the decision does."""
+"""A trial's evidence, its decision after every trace, and what the decision does
+(docs/rules/trials.md, "Decision rule").
+
+The evidence is read from the task traces, never counted on the side, so an evaluation
+after a restart (or twice) sees exactly what is stored:
+
+* the **candidate arm**: traces tagged with the trial (``trial_id``) in its route role
+  (control; shadow in shadow mode), since the trial started;
+* the **champion arm**: the other traces of work done in the controller's subtree under
+  the trial's base version, since the trial started, of the trial's task classes when it
+  names some. In shadow mode the candidate's copy and the champion's run of the same task
+  form a pair.
+
+A safety breach is a candidate trace with a capability violation, or a pain signal about
+one of the candidate's tasks or about the trial itself.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
-from trials.models import Trial
+from django.db import transaction
+from django.utils import timezone
+
+from ledger import kinds
+from ledger.models import TaskTrace
+from ledger.services import ledger_batch
+from organization.models import LiveTrial
+from trials.domain.decision import (
+    ArmSummary,
+    Decision,
+    DecisionSettings,
+    Observation,
+    Verdict,
+    decide,
+    decide_paired,
+)
+from trials.events import trial_record
+from trials.models import Trial, TrialMode
+from trials.services.promotion import trial_conclude, trial_promote, trial_prune
+from workers.models import AlgedonicSignalRecord
+
+logger = logging.getLogger(__name__)
+
+CANDIDATE_ROLE = {TrialMode.SHADOW: "shadow"}  # every other mode's candidate arm: "control"
+TASK_CLASS_KEY = "task_metadata.task_class"
+
+
+@dataclass
+class Arms:
+    candidate: list[TaskTrace] = field(default_factory=list)
+    champion: list[TaskTrace] = field(default_factory=list)
+    breached_task_ids: set[str] = field(default_factory=set)
+
+    def observations(self, traces: list[TaskTrace]) -> list[Observation]:
+        return [observation(trace, self.breached_task_ids) for trace in traces]
+
+    def pairs(self) -> list[tuple[Observation, Observation]]:
+        """Shadow mode: the candidate's copy and the champion's run of the same task."""
+        champion = {trace.task_id: trace for trace in self.champion}
+        return [
+            (
+                observation(trace, self.breached_task_ids),
+                observation(champion[trace.task_id], set()),
+            )
+            for trace in self.candidate
+            if trace.task_id in champion
+        ]
+
+
+def succeeded(trace: TaskTrace) -> bool:
+    return trace.total_score > 0 and trace.reverted is not True and trace.merged is not False
+
+
+def observation(trace: TaskTrace, breached_task_ids: set[str]) -> Observation:
+    return Observation(
+        success=succeeded(trace),
+        tokens=trace.token_total,
+        latency_ms=trace.latency_ms,
+        safety_breach=bool(trace.metadata.get("capability_violation"))
+        or trace.task_id in breached_task_ids,
+    )
+
+
+def trial_arms(trial: Trial) -> Arms:
+    """Both arms' traces, oldest first (see the module docstring)."""
+    since = trial.started_at or trial.queued_at
+    role = CANDIDATE_ROLE.get(trial.mode, "control")
+    candidate = list(
+        TaskTrace.objects.filter(
+            metadata__trial_id=trial.id, metadata__trial_route_role=role, started_at__gte=since
+        ).order_by("started_at", "id")
+    )
+    champion = [
+        trace
+        for trace in TaskTrace.objects.filter(
+            scopes__node_id=trial.controller_node_id,
+            scopes__started_at__gte=since,
+            genome_id=trial.base_version_id,
+        )
+        .exclude(metadata__has_key="trial_id")
+        .order_by("started_at", "id")
+        if not trial.allowed_task_classes
+        or trace.metadata.get(TASK_CLASS_KEY) in trial.allowed_task_classes
+    ]
+    pains = AlgedonicSignalRecord.objects.filter(valence="Pain", created_at__gte=since)
+    candidate_tasks = {trace.task_id for trace in candidate}
+    breached = {
+        str(task_id)
+        for task_id, suggestion_id in pains.values_list("related_task_id", "related_suggestion_id")
+        if task_id in candidate_tasks or suggestion_id == trial.id
+    }
+    if pains.filter(related_suggestion_id=trial.id).exists() and candidate:
+        breached.add(candidate[-1].task_id)
+    return Arms(candidate=candidate, champion=champion, breached_task_ids=breached)
+
+
+def decision_settings(trial: Trial) -> DecisionSettings:
+    return DecisionSettings(
+        alpha=trial.alpha,
+        indifference_margin=trial.indifference_margin,
+        min_traces_per_arm=trial.min_traces_per_arm,
+        max_traces_per_arm=trial.max_traces_per_arm,
+        token_margin=trial.token_margin,
+        latency_margin=trial.latency_margin,
+    )
+
+
+def exhausted_because(trial: Trial, arms: Arms, live: LiveTrial | None) -> str | None:
+    """Why the trial can get no more evidence, if it cannot: it is then concluded."""
+    if trial.deadline is not None and timezone.now() >= trial.deadline:
+        return f"deadline {trial.deadline.isoformat()} passed"
+    if len(arms.candidate) >= trial.max_traces_per_arm:
+        return f"the candidate reached its maximum of {trial.max_traces_per_arm} traces"
+    if live is None:
+        return None
+    if (
+        trial.max_tasks is not None
+        and live.routed_tasks >= trial.max_tasks
+        and len(arms.candidate) >= live.routed_tasks
+    ):
+        return f"all {trial.max_tasks} tasks the trial may route have their traces"
+    if trial.max_token_budget is not None and live.consumed_tokens >= trial.max_token_budget:
+        return f"the token budget of {trial.max_token_budget} is spent"
+    return None
+
+
+def evaluate_arms(trial: Trial, arms: Arms, *, exhausted: bool) -> Decision:
+    settings = decision_settings(trial)
+    if trial.mode == TrialMode.SHADOW:  # both arms ran the same tasks: compare them paired
+        return decide_paired(arms.pairs(), settings, deadline_passed=exhausted)
+    return decide(
+        ArmSummary.of(arms.observations(arms.candidate)),
+        ArmSummary.of(arms.observations(arms.champion)),
+        settings,
+        deadline_passed=exhausted,
+    )
 
 
 def trial_evaluate(*, trial_id: str, actor: str = "system:trials") -> Trial:
     """Compare the trial's arm with the champion's, record the decision with its numbers,
-    and act on it (promote, prune, inconclusive, continue); idempotent when nothing new
-    arrived."""
-    raise NotImplementedError
+    and act on it (promote, prune, inconclusive, continue).
+
+    Idempotent: with no new trace and nothing exhausted, nothing is recorded. Only an
+    active trial is evaluated; any other is returned as it is.
+    """
+    with ledger_batch():
+        trial = Trial.objects.select_for_update().select_related("suggestion").get(pk=trial_id)
+        if trial.state != Trial.State.ACTIVE:
+            return trial
+        live = LiveTrial.objects.filter(trial_id=trial.id).first()
+        arms = trial_arms(trial)
+        exhausted = exhausted_because(trial, arms, live)
+        counts = (len(arms.candidate), len(arms.champion))
+        if counts == (trial.candidate_traces, trial.champion_traces) and exhausted is None:
+            return trial
+        decision = evaluate_arms(trial, arms, exhausted=exhausted is not None)
+        _record(trial, arms, decision, live, exhausted, actor)
+        reason = decision.reason if exhausted is None else f"{decision.reason} ({exhausted})"
+        if decision.verdict == Verdict.PROMOTE:
+            trial_promote(trial=trial, actor=actor, reason=reason, evaluation=trial.evaluation)
+        elif decision.verdict == Verdict.PRUNE:
+            trial_prune(trial=trial, actor=actor, reason=reason)
+        elif decision.verdict == Verdict.INCONCLUSIVE:
+            trial_conclude(trial=trial, actor=actor, reason=reason)
+    return trial
+
+
+def _record(
+    trial: Trial,
+    arms: Arms,
+    decision: Decision,
+    live: LiveTrial | None,
+    exhausted: str | None,
+    actor: str,
+) -> None:
+    seen = set(trial.evaluation.get("candidate_trace_ids", []))
+    new = [trace for trace in arms.candidate if trace.id not in seen]
+    for trace in new:
+        trial_record(
+            trial,
+            kinds.TRIAL_TRACE_RECORDED,
+            {
+                "trace_id": trace.id,
+                "task_id": trace.task_id,
+                "success": succeeded(trace),
+                "tokens": trace.token_total,
+                "candidate_traces": len(arms.candidate),
+                "champion_traces": len(arms.champion),
+            },
+            actor=actor,
+        )
+    numbers: dict[str, Any] = decision.to_json()
+    trial.evaluation = {
+        **numbers,
+        "candidate_trace_ids": [trace.id for trace in arms.candidate],
+        "champion_trace_count": len(arms.champion),
+        "exhausted": exhausted,
+        "evaluated_at": timezone.now().isoformat(),
+    }
+    trial.candidate_traces = len(arms.candidate)
+    trial.champion_traces = len(arms.champion)
+    trial.verdict = decision.verdict.value
+    trial.reason = decision.reason
+    if live is not None:
+        trial.routed_tasks = live.routed_tasks
+        trial.consumed_tokens = live.consumed_tokens
+    trial.save(
+        update_fields=[
+            "evaluation",
+            "candidate_traces",
+            "champion_traces",
+            "verdict",
+            "reason",
+            "routed_tasks",
+            "consumed_tokens",
+            "updated_at",
+        ]
+    )
+    trial_record(
+        trial,
+        kinds.TRIAL_DECISION_RECORDED,
+        {
+            "verdict": decision.verdict.value,
+            "reason": decision.reason,
+            "rule": decision.rule,
+            "numbers": numbers,
+            "candidate_traces": len(arms.candidate),
+            "champion_traces": len(arms.champion),
+            "exhausted": exhausted,
+        },
+        actor=actor,
+    )
 
 
 def on_evidence_arrived(sender: str, *, trial_id: str, **kwargs: Any) -> None:
-    """``workers.signals.trial_evidence_arrived``: evaluate once the hop has committed."""
-    raise NotImplementedError
+    """``workers.signals.trial_evidence_arrived``: evaluate once the hop has committed (so
+    the trace it stored is visible), in the same process. A failure here is logged and
+    retried by the periodic tick; it never undoes the hop."""
+    transaction.on_commit(lambda: _evaluate_quietly(trial_id))
+
+
+def _evaluate_quietly(trial_id: str) -> None:
+    try:
+        trial_evaluate(trial_id=trial_id)
+    except Exception:  # the hop committed; the tick evaluates again
+        logger.exception("evaluating trial %s failed; the periodic tick will retry", trial_id)

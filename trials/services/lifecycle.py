@@ -1,13 +1,32 @@
-"""Activating, freezing, approving and rejecting trials."""
+"""Activating, freezing, approving and rejecting trials (docs/rules/trials.md).
+
+A live trial is two rows moved together: the trial (state ``active``) and the controller's
+``organization.models.LiveTrial`` pointer the router reads. Both carry a database
+constraint of one per controller, so two processes activating at once cannot both commit.
+"""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError
+from django.utils import timezone
 
-from ledger.services import EventDraft
+from ledger import kinds
+from ledger.services import EventDraft, ledger_batch
+from organization.models import LiveTrial
+from organization.selectors import champion_version_id
+from organization.services import live_trial_approve, live_trial_close, live_trial_open
+from trials.errors import ApprovalDenied, TrialConflict, TrialNotFound
+from trials.events import trial_record
 from trials.models import Trial, TrialApproval
+from workers.errors import IdempotencyConflict, Rejected
+
+APPROVE_PERMISSION = "trials.approve_trial"
+# A trial with no window of its own gets this long before it is concluded.
+DEFAULT_TRIAL_DAYS = 7
 
 
 def trial_activate(
@@ -17,17 +36,187 @@ def trial_activate(
 
     Queued trials whose base is no longer the champion are rejected on the way
     (``trial_rejected`` with the reason). Returns the activated trial, or None when nothing
-    queued is left. Raises TrialConflict when the controller already runs a live trial.
+    queued is left. Raises TrialConflict when the controller already runs a live trial,
+    TrialNotFound for an unknown ``trial_id``.
     """
-    raise NotImplementedError
+    try:
+        with ledger_batch():
+            return _activate(actor=actor, controller_node_id=controller_node_id, trial_id=trial_id)
+    except IntegrityError as error:
+        # Another process activated a trial at this controller first; its commit stands.
+        raise TrialConflict(
+            {"controller_node_id": ["this controller already runs a live trial"]}
+        ) from error
+
+
+def _activate(*, actor: str, controller_node_id: str | None, trial_id: str | None) -> Trial | None:
+    queued = Trial.objects.select_for_update().filter(state=Trial.State.QUEUED)
+    if trial_id is not None:
+        if not Trial.objects.filter(pk=trial_id).exists():
+            raise TrialNotFound(trial_id)
+        queued = queued.filter(pk=trial_id)
+        if not queued.exists():
+            raise TrialConflict({"trial_id": [f"trial {trial_id} is not queued"]})
+    if controller_node_id is not None:
+        queued = queued.filter(controller_node_id=controller_node_id)
+    champion_id = champion_version_id()
+    busy = set(LiveTrial.objects.values_list("controller_node_id", flat=True))
+    for trial in queued.select_related("suggestion").order_by("queued_at", "pk"):
+        if trial.base_version_id != champion_id:
+            _end(
+                trial,
+                Trial.State.REJECTED,
+                kinds.TRIAL_REJECTED,
+                f"base genome superseded by current champion {champion_id}",
+                actor=actor,
+            )
+            continue
+        if trial.controller_node_id in busy:
+            if trial_id is not None or controller_node_id is not None:
+                raise TrialConflict(
+                    {
+                        "controller_node_id": [
+                            f"{trial.controller_node_id} already runs a live trial; "
+                            "it must end before another starts"
+                        ]
+                    }
+                )
+            continue
+        _start(trial, actor=actor)
+        return trial
+    return None
+
+
+def _start(trial: Trial, *, actor: str) -> None:
+    now = timezone.now()
+    plan = trial.suggestion.measurement_plan or {}
+    days = plan.get("window_days") or DEFAULT_TRIAL_DAYS
+    trial.state = Trial.State.ACTIVE
+    trial.started_at = now
+    trial.deadline = trial.deadline or now + datetime.timedelta(days=int(days))
+    trial.save(update_fields=["state", "started_at", "deadline", "updated_at"])
+    live_trial_open(
+        controller_node_id=trial.controller_node_id,
+        trial_id=trial.id,
+        candidate_version_id=trial.candidate_version_id,
+        base_version_id=trial.base_version_id,
+        mode=trial.mode,
+        traffic_share_basis_points=trial.traffic_share_basis_points,
+        requires_approval=trial.requires_approval,
+        max_tasks=trial.max_tasks,
+        max_token_budget=trial.max_token_budget,
+        max_files_touched=trial.max_files_touched,
+        allowed_task_classes=trial.allowed_task_classes,
+    )
+    trial_record(
+        trial,
+        kinds.TRIAL_STARTED,
+        {
+            "controller_node_id": trial.controller_node_id,
+            "base_genome_id": trial.base_version_id,
+            "candidate_genome_id": trial.candidate_version_id,
+            "trial_mode": trial.mode,
+            "requires_approval": trial.requires_approval,
+            "traffic_share_basis_points": trial.traffic_share_basis_points,
+            "max_tasks": trial.max_tasks,
+            "max_token_budget": trial.max_token_budget,
+            "deadline": trial.deadline.isoformat(),
+            "selection_policy": "oldest_queued_v1",
+            "decision_settings": decision_settings_json(trial),
+        },
+        actor=actor,
+    )
+
+
+def decision_settings_json(trial: Trial) -> dict[str, Any]:
+    """The decision rule's settings as pre-registered on the trial."""
+    return {
+        "alpha": trial.alpha,
+        "indifference_margin": trial.indifference_margin,
+        "min_traces_per_arm": trial.min_traces_per_arm,
+        "max_traces_per_arm": trial.max_traces_per_arm,
+        "token_margin": trial.token_margin,
+        "latency_margin": trial.latency_margin,
+    }
+
+
+def _end(
+    trial: Trial,
+    state: str,
+    kind: str,
+    reason: str,
+    *,
+    actor: str,
+    context: EventDraft | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Move ``trial`` to a final (or operator-waiting) state, close its routing, record it."""
+    closed = live_trial_close(trial_id=trial.id)
+    if closed is not None:
+        trial.routed_tasks = closed.routed_tasks
+        trial.consumed_tokens = closed.consumed_tokens
+    trial.state = state
+    trial.reason = reason
+    trial.ended_at = timezone.now()
+    trial.save(
+        update_fields=[
+            "state",
+            "reason",
+            "ended_at",
+            "routed_tasks",
+            "consumed_tokens",
+            "updated_at",
+        ]
+    )
+    trial_record(
+        trial,
+        kind,
+        {
+            "reason": reason,
+            "state": state,
+            "routed_tasks": trial.routed_tasks,
+            "consumed_tokens": trial.consumed_tokens,
+            **(extra or {}),
+        },
+        actor=actor,
+        context=context,
+    )
 
 
 def trial_freeze(
     *, trial_id: str, reason: str, actor: str, event_context: EventDraft | None = None
 ) -> list[str]:
     """An algedonic freeze: an active trial becomes frozen (its routing closed), a queued one
-    rejected; returns the action strings applied (docs/rules/trials.md, "Freezing")."""
-    raise NotImplementedError
+    rejected; returns the action strings applied (docs/rules/trials.md, "Freezing").
+
+    Idempotent: a trial already ended is left alone, with an action that says so.
+    """
+    with ledger_batch():
+        trial = Trial.objects.select_for_update().filter(pk=trial_id).first()
+        if trial is None:
+            return [f"freeze_mutation_no_trial_record={trial_id}"]
+        full_reason = f"algedonic freeze_mutation: {reason}"
+        if trial.state == Trial.State.ACTIVE:
+            _end(
+                trial,
+                Trial.State.FROZEN,
+                kinds.TRIAL_FROZEN,
+                full_reason,
+                actor=actor,
+                context=event_context,
+            )
+            return [f"active_trial_frozen={trial.id}"]
+        if trial.state == Trial.State.QUEUED:
+            _end(
+                trial,
+                Trial.State.REJECTED,
+                kinds.TRIAL_REJECTED,
+                full_reason,
+                actor=actor,
+                context=event_context,
+            )
+            return [f"queued_trial_rejected={trial.id}"]
+        return [f"freeze_mutation_recorded_for_nonqueued_trial={trial.id}"]
 
 
 def on_freeze_requested(
@@ -40,7 +229,48 @@ def on_freeze_requested(
     **kwargs: Any,
 ) -> list[str]:
     """``workers.signals.mutation_freeze_requested``: freeze the named or the live trial."""
-    raise NotImplementedError
+    actor = event_context.actor if event_context else f"node:{controller_node_id}"
+    target = suggestion_id
+    actions: list[str] = []
+    if target is None:
+        live = LiveTrial.objects.filter(controller_node_id=controller_node_id).first()
+        if live is None:
+            return ["freeze_mutation_no_related_suggestion"]
+        target = live.trial_id
+        actions.append("freeze_mutation_no_related_suggestion_active_trial")
+    return [
+        *actions,
+        *trial_freeze(trial_id=target, reason=message, actor=actor, event_context=event_context),
+    ]
+
+
+def _check_permission(user: AbstractBaseUser) -> str:
+    name = str(getattr(user, "get_username", lambda: "")())
+    if not user.is_active or not user.has_perm(APPROVE_PERMISSION):  # type: ignore[attr-defined]
+        raise ApprovalDenied(name)
+    return name
+
+
+def _replayed(idempotency_key: str | None, *, trial_id: str, verdict: str) -> TrialApproval | None:
+    if not idempotency_key:
+        return None
+    first = TrialApproval.objects.filter(idempotency_key=idempotency_key).first()
+    if first is None:
+        return None
+    if first.trial_id != trial_id or first.verdict != verdict:
+        raise IdempotencyConflict()
+    return first
+
+
+def _pending(trial_id: str) -> Trial:
+    trial = Trial.objects.select_for_update().filter(pk=trial_id).first()
+    if trial is None:
+        raise TrialNotFound(trial_id)
+    if not trial.awaiting_operator:
+        raise TrialConflict(
+            {"state": [f"trial {trial_id} is {trial.state} and waits for no operator"]}
+        )
+    return trial
 
 
 def trial_approve(
@@ -58,7 +288,30 @@ def trial_approve(
     the trial is not pending, Rejected when a needed reason is missing. A repeated
     ``idempotency_key`` returns the first approval.
     """
-    raise NotImplementedError
+    name = _check_permission(user)
+    replay = _replayed(idempotency_key, trial_id=trial_id, verdict=TrialApproval.Verdict.APPROVE)
+    if replay is not None:
+        return replay
+    from trials.services.promotion import trial_promote
+
+    with ledger_batch():
+        trial = _pending(trial_id)
+        overrides = trial.state == Trial.State.INCONCLUSIVE
+        if overrides and not reason.strip():
+            raise Rejected(
+                {"reason": ["promoting an inconclusive trial overrides the rule: say why"]}
+            )
+        approval = _approval(
+            trial, user, name, "approve", reason, evidence_hash, idempotency_key, overrides
+        )
+        _record_approval(trial, approval)
+        if overrides:
+            trial_promote(trial=trial, actor=f"user:{name}", reason=f"operator override: {reason}")
+        else:
+            trial.approved_at = approval.decided_at
+            trial.save(update_fields=["approved_at", "updated_at"])
+            live_trial_approve(trial_id=trial.id)
+    return approval
 
 
 def trial_reject(
@@ -71,4 +324,73 @@ def trial_reject(
 ) -> TrialApproval:
     """An operator rejects a pending trial (a reason is required): it ends ``rejected``
     (a live one's routing closed, the champion untouched). Errors as ``trial_approve``."""
-    raise NotImplementedError
+    name = _check_permission(user)
+    if not reason.strip():
+        raise Rejected({"reason": ["say why the trial is rejected"]})
+    replay = _replayed(idempotency_key, trial_id=trial_id, verdict=TrialApproval.Verdict.REJECT)
+    if replay is not None:
+        return replay
+    with ledger_batch():
+        trial = _pending(trial_id)
+        approval = _approval(
+            trial,
+            user,
+            name,
+            "reject",
+            reason,
+            evidence_hash,
+            idempotency_key,
+            overrides=trial.verdict == "promote",
+        )
+        _record_approval(trial, approval)
+        _end(
+            trial,
+            Trial.State.REJECTED,
+            kinds.TRIAL_REJECTED,
+            f"rejected by {name}: {reason}",
+            actor=f"user:{name}",
+        )
+    return approval
+
+
+def _approval(
+    trial: Trial,
+    user: AbstractBaseUser,
+    name: str,
+    verdict: str,
+    reason: str,
+    evidence_hash: str,
+    idempotency_key: str | None,
+    overrides: bool,
+) -> TrialApproval:
+    if not evidence_hash:
+        from trials.selectors import evidence_hash as hash_of
+        from trials.selectors import trial_evidence_bundle
+
+        evidence_hash = hash_of(trial_evidence_bundle(trial=trial))
+    return TrialApproval.objects.create(
+        trial=trial,
+        verdict=verdict,
+        actor=user,
+        actor_name=name,
+        reason=reason,
+        evidence_hash=evidence_hash,
+        idempotency_key=idempotency_key or None,
+        overrides_rule=overrides,
+    )
+
+
+def _record_approval(trial: Trial, approval: TrialApproval) -> None:
+    trial_record(
+        trial,
+        kinds.TRIAL_APPROVAL_RECORDED,
+        {
+            "verdict": approval.verdict,
+            "actor": approval.actor_name,
+            "reason": approval.reason,
+            "evidence_hash": approval.evidence_hash,
+            "overrides_rule": approval.overrides_rule,
+            "state_before": trial.state,
+        },
+        actor=f"user:{approval.actor_name}",
+    )

@@ -36,8 +36,28 @@ def build_model_request(
         model=node.model,
         instructions=build_instructions(genome, node, task),
         input=json.dumps(to_json(task), indent=2, ensure_ascii=False),
-        metadata={"node_id": node.id, "node_name": node.name, "task_id": task.id},
+        metadata={
+            "node_id": node.id,
+            "node_name": node.name,
+            "task_id": task.id,
+            "peer_leaf_kinds": ",".join(_peer_leaf_kinds(genome, node)),
+        },
     )
+
+
+def _peer_leaf_kinds(genome: OrganizationalGenome, node: ViableNode) -> list[str]:
+    """The kinds of the leaves working beside ``node`` (its live siblings), sorted."""
+    if node.parent_id is None:
+        return []
+    kinds = {
+        str(sibling.leaf_operation.kind)
+        for sibling_id in genome.nodes[node.parent_id].children
+        if sibling_id != node.id
+        and not (sibling := genome.nodes[sibling_id]).children
+        and sibling.leaf_operation.kind is not None
+        and sibling.status.value != "Retired"
+    }
+    return sorted(kinds)
 
 
 def build_instructions(genome: OrganizationalGenome, node: ViableNode, task: TaskPacket) -> str:

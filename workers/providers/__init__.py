@@ -20,6 +20,10 @@ option or an unparsable value is ``ProviderError("missing_config")`` naming the 
     provider.scripted.files_touched   comma list of relative paths, also written into the
                                       workspace so acceptance checks can see them
     provider.scripted.error_message   the failure message
+    provider.scripted.peer_kind       a leaf kind (e.g. ``reviewing``); with the next option,
+    provider.scripted.success_rate_with_peer
+                                      the rate when a sibling leaf of that kind works beside
+                                      the node in the genome the leaf runs under
 
 ``command`` — any agent CLI or script, prompt on stdin, cwd = the task workspace.
     provider.command.argv             JSON list of strings, e.g. ["python", "agent.py"]

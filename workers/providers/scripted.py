@@ -31,6 +31,8 @@ OPTIONS = (
     "output",
     "files_touched",
     "error_message",
+    "peer_kind",
+    "success_rate_with_peer",
 )
 
 
@@ -52,8 +54,12 @@ class ScriptedProvider:
         output: str | None = None,
         files_touched: list[str] | None = None,
         error_message: str | None = None,
+        peer_kind: str | None = None,
+        success_rate_with_peer: float | None = None,
     ) -> None:
         self.success_rate = success_rate
+        self.peer_kind = peer_kind
+        self.success_rate_with_peer = success_rate_with_peer
         self.seed = seed
         self.latency_ms = latency_ms
         self.input_tokens = input_tokens
@@ -89,17 +95,34 @@ class ScriptedProvider:
             output=options.optional_text("output"),
             files_touched=files_touched,
             error_message=options.optional_text("error_message"),
+            peer_kind=options.optional_text("peer_kind"),
+            success_rate_with_peer=options.number(
+                "success_rate_with_peer", success_rate, minimum=0.0, maximum=1.0
+            )
+            if options.has("success_rate_with_peer")
+            else None,
         )
+
+    def rate_for(self, request: ModelRequest) -> float:
+        """The success rate for this request: ``success_rate_with_peer`` when a sibling leaf
+        of kind ``peer_kind`` works beside the node (in the genome the leaf runs under),
+        else ``success_rate``. A scripted world in which structure matters: a reviewer
+        beside a coder can make the coder's work succeed more often."""
+        if self.peer_kind and self.success_rate_with_peer is not None:
+            peers = request.metadata.get("peer_leaf_kinds", "").split(",")
+            if self.peer_kind in peers:
+                return self.success_rate_with_peer
+        return self.success_rate
 
     def complete(self, request: ModelRequest, *, workspace: Path) -> ModelResponse:
         task_id = request.metadata.get("task_id", "")
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         roll = scripted_roll(self.seed, task_id)
-        if roll >= self.success_rate:
+        rate = self.rate_for(request)
+        if roll >= rate:
             message = self.error_message or (
-                f"scripted failure for task {task_id} "
-                f"(success rate {self.success_rate:g}, seed {self.seed!r})"
+                f"scripted failure for task {task_id} (success rate {rate:g}, seed {self.seed!r})"
             )
             raise ProviderError("request", message)
 
@@ -120,7 +143,7 @@ class ScriptedProvider:
             usage=usage,
             raw={
                 "provider": "scripted",
-                "success_rate": self.success_rate,
+                "success_rate": rate,
                 "seed": self.seed,
                 "roll": roll,
                 "files_touched": list(self.files_touched),

@@ -7,10 +7,14 @@ import json
 import pytest
 
 from organization.genome import (
+    LeafOperationSpec,
     ModelSpec,
+    NodeLifecycleStatus,
     NodeNotFound,
     PermissionSpec,
     PromptComponent,
+    ViableNode,
+    add_child,
     single_coder,
 )
 from workers.domain.messages import AcceptanceCriterion, TaskPacket, to_json
@@ -78,7 +82,23 @@ def test_the_request_carries_the_node_model_and_identifying_metadata(genome, tas
     request = build_model_request(genome, LEAF, task)
 
     assert request.model == ModelSpec(provider="openai", model="gpt-5.5-codex", effort="high")
-    assert request.metadata == {"node_id": LEAF, "node_name": LEAF, "task_id": task.id}
+    assert request.metadata == {
+        "node_id": LEAF,
+        "node_name": LEAF,
+        "task_id": task.id,
+        "peer_leaf_kinds": "",
+    }
+
+
+def test_the_request_names_the_kinds_of_the_leaves_beside_the_node(genome, task):
+    reviewer = ViableNode.leaf("reviewer", LeafOperationSpec.reviewer(), id="reviewer")
+    add_child(genome, genome.root_node_id, reviewer)
+    retired = ViableNode.leaf("old-tester", LeafOperationSpec.tester(), id="old-tester")
+    retired.status = NodeLifecycleStatus.RETIRED
+    add_child(genome, genome.root_node_id, retired)
+
+    assert build_model_request(genome, LEAF, task).metadata["peer_leaf_kinds"] == "Reviewing"
+    assert build_model_request(genome, "reviewer", task).metadata["peer_leaf_kinds"] == "Coding"
 
 
 def test_values_constraints_and_permissions_are_listed(genome, task):

@@ -148,3 +148,16 @@ def test_invalid_options_name_the_key(tmp_path, options, key):
 
     assert caught.value.kind == "missing_config"
     assert key in str(caught.value)
+
+
+def test_a_peer_of_the_named_kind_changes_the_success_rate(tmp_path):
+    provider = scripted(
+        tmp_path, success_rate="0", peer_kind="Reviewing", success_rate_with_peer="1"
+    )
+    alone = request_for("task-1")
+    beside_a_reviewer = request_for("task-1")
+    beside_a_reviewer.metadata["peer_leaf_kinds"] = "Reviewing,Testing"
+
+    with pytest.raises(ProviderError):
+        provider.complete(alone, workspace=tmp_path)
+    assert provider.complete(beside_a_reviewer, workspace=tmp_path).output_text
