@@ -18,14 +18,10 @@ from django.db.models import Q, QuerySet
 
 from ledger.chain import canonical_json
 from ledger.models import TaskTrace
-from ledger.selectors import subtree_task_traces
 from organization.selectors import VersionNotFound, genome_versions_diff
 from trials.errors import TrialNotFound
-from trials.models import Trial, TrialApproval
+from trials.models import Trial, TrialApproval, TrialMode
 
-# How many of the controller's traces the arms' time series reads, newest first: far more
-# than a trial's arms need (``max_traces_per_arm`` is 200 by default).
-SERIES_TRACE_LIMIT = 2000
 RECENT_LIMIT = 25
 
 PENDING = Q(state=Trial.State.INCONCLUSIVE) | Q(
@@ -180,19 +176,45 @@ def _timestamp(moment: datetime | None) -> str | None:
 # -- both arms over time --------------------------------------------------------------------
 
 
-def is_candidate_trace(trace: TaskTrace, *, trial_id: str) -> bool:
-    """Whether a trace is the candidate's: tagged with the trial's suggestion, or routed on
-    the trial's control route (docs/rules/trials.md, "Routing modes")."""
-    if trial_id in (trace.related_suggestion_ids or []):
-        return True
-    metadata = trace.metadata or {}
-    return metadata.get("trial_id") == trial_id and metadata.get("trial_route_role") == "control"
+# The evaluator's arms (``trials.services.evaluation.trial_arms`` and ``succeeded``), read
+# the same way here so that the chart shows exactly the traces the numbers count.
+CANDIDATE_ROLE = {TrialMode.SHADOW: "shadow"}  # every other mode's candidate arm: "control"
+TASK_CLASS_KEY = "task_metadata.task_class"
+
+
+def trial_arm_traces(*, trial: Trial) -> tuple[list[TaskTrace], list[TaskTrace]]:
+    """(candidate, champion) traces since the trial started, oldest first: the candidate's
+    are tagged with the trial in its route role (control; shadow in shadow mode), the
+    champion's are the other traces of the controller's subtree under the trial's base
+    version (of the trial's task classes, when it names some)."""
+    since = trial.started_at or trial.queued_at
+    role = CANDIDATE_ROLE.get(TrialMode(trial.mode), "control")
+    candidate = list(
+        TaskTrace.objects.filter(
+            metadata__trial_id=trial.id, metadata__trial_route_role=role, started_at__gte=since
+        ).order_by("started_at", "id")
+    )
+    champion = [
+        trace
+        for trace in TaskTrace.objects.filter(
+            scopes__node_id=trial.controller_node_id,
+            scopes__started_at__gte=since,
+            genome_id=trial.base_version_id,
+        )
+        .exclude(metadata__has_key="trial_id")
+        .order_by("started_at", "id")
+        if not trial.allowed_task_classes
+        or trace.metadata.get(TASK_CLASS_KEY) in trial.allowed_task_classes
+    ]
+    return candidate, champion
+
+
+def trace_succeeded(trace: TaskTrace) -> bool:
+    return trace.total_score > 0 and trace.reverted is not True and trace.merged is not False
 
 
 def trial_arm_series(*, trial: Trial) -> dict[str, Any]:
-    """Each arm's cumulative success rate, trace by trace, since the trial started (and up to
-    its end): the candidate's traces and the champion's other traces in the controller's
-    subtree. A trace succeeds when its ``outcome_score`` is above 0.
+    """Each arm's cumulative success rate, trace by trace, from the trial's start to its end.
 
     Each point is ``{"at", "n", "successes", "rate"}``; a trial that never started has none.
     """
@@ -204,25 +226,21 @@ def trial_arm_series(*, trial: Trial) -> dict[str, Any]:
     }
     if trial.started_at is None:
         return series
-    traces = subtree_task_traces(
-        node_id=trial.controller_node_id, since=trial.started_at, limit=SERIES_TRACE_LIMIT
-    )
-    counts = {"candidate": [0, 0], "champion": [0, 0]}
-    for trace in sorted(traces, key=lambda t: (t.started_at, t.id)):
-        if trial.ended_at is not None and trace.started_at > trial.ended_at:
-            continue
-        arm = "candidate" if is_candidate_trace(trace, trial_id=trial.id) else "champion"
-        count = counts[arm]
-        count[0] += 1
-        count[1] += 1 if trace.outcome_score > 0 else 0
-        series[arm].append(
-            {
-                "at": trace.started_at.isoformat(),
-                "n": count[0],
-                "successes": count[1],
-                "rate": round(count[1] / count[0], 6),
-            }
-        )
+    candidate, champion = trial_arm_traces(trial=trial)
+    for name, traces in (("candidate", candidate), ("champion", champion)):
+        successes = 0
+        for n, trace in enumerate(traces, start=1):
+            if trial.ended_at is not None and trace.started_at > trial.ended_at:
+                break
+            successes += 1 if trace_succeeded(trace) else 0
+            series[name].append(
+                {
+                    "at": trace.started_at.isoformat(),
+                    "n": n,
+                    "successes": successes,
+                    "rate": round(successes / n, 6),
+                }
+            )
     return series
 
 
@@ -230,26 +248,42 @@ def trial_arm_series(*, trial: Trial) -> dict[str, Any]:
 
 
 def decision_numbers(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """The evaluator's latest numbers (``Trial.evaluation``) in one shape for the pages.
-
-    Read leniently: each arm under ``candidate`` / ``champion`` (or ``arms.<name>``) with
-    ``n``, ``successes``, ``rate`` and a Wilson interval (``interval``/``wilson``/``ci`` as
-    ``[low, high]`` or ``{low, high}``); ``difference`` as a number with
-    ``difference_interval``, or an object with ``estimate`` and an interval;
-    ``guardrails`` as a mapping of name → bool or object, or a list of objects with
-    ``name``. Whatever is missing is None, and the raw JSON is shown beside it.
+    """The evaluator's latest numbers (``Trial.evaluation``, ``Decision.to_json()`` of
+    ``trials.domain.decision`` plus bookkeeping) in the shape the pages draw: per arm n,
+    successes, rate and Wilson interval; the difference with its interval; the guardrails;
+    the verdict and its reason. Anything missing (no evaluation yet) is None or empty.
     """
     evaluation = evaluation if isinstance(evaluation, dict) else {}
-    found = evaluation.get("arms")
-    arms: dict[str, Any] = found if isinstance(found, dict) else {}
+    numbers = _mapping(evaluation.get("numbers"))
+    arms = _mapping(numbers.get("arms"))
+    difference = _mapping(numbers.get("difference"))
     return {
-        "candidate": _arm(evaluation.get("candidate", arms.get("candidate"))),
-        "champion": _arm(evaluation.get("champion", arms.get("champion"))),
-        "difference": _difference(evaluation),
-        "guardrails": _guardrails(evaluation.get("guardrails")),
-        "verdict": evaluation.get("verdict") or evaluation.get("decision"),
+        "candidate": _arm(_mapping(arms.get("candidate"))),
+        "champion": _arm(_mapping(arms.get("champion"))),
+        "difference": {
+            "estimate": _number(difference.get("estimate")),
+            "interval": _bounds(difference.get("lower"), difference.get("upper")),
+        },
+        "guardrails": [
+            {
+                "name": str(guardrail.get("name", "?")),
+                "passed": guardrail.get("passed")
+                if isinstance(guardrail.get("passed"), bool)
+                else None,
+                "detail": canonical_json(
+                    {k: v for k, v in guardrail.items() if k not in ("name", "passed")}
+                ),
+            }
+            for guardrail in numbers.get("guardrails") or []
+            if isinstance(guardrail, dict)
+        ],
+        "verdict": evaluation.get("verdict"),
         "reason": evaluation.get("reason"),
     }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: Any) -> float | None:
@@ -258,67 +292,18 @@ def _number(value: Any) -> float | None:
     return value
 
 
-def _bounds(value: Any) -> list[float | None] | None:
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return [_number(value[0]), _number(value[1])]
-    if isinstance(value, dict):
-        low = value.get("low", value.get("lower"))
-        high = value.get("high", value.get("upper"))
-        if low is not None or high is not None:
-            return [_number(low), _number(high)]
-    return None
+def _bounds(low: Any, high: Any) -> list[float | None] | None:
+    if low is None and high is None:
+        return None
+    return [_number(low), _number(high)]
 
 
-def _interval_of(source: dict[str, Any]) -> list[float | None] | None:
-    for key in ("interval", "wilson", "ci", "wilson_interval"):
-        if key in source:
-            return _bounds(source[key])
-    return _bounds(source)
-
-
-def _arm(arm: Any) -> dict[str, Any]:
-    if not isinstance(arm, dict):
-        return {"n": None, "successes": None, "rate": None, "interval": None}
+def _arm(arm: dict[str, Any]) -> dict[str, Any]:
+    wilson = arm.get("wilson")
+    interval = _bounds(*wilson) if isinstance(wilson, list) and len(wilson) == 2 else None
     return {
-        "n": _number(arm.get("n", arm.get("traces"))),
+        "n": _number(arm.get("n")),
         "successes": _number(arm.get("successes")),
         "rate": _number(arm.get("rate")),
-        "interval": _interval_of(arm),
+        "interval": interval,
     }
-
-
-def _difference(evaluation: dict[str, Any]) -> dict[str, Any]:
-    difference = evaluation.get("difference")
-    if isinstance(difference, dict):
-        return {
-            "estimate": _number(difference.get("estimate", difference.get("value"))),
-            "interval": _interval_of(difference),
-        }
-    return {
-        "estimate": _number(difference),
-        "interval": _bounds(evaluation.get("difference_interval")),
-    }
-
-
-def _guardrails(guardrails: Any) -> list[dict[str, Any]]:
-    if isinstance(guardrails, dict):
-        items = [
-            {"name": name, **(value if isinstance(value, dict) else {"passed": value})}
-            for name, value in sorted(guardrails.items())
-        ]
-    elif isinstance(guardrails, list):
-        items = [item for item in guardrails if isinstance(item, dict)]
-    else:
-        return []
-    shown = []
-    for item in items:
-        passed = item.get("passed", item.get("ok"))
-        detail = {k: v for k, v in item.items() if k not in ("name", "passed", "ok")}
-        shown.append(
-            {
-                "name": str(item.get("name", "?")),
-                "passed": passed if isinstance(passed, bool) else None,
-                "detail": canonical_json(detail) if detail else "",
-            }
-        )
-    return shown

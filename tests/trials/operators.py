@@ -23,17 +23,25 @@ BACKEND = "backend-system"
 HYPOTHESIS = "A probationary reviewer leaf catches the failures the coder lets through."
 EVIDENCE = ["3 failed/reverted traces across 8 observed traces"]
 
-# The evaluator's numbers, in the shape trials.selectors.decision_numbers reads.
+# The evaluator's numbers as it stores them (``Decision.to_json()`` of
+# trials.domain.decision, in Trial.evaluation), abridged.
 EVALUATION = {
-    "candidate": {"n": 24, "successes": 20, "rate": 0.8333, "interval": [0.6412, 0.9332]},
-    "champion": {"n": 30, "successes": 18, "rate": 0.6, "interval": [0.4232, 0.7541]},
-    "difference": {"estimate": 0.2333, "interval": [-0.0131, 0.4508]},
-    "guardrails": {
-        "tokens": {"passed": True, "candidate_mean": 1200, "champion_mean": 1100},
-        "latency": {"passed": False, "candidate_mean_ms": 900, "champion_mean_ms": 500},
+    "verdict": "continue",
+    "reason": "the gain [-0.013, 0.451] still spans both 0 and the indifference margin",
+    "rule": "sequential_confidence_v1",
+    "numbers": {
+        "design": "two_sample",
+        "arms": {
+            "candidate": {"n": 24, "successes": 20, "rate": 0.8333, "wilson": [0.6412, 0.9332]},
+            "champion": {"n": 30, "successes": 18, "rate": 0.6, "wilson": [0.4232, 0.7541]},
+        },
+        "difference": {"estimate": 0.2333, "lower": -0.0131, "upper": 0.4508},
+        "guardrails": [
+            {"name": "tokens", "passed": True, "candidate_mean": 1200, "champion_mean": 1100},
+            {"name": "latency", "passed": False, "candidate_mean": 900, "champion_mean": 500},
+        ],
     },
-    "verdict": "inconclusive",
-    "reason": "the gain's interval includes 0",
+    "candidate_trace_ids": [],
 }
 
 
@@ -145,10 +153,12 @@ def record_traces(trial: Trial, *, candidate: list[float], champion: list[float]
             tagged = arm == "candidate"
             trace: TaskTrace = TaskTraceFactory.build(
                 started_at=moment,
+                genome_id=trial.candidate_version_id if tagged else trial.base_version_id,
                 outcome_score=score,
                 assigned_node_id="review-probation-leaf" if tagged else "backend-coder",
                 responsible_ancestor_ids=[ROOT] if tagged else [BACKEND, ROOT],
                 related_suggestion_ids=[trial.id] if tagged else [],
+                # The trial tags a leaf copies from its task (docs/rules/trials.md).
                 metadata={"trial_id": trial.id, "trial_route_role": "control"} if tagged else {},
             )
             task_trace_record(trace=trace)

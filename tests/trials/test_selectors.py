@@ -102,9 +102,10 @@ def test_the_bundle_holds_hypothesis_diff_numbers_series_and_recommendation() ->
     }
     assert decision["difference"] == {"estimate": 0.2333, "interval": [-0.0131, 0.4508]}
     assert [(g["name"], g["passed"]) for g in decision["guardrails"]] == [
-        ("latency", False),
         ("tokens", True),
+        ("latency", False),
     ]
+    assert decision["verdict"] == "continue"
     series = bundle["series"]
     assert [(p["n"], p["successes"]) for p in series["candidate"]] == [(1, 1), (2, 2), (3, 2)]
     assert [(p["n"], p["successes"]) for p in series["champion"]] == [(1, 1), (2, 1)]
