@@ -249,10 +249,7 @@ def _decide(request: HttpRequest, trial_id: str, *, verdict: str) -> HttpRespons
     problem: Rejected | None = None
     if len(reason) > MAX_REASON_LENGTH:
         problem = Rejected({"reason": [f"At most {MAX_REASON_LENGTH} characters."]})
-    elif verdict == "reject" and not reason:
-        # The service requires it too; asking here keeps the form's message plain.
-        problem = Rejected({"reason": ["A rejection needs a reason."]})
-    else:
+    else:  # the service checks the permission first, then whether a reason is needed
         try:
             decide(
                 verdict=verdict,

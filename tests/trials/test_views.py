@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -54,14 +53,6 @@ def operator(tree: None) -> Client:
 @pytest.fixture
 def viewer(tree: None) -> Client:
     return logged_in(factories.viewer())
-
-
-@pytest.fixture
-def service_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    for name in ("trial_approve", "trial_reject"):
-        monkeypatch.setattr(f"trials.views.{name}", lambda **kwargs: calls.append(kwargs))
-    return calls
 
 
 def row_ids(html: str) -> list[str]:
@@ -143,9 +134,7 @@ def test_a_viewer_posting_a_decision_gets_a_403_and_nothing_changes(viewer: Clie
 
 
 @pytest.mark.django_db
-def test_rejecting_without_a_reason_says_so_in_place(
-    operator: Client, service_calls: list[Any]
-) -> None:
+def test_rejecting_without_a_reason_says_so_in_place(operator: Client) -> None:
     trial = make_trial()
 
     response = operator.post(
@@ -155,8 +144,24 @@ def test_rejecting_without_a_reason_says_so_in_place(
     assert response.status_code == 400
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="trial-flash"')  # the inbox's body, to swap in
-    assert '<ul class="errors" role="alert"><li>A rejection needs a reason.</li>' in body
-    assert service_calls == []
+    row = section(body, "pending")
+    assert '<ul class="errors" role="alert"><li>say why the trial is rejected</li>' in row
+    assert not TrialApproval.objects.exists()
+    assert trial_get(trial_id=trial.id).awaiting_operator
+
+
+@pytest.mark.django_db
+def test_a_refused_decision_without_htmx_shows_the_trial_page_with_the_error(
+    operator: Client,
+) -> None:
+    trial = make_trial(state=Trial.State.INCONCLUSIVE, verdict="inconclusive")
+
+    response = operator.post(f"/trials/{trial.id}/approve/", {"reason": ""})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<html" in html and "overrides the rule: say why" in html
+    assert trial_get(trial_id=trial.id).state == Trial.State.INCONCLUSIVE
 
 
 @pytest.mark.django_db
@@ -288,3 +293,29 @@ def test_the_socket_refreshes_on_connect_then_pushes_trial_events(tree: None) ->
     assert f'hx-post="/trials/{waiting.id}/approve/"' in first
     assert queued_id in section(pushed, "recent")
     assert "csrfmiddlewaretoken" not in pushed  # htmx sends the token from <body hx-headers>
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_trial_page_socket_sends_that_trial_and_follows_its_decision(tree: None) -> None:
+    client = logged_in(trial_operator())
+    trial = make_trial()
+
+    def reject() -> None:
+        from trials.services.lifecycle import trial_reject
+
+        trial_reject(trial_id=trial.id, user=trial_operator(), reason="not now")
+
+    async def scenario() -> tuple[str, str]:
+        socket = trials_socket(client, f"/ws/trials/?trial={trial.id}")
+        assert (await socket.connect())[0]
+        first = await socket.receive_from(timeout=5)
+        await database_sync_to_async(reject)()
+        pushed = await receive_until(socket, 'data-state="rejected"')
+        await socket.disconnect()
+        return first, pushed
+
+    first, pushed = async_to_sync(scenario)()
+
+    assert first.startswith('<div id="trial-detail" hx-swap-oob="true"')
+    assert f'hx-post="/trials/{trial.id}/approve/"' in first
+    assert "/approve/" not in pushed and "not now" in pushed

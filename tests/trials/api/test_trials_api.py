@@ -247,3 +247,17 @@ def test_an_approved_trial_cannot_be_approved_twice(operator: APIClient) -> None
     assert decide(operator, trial.id, "approve").status_code == 200
 
     assert decide(operator, trial.id, "approve").status_code == 409
+
+
+def test_overruling_an_inconclusive_trial_needs_a_reason_and_promotes_it(
+    operator: APIClient,
+) -> None:
+    trial = make_trial(state=Trial.State.INCONCLUSIVE, verdict="inconclusive")
+
+    bare = decide(operator, trial.id, "approve")
+    reasoned = decide(operator, trial.id, "approve", {"reason": "the gain is worth the risk"})
+
+    assert bare.status_code == 400 and "reason" in bare.json()
+    assert reasoned.status_code == 200, reasoned.content
+    assert reasoned.json()["overrides_rule"] is True
+    assert trial_get(trial_id=trial.id).state == Trial.State.PROMOTED
