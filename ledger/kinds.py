@@ -63,6 +63,10 @@ ALGEDONIC_OVERRIDE_APPLIED = "algedonic_override_applied"
 # System 3* audits and gene suggestions
 AUDIT_STARTED = "audit_started"
 AUDIT_COMPLETED = "audit_completed"
+# Ours (not in the reference): an audit report arrived on the Audit channel; one was refused
+# as malformed (the hop goes on).
+AUDIT_REPORT_RECEIVED = "audit_report_received"
+AUDIT_REPORT_REJECTED = "audit_report_rejected"
 GENE_SUGGESTION_CREATED = "gene_suggestion_created"
 
 # The genome

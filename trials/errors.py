@@ -28,3 +28,11 @@ class ApprovalDenied(Rejected):
         super().__init__(
             {"permission": [f"{username or 'this user'} lacks the trials.approve_trial permission"]}
         )
+
+
+class AuditRefused(Rejected):
+    """An audit of a node that is not in the champion or is not a metasystem (a 400)."""
+
+    def __init__(self, controller_node_id: str, problem: str) -> None:
+        self.controller_node_id = controller_node_id
+        super().__init__({"controller_node_id": [problem]})

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "ledger",
     "trials",
     "workers",
+    # For project-wide management commands (beat_sync) that may import every app.
+    "vsmsite",
 ]
 
 MIDDLEWARE = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery import shared_task
 
@@ -18,12 +18,22 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PeriodicTaskSpec:
-    """A task beat runs every ``every_seconds``, synced into the beat tables by ``beat_sync``."""
+    """A task beat runs every ``every_seconds``, synced into the beat tables by ``beat_sync``.
+
+    ``name`` names the schedule (its row); ``task`` the Celery task it runs (by default the
+    same), with ``kwargs``: one task may have several schedules (an audit per controller).
+    """
 
     name: str
     every_seconds: int
     queue: str
     description: str
+    task: str = ""
+    kwargs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task_name(self) -> str:
+        return self.task or self.name
 
 
 # Declared here, next to the tasks; `manage.py beat_sync` writes them to django_celery_beat.

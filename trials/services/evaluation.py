@@ -44,7 +44,9 @@ from workers.models import AlgedonicSignalRecord
 
 logger = logging.getLogger(__name__)
 
-CANDIDATE_ROLE = {TrialMode.SHADOW: "shadow"}  # every other mode's candidate arm: "control"
+CANDIDATE_ROLE: dict[str, str] = {
+    TrialMode.SHADOW.value: "shadow"
+}  # every other mode's candidate arm: "control"
 TASK_CLASS_KEY = "task_metadata.task_class"
 
 
@@ -212,9 +214,9 @@ def _record(
             },
             actor=actor,
         )
-    numbers: dict[str, Any] = decision.to_json()
+    numbers: dict[str, Any] = decision.numbers
     trial.evaluation = {
-        **numbers,
+        **decision.to_json(),
         "candidate_trace_ids": [trace.id for trace in arms.candidate],
         "champion_trace_count": len(arms.champion),
         "exhausted": exhausted,

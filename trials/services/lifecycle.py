@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -244,9 +244,9 @@ def on_freeze_requested(
     ]
 
 
-def _check_permission(user: AbstractBaseUser) -> str:
-    name = str(getattr(user, "get_username", lambda: "")())
-    if not user.is_active or not user.has_perm(APPROVE_PERMISSION):  # type: ignore[attr-defined]
+def _check_permission(user: User) -> str:
+    name = user.get_username()
+    if not user.is_active or not user.has_perm(APPROVE_PERMISSION):
         raise ApprovalDenied(name)
     return name
 
@@ -276,7 +276,7 @@ def _pending(trial_id: str) -> Trial:
 def trial_approve(
     *,
     trial_id: str,
-    user: AbstractBaseUser,
+    user: User,
     reason: str = "",
     evidence_hash: str = "",
     idempotency_key: str | None = None,
@@ -317,7 +317,7 @@ def trial_approve(
 def trial_reject(
     *,
     trial_id: str,
-    user: AbstractBaseUser,
+    user: User,
     reason: str,
     evidence_hash: str = "",
     idempotency_key: str | None = None,
@@ -355,7 +355,7 @@ def trial_reject(
 
 def _approval(
     trial: Trial,
-    user: AbstractBaseUser,
+    user: User,
     name: str,
     verdict: str,
     reason: str,

@@ -45,7 +45,7 @@ def watch_check(*, trial_id: str, actor: str = "system:trials") -> Trial:
             settings,
             deadline_passed=True,
         )
-        numbers = decision.to_json()
+        numbers = decision.numbers
         if significantly_worse(decision):
             trial_rollback(
                 trial=trial,

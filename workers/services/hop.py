@@ -60,6 +60,19 @@ class Hop:
             )
         )
 
+    def event_context(self) -> EventDraft:
+        """The tags of an event this node records in a service of an app above (kind and
+        payload filled in there)."""
+        return EventDraft(
+            kind="",
+            actor=f"node:{self.node_id}",
+            node_id=self.node_id,
+            responsible_ancestor_ids=ancestors_of(self.genome, self.node_id),
+            correlation_id=self.correlation_id,
+            causation_id=self.incoming.id,
+            genome_id=self.genome.id,
+        )
+
     def event(self, kind: str, payload: dict[str, Any], **ids: Any) -> None:
         self.record(Event(kind, payload, **ids))
 

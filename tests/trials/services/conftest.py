@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def champion(db: None) -> GenomeVersion:
     return version
 
 
-def reviewer_patch(name: str = "review-probation-leaf", parent: str = ROOT) -> dict[str, object]:
+def reviewer_patch(name: str = "review-probation-leaf", parent: str = ROOT) -> dict[str, Any]:
     leaf = ViableNode.leaf(name, LeafOperationSpec.reviewer(), id=name)
     leaf.status = NodeLifecycleStatus.PROBATION
     leaf.model = ModelSpec(provider="echo", model="local-echo")

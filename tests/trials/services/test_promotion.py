@@ -34,7 +34,7 @@ def test_promotion_makes_the_candidates_genome_the_champion(champion, active):
     assert active.watch == Trial.Watch.WATCHING
     new_champion = champion_version_id()
     assert new_champion == active.promoted_version_id != champion.id
-    promoted = genome_version(version_id=new_champion)
+    promoted = genome_version(version_id=str(new_champion))
     candidate = genome_version(version_id=active.candidate_version_id)
     assert set(promoted.nodes) == set(candidate.nodes)
     assert "candidate_base_genome_id" not in promoted.metadata  # a champion, not a candidate
@@ -52,7 +52,7 @@ def test_a_promotion_after_another_change_applies_the_patch_on_the_newer_champio
         actor="operator",
     )
     trial_promote(trial=active, actor="system:trials", reason="better")
-    genome = genome_version(version_id=champion_version_id())
+    genome = genome_version(version_id=str(champion_version_id()))
     assert "review-probation-leaf" in genome.nodes
     assert genome.nodes["primary-code-service"].status.value == "Probation"  # kept, not undone
 
@@ -86,7 +86,7 @@ def test_a_rollback_restores_the_champion_before_the_promotion_and_raises_pain(c
 
     active.refresh_from_db()
     assert active.state == Trial.State.ROLLED_BACK
-    restored = genome_version(version_id=champion_version_id())
+    restored = genome_version(version_id=str(champion_version_id()))
     assert "review-probation-leaf" not in restored.nodes
     assert not Node.objects.filter(id="review-probation-leaf").exists()
     assert LedgerEvent.objects.filter(kind=kinds.GENOME_ROLLED_BACK, trial_id=active.id).exists()

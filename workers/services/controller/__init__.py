@@ -8,7 +8,8 @@ delivery finds the envelope claimed and does nothing.
 
 Layout: :mod:`.intake` turns directives and commands into tasks, :mod:`.routing` sends
 a task to a child (pause, grant, publish), :mod:`.results` observes results, revises,
-forwards them up and settles directives.
+forwards them up and settles directives, :mod:`.channels` the other channels' messages, and
+:mod:`.audit_reports` hands System 3* audit reports to the trials app.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from workers.domain.commands import Command
 from workers.domain.lineage import annotate_from_incoming
 from workers.domain.messages import PayloadType, TaskPacket, TaskResult, from_json
 from workers.services.algedonic import on_algedonic_signal
+from workers.services.controller.audit_reports import on_audit_report
 from workers.services.controller.channels import (
     on_bargain,
     on_coordination,
@@ -74,6 +76,7 @@ HANDLERS: dict[str, Callable[[Hop], None]] = {
     PayloadType.ENVIRONMENT_SIGNAL: on_environment,
     PayloadType.THREE_FOUR_HOMEOSTAT_SIGNAL: on_homeostat,
     PayloadType.RESOURCE_BARGAIN: on_bargain,
+    PayloadType.AUDIT_REPORT: on_audit_report,
 }
 
 
