@@ -17,10 +17,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from ledger.chain import canonical_json
-from ledger.models import TaskTrace
 from organization.selectors import VersionNotFound, genome_versions_diff
 from trials.errors import TrialNotFound
-from trials.models import Trial, TrialApproval, TrialMode
+from trials.models import Trial, TrialApproval
 
 RECENT_LIMIT = 25
 
@@ -176,48 +175,16 @@ def _timestamp(moment: datetime | None) -> str | None:
 # -- both arms over time --------------------------------------------------------------------
 
 
-# The evaluator's arms (``trials.services.evaluation.trial_arms`` and ``succeeded``), read
-# the same way here so that the chart shows exactly the traces the numbers count.
-CANDIDATE_ROLE = {TrialMode.SHADOW: "shadow"}  # every other mode's candidate arm: "control"
-TASK_CLASS_KEY = "task_metadata.task_class"
-
-
-def trial_arm_traces(*, trial: Trial) -> tuple[list[TaskTrace], list[TaskTrace]]:
-    """(candidate, champion) traces since the trial started, oldest first: the candidate's
-    are tagged with the trial in its route role (control; shadow in shadow mode), the
-    champion's are the other traces of the controller's subtree under the trial's base
-    version (of the trial's task classes, when it names some)."""
-    since = trial.started_at or trial.queued_at
-    role = CANDIDATE_ROLE.get(TrialMode(trial.mode), "control")
-    candidate = list(
-        TaskTrace.objects.filter(
-            metadata__trial_id=trial.id, metadata__trial_route_role=role, started_at__gte=since
-        ).order_by("started_at", "id")
-    )
-    champion = [
-        trace
-        for trace in TaskTrace.objects.filter(
-            scopes__node_id=trial.controller_node_id,
-            scopes__started_at__gte=since,
-            genome_id=trial.base_version_id,
-        )
-        .exclude(metadata__has_key="trial_id")
-        .order_by("started_at", "id")
-        if not trial.allowed_task_classes
-        or trace.metadata.get(TASK_CLASS_KEY) in trial.allowed_task_classes
-    ]
-    return candidate, champion
-
-
-def trace_succeeded(trace: TaskTrace) -> bool:
-    return trace.total_score > 0 and trace.reverted is not True and trace.merged is not False
-
-
 def trial_arm_series(*, trial: Trial) -> dict[str, Any]:
-    """Each arm's cumulative success rate, trace by trace, from the trial's start to its end.
+    """Each arm's cumulative success rate, trace by trace, from the trial's start to its end:
+    the very traces and successes the evaluator counts (``trial_arms`` and ``succeeded`` of
+    ``trials.services.evaluation``), so that the chart and the decision numbers agree.
 
     Each point is ``{"at", "n", "successes", "rate"}``; a trial that never started has none.
     """
+    # Imported here: the services import this module (an approval hashes the bundle).
+    from trials.services.evaluation import succeeded, trial_arms
+
     series: dict[str, Any] = {
         "since": _timestamp(trial.started_at),
         "until": _timestamp(trial.ended_at),
@@ -226,13 +193,13 @@ def trial_arm_series(*, trial: Trial) -> dict[str, Any]:
     }
     if trial.started_at is None:
         return series
-    candidate, champion = trial_arm_traces(trial=trial)
-    for name, traces in (("candidate", candidate), ("champion", champion)):
+    arms = trial_arms(trial)
+    for name, traces in (("candidate", arms.candidate), ("champion", arms.champion)):
         successes = 0
         for n, trace in enumerate(traces, start=1):
             if trial.ended_at is not None and trace.started_at > trial.ended_at:
                 break
-            successes += 1 if trace_succeeded(trace) else 0
+            successes += 1 if succeeded(trace) else 0
             series[name].append(
                 {
                     "at": trace.started_at.isoformat(),

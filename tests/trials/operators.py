@@ -16,6 +16,7 @@ from organization.selectors import champion_version
 from organization.services import genome_bootstrap, genome_candidate_create, live_trial_open
 from tests import factories
 from tests.ledger.factories import TaskTraceFactory
+from trials.domain.decision import ArmSummary, DecisionSettings, Observation, decide
 from trials.models import GeneSuggestion, Trial
 
 ROOT = "root-codebase-system"
@@ -23,26 +24,24 @@ BACKEND = "backend-system"
 HYPOTHESIS = "A probationary reviewer leaf catches the failures the coder lets through."
 EVIDENCE = ["3 failed/reverted traces across 8 observed traces"]
 
-# The evaluator's numbers as it stores them (``Decision.to_json()`` of
-# trials.domain.decision, in Trial.evaluation), abridged.
-EVALUATION = {
-    "verdict": "continue",
-    "reason": "the gain [-0.013, 0.451] still spans both 0 and the indifference margin",
-    "rule": "sequential_confidence_v1",
-    "numbers": {
-        "design": "two_sample",
-        "arms": {
-            "candidate": {"n": 24, "successes": 20, "rate": 0.8333, "wilson": [0.6412, 0.9332]},
-            "champion": {"n": 30, "successes": 18, "rate": 0.6, "wilson": [0.4232, 0.7541]},
-        },
-        "difference": {"estimate": 0.2333, "lower": -0.0131, "upper": 0.4508},
-        "guardrails": [
-            {"name": "tokens", "passed": True, "candidate_mean": 1200, "champion_mean": 1100},
-            {"name": "latency", "passed": False, "candidate_mean": 900, "champion_mean": 500},
-        ],
-    },
-    "candidate_trace_ids": [],
-}
+
+def _observations(successes: int, n: int, latency_ms: int) -> list[Observation]:
+    return [
+        Observation(success=i < successes, tokens=1000, latency_ms=latency_ms, safety_breach=False)
+        for i in range(n)
+    ]
+
+
+# The evaluator's numbers as it stores them (``Decision.to_json()`` in Trial.evaluation):
+# 20 of 24 candidate traces succeeded against 18 of 30 of the champion's, and the candidate
+# is slow (its latency guardrail fails).
+EVALUATION = decide(
+    ArmSummary.of(_observations(20, 24, latency_ms=900)),
+    ArmSummary.of(_observations(18, 30, latency_ms=500)),
+    DecisionSettings(),
+).to_json()
+CANDIDATE_NUMBERS = EVALUATION["numbers"]["arms"]["candidate"]
+DIFFERENCE = EVALUATION["numbers"]["difference"]
 
 
 def reviewer_patch(

@@ -14,6 +14,8 @@ from django.urls import reverse
 from tests import factories
 from tests.trials.operators import (
     BACKEND,
+    CANDIDATE_NUMBERS,
+    DIFFERENCE,
     EVALUATION,
     HYPOTHESIS,
     make_trial,
@@ -161,8 +163,10 @@ def test_the_trial_page_shows_the_bundle_and_a_chart_of_both_arms(operator: Clie
     assert HYPOTHESIS in html
     assert "3 failed/reverted traces across 8 observed traces" in html
     assert '<code class="node-added">review-probation-leaf</code>' in html
-    assert "0.833" in html and "[0.641, 0.933]" in html  # a rate and its Wilson interval
-    assert "[-0.013, 0.451]" in html  # the difference's interval
+    low, high = CANDIDATE_NUMBERS["wilson"]
+    assert f"{CANDIDATE_NUMBERS['rate']:.3f}" in html  # the candidate's rate
+    assert f"[{low:.3f}, {high:.3f}]" in html  # and its Wilson interval
+    assert f"[{DIFFERENCE['lower']:.3f}, {DIFFERENCE['upper']:.3f}]" in html  # the gain's
     assert 'class="guardrail-failed"><td>latency' in html
     assert '<svg class="arm-chart"' in html
     assert 'data-arm="candidate" data-n="3"' in html

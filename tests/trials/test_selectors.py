@@ -7,6 +7,8 @@ import pytest
 from ledger.chain import canonical_json
 from tests.trials.operators import (
     BACKEND,
+    CANDIDATE_NUMBERS,
+    DIFFERENCE,
     EVALUATION,
     EVIDENCE,
     HYPOTHESIS,
@@ -97,10 +99,13 @@ def test_the_bundle_holds_hypothesis_diff_numbers_series_and_recommendation() ->
     assert decision["candidate"] == {
         "n": 24,
         "successes": 20,
-        "rate": 0.8333,
-        "interval": [0.6412, 0.9332],
+        "rate": CANDIDATE_NUMBERS["rate"],
+        "interval": CANDIDATE_NUMBERS["wilson"],
     }
-    assert decision["difference"] == {"estimate": 0.2333, "interval": [-0.0131, 0.4508]}
+    assert decision["difference"] == {
+        "estimate": DIFFERENCE["estimate"],
+        "interval": [DIFFERENCE["lower"], DIFFERENCE["upper"]],
+    }
     assert [(g["name"], g["passed"]) for g in decision["guardrails"]] == [
         ("tokens", True),
         ("latency", False),

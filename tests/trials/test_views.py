@@ -220,7 +220,8 @@ def test_the_trial_page_shows_the_whole_bundle(operator: Client) -> None:
 
     assert HYPOTHESIS in html
     assert '<code class="node-added">review-probation-leaf</code>' in html
-    assert "[0.423, 0.754]" in html
+    low, high = EVALUATION["numbers"]["arms"]["champion"]["wilson"]
+    assert f"[{low:.3f}, {high:.3f}]" in html
     assert '<svg class="arm-chart"' in html and 'data-arm="champion" data-n="1"' in html
     assert "interval has 0" in html
     assert f'ws-connect="/ws/trials/?trial={trial.id}"' in html
