@@ -1,7 +1,9 @@
 """Admin for the genome: versions, champion pointers and nodes are read-only here.
 
 The champion changes only through ``genome_apply_patch`` (command line
-``genome_patch``, and trial promotion), never by editing rows.
+``genome_patch``, and trial promotion) or ``genome_rollback`` (a version's "Roll back to
+this version" button, for users with ``organization.rollback_genome``), never by editing
+rows.
 """
 
 from __future__ import annotations
@@ -10,13 +12,20 @@ import difflib
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from ledger.admin import ReadOnlyAdmin, pretty_json
+from organization.genome import GenomeError
 from organization.models import ChampionPointer, GenomeVersion, Node, SubtreePause
+from organization.services import genome_rollback
+
+ROLLBACK_PERMISSION = "organization.rollback_genome"
 
 
 def _pretty(value: Any) -> str:
@@ -44,6 +53,79 @@ class GenomeVersionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     fields = VERSION_FIELDS
     readonly_fields = VERSION_FIELDS
+    change_form_template = "admin/organization/genomeversion/change_form.html"
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra = {
+            **(extra_context or {}),
+            "may_roll_back": request.user.has_perm(ROLLBACK_PERMISSION),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/rollback/",
+                self.admin_site.admin_view(self.rollback_view),
+                name="organization_genomeversion_rollback",
+            ),
+            *super().get_urls(),
+        ]
+
+    def rollback_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A reason (GET), then ``genome_rollback`` (POST): a copy of this version becomes
+        the champion."""
+        if not request.user.has_perm(ROLLBACK_PERMISSION):
+            raise PermissionDenied
+        version = GenomeVersion.objects.defer("genome").filter(pk=object_id).first()
+        if version is None:
+            raise Http404("No such genome version.")
+        errors: list[str] = []
+        reason = ""
+        if request.method == "POST":
+            reason = request.POST.get("reason", "").strip()
+            if not reason:
+                errors = ["A rollback needs a reason."]
+            elif len(reason) > 500:
+                errors = ["At most 500 characters."]
+            else:
+                try:
+                    rolled = genome_rollback(
+                        to_version_id=version.id,
+                        actor=f"user:{request.user.get_username()}",
+                        reason=reason,
+                    )
+                except GenomeError as refused:
+                    errors = [str(refused)]
+                else:
+                    self.message_user(
+                        request,
+                        f"Rolled back to {version}: the champion is now {rolled}.",
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:organization_genomeversion_change", args=[rolled.pk])
+                    )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Roll back to {version}",
+            "version": version,
+            "errors": errors,
+            "reason": reason,
+        }
+        return TemplateResponse(
+            request,
+            "admin/organization/genomeversion/rollback.html",
+            context,
+            status=400 if errors else 200,
+        )
 
     @admin.display(description="hash")
     def short_hash(self, obj: GenomeVersion) -> str:

@@ -1,4 +1,4 @@
-"""REST API for nodes: the champion tree and each node's pause state."""
+"""REST API for nodes (the champion tree and each node's pause state) and genome rollback."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ from dataclasses import asdict
 from typing import Any, cast
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import generics, serializers
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -15,9 +20,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger.fitness_queries import node_fitness
-from organization.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, not_found
-from organization.models import Node, SubtreePause
+from organization.api_schema import (
+    INVALID,
+    PAGE_NOT_FOUND,
+    UNAUTHENTICATED,
+    BoundedCharField,
+    ErrorSerializer,
+    not_found,
+)
+from organization.genome import GenomeError
+from organization.models import GenomeVersion, Node, SubtreePause
 from organization.selectors import pause_covering, subtree_pauses
+from organization.services import genome_rollback
 
 
 class PauseSerializer(serializers.ModelSerializer[SubtreePause]):
@@ -189,3 +203,72 @@ class NodeFitnessView(APIView):
                 }
             ).data
         )
+
+
+ROLLBACK_PERMISSION = "organization.rollback_genome"
+
+
+class GenomeVersionSerializer(serializers.ModelSerializer[GenomeVersion]):
+    parent_id = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = GenomeVersion
+        fields = ["id", "content_hash", "parent_id", "patch", "actor", "reason", "created_at"]
+        read_only_fields = fields
+
+
+class RollbackSerializer(serializers.Serializer[Any]):
+    to_version_id = BoundedCharField(
+        min_length=1, max_length=64, help_text="An earlier champion version (never a candidate)."
+    )
+    reason = BoundedCharField(min_length=1, max_length=500, help_text="Why, for the ledger.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class MayRollBack(permissions.BasePermission):
+    message = "Rolling the genome back needs the organization.rollback_genome permission."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.has_perm(ROLLBACK_PERMISSION))
+
+
+class GenomeRollback(APIView):
+    """Make a copy of an earlier champion version the champion: a new version, recorded
+    (``genome_rolled_back``); nothing in between is lost, the history only grows."""
+
+    permission_classes = [permissions.IsAuthenticated, MayRollBack]
+
+    @extend_schema(
+        request={"application/json": RollbackSerializer},
+        responses={
+            201: GenomeVersionSerializer,
+            400: INVALID,
+            401: UNAUTHENTICATED,
+            403: OpenApiResponse(
+                ErrorSerializer, description="The user lacks organization.rollback_genome."
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        incoming = RollbackSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        try:
+            version = genome_rollback(
+                to_version_id=data["to_version_id"],
+                actor=f"user:{request.user.get_username()}",
+                reason=data["reason"],
+            )
+        except GenomeVersion.DoesNotExist as missing:
+            raise ValidationError(
+                {"to_version_id": [f"No genome version is called {data['to_version_id']!r}."]}
+            ) from missing
+        except GenomeError as refused:
+            raise ValidationError({"to_version_id": [str(refused)]}) from refused
+        return Response(GenomeVersionSerializer(version).data, status=status.HTTP_201_CREATED)

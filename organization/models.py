@@ -93,6 +93,9 @@ class GenomeVersion(models.Model):
     class Meta:
         ordering = ["-created_at"]
         get_latest_by = "created_at"
+        permissions = [
+            ("rollback_genome", "Can make a copy of an earlier version the champion genome")
+        ]
 
     def __str__(self) -> str:
         return f"{self.content_hash[7:19]} ({self.id[:8]})"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.db.models import QuerySet
 
@@ -154,3 +156,56 @@ def pause_covering(
 def live_trial(*, controller_node_id: str) -> LiveTrial | None:
     """The trial a controller is running now, or None: one primary-key read."""
     return LiveTrial.objects.filter(controller_node_id=controller_node_id).first()
+
+
+def genome_versions_diff(*, base_version_id: str, other_version_id: str) -> dict[str, object]:
+    """What ``other`` changes against ``base``, node by node: the ids of the nodes it adds
+    and removes, and for each node in both whose stored form differs, the top-level fields
+    that differ with their values before and after; genome-level channels by id likewise.
+
+    Reads the two stored genomes (JSON, as written); raises VersionNotFound.
+    """
+    base, other = (_stored_genome(version_id) for version_id in (base_version_id, other_version_id))
+    base_nodes, other_nodes = base.get("nodes", {}), other.get("nodes", {})
+    changed = []
+    for node_id in sorted(set(base_nodes) & set(other_nodes)):
+        before, after = base_nodes[node_id], other_nodes[node_id]
+        fields = sorted(
+            name for name in set(before) | set(after) if before.get(name) != after.get(name)
+        )
+        if fields:
+            changed.append(
+                {
+                    "node_id": node_id,
+                    "fields": fields,
+                    "changes": {
+                        name: {"before": before.get(name), "after": after.get(name)}
+                        for name in fields
+                    },
+                }
+            )
+    base_channels = {channel.get("id"): channel for channel in base.get("channels", [])}
+    other_channels = {channel.get("id"): channel for channel in other.get("channels", [])}
+    return {
+        "base_version_id": base_version_id,
+        "other_version_id": other_version_id,
+        "nodes_added": sorted(set(other_nodes) - set(base_nodes)),
+        "nodes_removed": sorted(set(base_nodes) - set(other_nodes)),
+        "nodes_changed": changed,
+        "channels_added": sorted(str(c) for c in set(other_channels) - set(base_channels)),
+        "channels_removed": sorted(str(c) for c in set(base_channels) - set(other_channels)),
+        "channels_changed": sorted(
+            str(c)
+            for c in set(base_channels) & set(other_channels)
+            if base_channels[c] != other_channels[c]
+        ),
+    }
+
+
+def _stored_genome(version_id: str) -> dict[str, Any]:
+    data = GenomeVersion.objects.filter(id=version_id).values_list("genome", flat=True).first()
+    if data is None:
+        raise VersionNotFound(f"there is no genome version {version_id!r}")
+    if isinstance(data, str):  # an EncodedJson text not yet decoded by the database layer
+        data = json.loads(data)
+    return cast(dict[str, Any], data)

@@ -1,4 +1,4 @@
-"""Websocket routes: the live ledger stream and the live alarms page."""
+"""Websocket routes: the live ledger stream and the live alarms and trials pages."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Any
 from django.urls import path
 
 from organization.consumers import SubtreeStreamConsumer
+from trials.consumers import TrialsConsumer
 from workers.consumers import AlarmsConsumer
 
 websocket_urlpatterns: list[Any] = [
     path("ws/events/", SubtreeStreamConsumer.as_asgi()),
     path("ws/alarms/", AlarmsConsumer.as_asgi()),
+    path("ws/trials/", TrialsConsumer.as_asgi()),
 ]

@@ -4,6 +4,9 @@ from django.shortcuts import redirect
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from organization import api as organization_api
+from trials import urls as trials_urls
+
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("admin:index")
@@ -13,7 +16,10 @@ urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("", include("workers.views.urls")),
+    path("", include("trials.urls")),
     path("api/", include("workers.urls")),
+    path("api/", include(trials_urls.api_urlpatterns)),
+    path("api/genome/rollback/", organization_api.GenomeRollback.as_view(), name="genome-rollback"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,0 +1,105 @@
+"""``/ws/trials/``: the live /trials/ pages, as HTML fragments for htmx's ws extension.
+
+Like ``/ws/alarms/`` (``workers.consumers``): each frame holds whole sections of the page
+(``trials.views``) marked ``hx-swap-oob``, rendered from the database, so a reconnect just
+starts with a full refresh. ``?trial=<id>`` follows one trial's page instead of the inbox.
+Any ``trial_*`` event re-renders; bursts coalesce into one frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from urllib.parse import parse_qs
+
+from ledger.consumers import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHENTICATED,
+    CLOSE_UNKNOWN_NODE,
+    LedgerFollowingConsumer,
+)
+from ledger.selectors import ledger_head_seq
+from ledger.stream import StreamEvent, in_database
+from trials.models import Trial
+from trials.views import SECTION_TEMPLATES, detail_state_html, inbox_sections_html, may_decide
+
+logger = logging.getLogger(__name__)
+
+TRIAL_KIND_PREFIX = "trial_"
+
+
+@in_database
+def _head_seq() -> int:
+    return ledger_head_seq()
+
+
+@in_database
+def _may_decide(user: object) -> bool:
+    return may_decide(user)
+
+
+@in_database
+def _trial_exists(trial_id: str) -> bool:
+    return Trial.objects.filter(suggestion_id=trial_id).exists()
+
+
+@in_database
+def _render(trial_id: str | None, decide: bool) -> str:
+    if trial_id is not None:
+        return detail_state_html(trial_id, may_decide=decide)
+    return inbox_sections_html(set(SECTION_TEMPLATES), may_decide=decide)
+
+
+class TrialsConsumer(LedgerFollowingConsumer):
+    """Renders on a task of its own, so the shared reader never waits for a page render."""
+
+    _renderer: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        trials = query.get("trial", [])
+        if len(trials) > 1 or (trials and not trials[0]):
+            await self.refuse(CLOSE_BAD_REQUEST)
+            return
+        self.trial_id = trials[0] if trials else None
+        if self.trial_id is not None and not await _trial_exists(self.trial_id):
+            await self.refuse(CLOSE_UNKNOWN_NODE)
+            return
+        self.decide = await _may_decide(user)
+        await self.accept()
+        # Read the head before rendering: anything later is rendered again.
+        head = await _head_seq()
+        await self.send(text_data=await _render(self.trial_id, self.decide))
+        self._dirty = asyncio.Event()
+        self._renderer = asyncio.create_task(self._render_changes())
+        self.start_following(after_seq=head)
+
+    def wants(self, event: StreamEvent) -> bool:
+        return event.kind.startswith(TRIAL_KIND_PREFIX)
+
+    async def deliver(self, events: Sequence[StreamEvent]) -> None:
+        self._dirty.set()
+
+    async def _render_changes(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                html = await _render(self.trial_id, self.decide)
+            except Exception:
+                logger.exception("TrialsConsumer stopped following the ledger")
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
+                return
+            await self.send(text_data=html)
+
+    def stop_following(self) -> None:
+        if self._renderer is not None:
+            self._renderer.cancel()
+            self._renderer = None
+        super().stop_following()

@@ -1,0 +1,13 @@
+// Shows whether a trials page is following the ledger live (events of htmx's ws extension).
+(function () {
+  "use strict";
+  function show(state, text) {
+    var badge = document.getElementById("stream-state");
+    if (badge) {
+      badge.dataset.stream = state;
+      badge.textContent = text;
+    }
+  }
+  document.addEventListener("htmx:wsOpen", function () { show("live", "live"); });
+  document.addEventListener("htmx:wsClose", function () { show("offline", "offline"); });
+})();
