@@ -79,6 +79,7 @@ def demo_genome(world: DemoWorld) -> OrganizationalGenome:
             "provider.scripted.success_rate_with_peer": f"{world.rate_with_reviewer:g}",
             "provider.scripted.input_tokens": "400",
             "provider.scripted.output_tokens": "100",
+            "provider.scripted.latency_ms": "20",
         }
     )
     return genome

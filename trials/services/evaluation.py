@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ledger import kinds
 from ledger.models import TaskTrace
 from ledger.services import ledger_batch
 from organization.models import LiveTrial
+from organization.selectors import genome_version
 from trials.domain.decision import (
     ArmSummary,
     Decision,
@@ -107,16 +109,32 @@ def trial_arms(trial: Trial) -> Arms:
         if not trial.allowed_task_classes
         or trace.metadata.get(TASK_CLASS_KEY) in trial.allowed_task_classes
     ]
-    pains = AlgedonicSignalRecord.objects.filter(valence="Pain", created_at__gte=since)
+    breached = _breached_task_ids(trial, candidate, since)
+    return Arms(candidate=candidate, champion=champion, breached_task_ids=breached)
+
+
+def _breached_task_ids(trial: Trial, candidate: list[TaskTrace], since: Any) -> set[str]:
+    """The candidate's tasks that a pain signal attributes to the candidate: one naming the
+    trial, or one about a node only the candidate genome has. (A streak of failures at a leaf
+    both arms share is not the candidate's breach: those failures are already in its rate.)"""
+    if not candidate:
+        return set()
+    base_nodes = set(genome_version(version_id=trial.base_version_id).nodes)
+    candidate_nodes = set(genome_version(version_id=trial.candidate_version_id).nodes)
+    own_nodes = candidate_nodes - base_nodes
+    pains = AlgedonicSignalRecord.objects.filter(valence="Pain", created_at__gte=since).filter(
+        Q(related_suggestion_id=trial.id) | Q(target_node_id__in=own_nodes)
+    )
     candidate_tasks = {trace.task_id for trace in candidate}
     breached = {
         str(task_id)
-        for task_id, suggestion_id in pains.values_list("related_task_id", "related_suggestion_id")
-        if task_id in candidate_tasks or suggestion_id == trial.id
+        for task_id in pains.values_list("related_task_id", flat=True)
+        if task_id in candidate_tasks
     }
-    if pains.filter(related_suggestion_id=trial.id).exists() and candidate:
+    if len(breached) < pains.count():
+        # A breach not tied to one of its tasks still counts once, on its latest trace.
         breached.add(candidate[-1].task_id)
-    return Arms(candidate=candidate, champion=champion, breached_task_ids=breached)
+    return breached
 
 
 def decision_settings(trial: Trial) -> DecisionSettings:

@@ -48,19 +48,23 @@ class ProviderError(Exception):
 
     ``kind`` says whose move it is: ``missing_config`` (fix the node's model settings or the
     worker environment), ``request`` (the call or the agent failed), ``invalid_response`` (the
-    provider answered something we cannot read) or ``timeout``.
+    provider answered something we cannot read) or ``timeout``. ``usage`` is what the failed
+    attempt still spent, when the provider knows (a failed agent run costs tokens too).
     """
 
-    def __init__(self, kind: ProviderErrorKind, message: str) -> None:
+    def __init__(self, kind: ProviderErrorKind, message: str, usage: Usage | None = None) -> None:
         if kind not in PROVIDER_ERROR_KINDS:
             raise ValueError(f"unknown provider error kind {kind!r}")
         super().__init__(message)
         self.kind: ProviderErrorKind = kind
         self.message = message
+        self.usage = usage
 
-    def __reduce__(self) -> tuple[type[ProviderError], tuple[ProviderErrorKind, str]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[ProviderError], tuple[ProviderErrorKind, str, Usage | None]]:
         # Celery pickles exceptions; the default would rebuild from ``args`` alone.
-        return (type(self), (self.kind, self.message))
+        return (type(self), (self.kind, self.message, self.usage))
 
     def __repr__(self) -> str:
         return f"ProviderError({self.kind!r}, {self.message!r})"

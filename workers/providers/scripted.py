@@ -124,20 +124,13 @@ class ScriptedProvider:
             message = self.error_message or (
                 f"scripted failure for task {task_id} (success rate {rate:g}, seed {self.seed!r})"
             )
-            raise ProviderError("request", message)
+            raise ProviderError("request", message, usage=self._usage(request, message))
 
         output_text = self.output or (
             f"scripted: {request.metadata.get('node_name', 'node')} completed task {task_id}."
         )
         self._write_files(workspace, task_id)
-        usage = Usage(
-            input_tokens=self.input_tokens
-            if self.input_tokens is not None
-            else rough_token_estimate(request.instructions) + rough_token_estimate(request.input),
-            output_tokens=self.output_tokens
-            if self.output_tokens is not None
-            else rough_token_estimate(output_text),
-        )
+        usage = self._usage(request, output_text)
         return ModelResponse(
             output_text=output_text,
             usage=usage,
@@ -149,6 +142,17 @@ class ScriptedProvider:
                 "files_touched": list(self.files_touched),
             },
             files_touched=list(self.files_touched),
+        )
+
+    def _usage(self, request: ModelRequest, answer: str) -> Usage:
+        """What the attempt spent, success or failure alike."""
+        return Usage(
+            input_tokens=self.input_tokens
+            if self.input_tokens is not None
+            else rough_token_estimate(request.instructions) + rough_token_estimate(request.input),
+            output_tokens=self.output_tokens
+            if self.output_tokens is not None
+            else rough_token_estimate(answer),
         )
 
     def _write_files(self, workspace: Path, task_id: str) -> None:

@@ -97,7 +97,14 @@ def _execute(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> Ex
             build_model_request(genome, node_id, task), workspace=workspace
         )
     except ProviderError as error:
-        return Execution(TaskStatus.FAILED, "worker failed to execute task", error=str(error))
+        spent = error.usage
+        return Execution(
+            TaskStatus.FAILED,
+            "worker failed to execute task",
+            error=str(error),
+            input_tokens=spent.input_tokens if spent else 0,
+            output_tokens=spent.output_tokens if spent else 0,
+        )
     usage = response.usage
     execution = Execution(
         TaskStatus.COMPLETED,
@@ -259,6 +266,7 @@ def _record(
             **trace_metadata(task, incoming),
             **grant,
             "status": execution.status.value,
+            **({"capability_violation": execution.violation} if execution.violation else {}),
         },
     )
     # The trace is written before the result is published.
