@@ -29,7 +29,8 @@ def names(genome: OrganizationalGenome | None) -> set[str]:
     return {node.name for node in genome.nodes.values()}
 
 
-pytestmark = pytest.mark.django_db
+# Each runs a hundred directives or so: seconds, not milliseconds.
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture
