@@ -38,6 +38,7 @@ from trials.domain.decision import (
     Verdict,
     decide,
     decide_paired,
+    reference_decision,
 )
 from trials.events import trial_record
 from trials.models import Trial, TrialMode
@@ -259,6 +260,8 @@ def _record(
             "updated_at",
         ]
     )
+    # The reference kernel's absolute rule, for comparison only: what it would have done.
+    reference = reference_decision([trace.total_score for trace in arms.candidate])
     trial_record(
         trial,
         kinds.TRIAL_DECISION_RECORDED,
@@ -267,6 +270,7 @@ def _record(
             "reason": decision.reason,
             "rule": decision.rule,
             "numbers": numbers,
+            "reference_rule": {"verdict": reference.verdict.value, **reference.numbers},
             "candidate_traces": len(arms.candidate),
             "champion_traces": len(arms.champion),
             "exhausted": exhausted,

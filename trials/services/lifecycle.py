@@ -285,7 +285,8 @@ def trial_approve(
     inconclusive trial is promoted (an override of the rule, so it needs a reason).
 
     Raises ApprovalDenied without ``trials.approve_trial``, TrialNotFound, TrialConflict when
-    the trial is not pending, Rejected when a needed reason is missing. A repeated
+    the trial is not pending or when ``evidence_hash`` (the bundle the operator read) no
+    longer matches the evidence, Rejected when a needed reason is missing. A repeated
     ``idempotency_key`` returns the first approval.
     """
     name = _check_permission(user)
@@ -363,11 +364,17 @@ def _approval(
     idempotency_key: str | None,
     overrides: bool,
 ) -> TrialApproval:
-    if not evidence_hash:
-        from trials.selectors import evidence_hash as hash_of
-        from trials.selectors import trial_evidence_bundle
+    from trials.selectors import evidence_hash as hash_of
+    from trials.selectors import trial_evidence_bundle
 
-        evidence_hash = hash_of(trial_evidence_bundle(trial=trial))
+    current = hash_of(trial_evidence_bundle(trial=trial))
+    if evidence_hash and evidence_hash != current:
+        # The operator decided on evidence that has changed since (new traces, a decision):
+        # they must look again rather than approve what they did not see.
+        raise TrialConflict(
+            {"evidence_hash": ["the evidence changed since you read it; reload and decide again"]}
+        )
+    evidence_hash = current
     return TrialApproval.objects.create(
         trial=trial,
         verdict=verdict,

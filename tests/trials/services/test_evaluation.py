@@ -89,6 +89,12 @@ def test_one_lucky_success_never_promotes(active):
     assert trial.verdict == "continue"
     decision = LedgerEvent.objects.get(kind=kinds.TRIAL_DECISION_RECORDED)
     assert decision.payload["numbers"]["traces_needed"]["candidate"] == 19
+    # Where the reference's rule (min 10 traces) waits too, ten lucky ones would promote it.
+    arms(active, candidate=(9, 0), champion=(0, 9))
+    trial = trial_evaluate(trial_id=active.id)
+    assert trial.state == Trial.State.ACTIVE
+    latest = LedgerEvent.objects.filter(kind=kinds.TRIAL_DECISION_RECORDED).last()
+    assert latest is not None and latest.payload["reference_rule"]["verdict"] == "promote"
 
 
 def test_a_clearly_better_candidate_is_promoted_with_the_numbers_it_used(champion, active):
@@ -107,6 +113,7 @@ def test_a_clearly_better_candidate_is_promoted_with_the_numbers_it_used(champio
     low, high = numbers["arms"]["candidate"]["wilson"]
     assert low < 55 / 60 < high
     assert decision.payload["verdict"] == "promote"
+    assert decision.payload["reference_rule"]["verdict"] == "promote"  # for comparison only
     recorded = LedgerEvent.objects.filter(kind=kinds.TRIAL_TRACE_RECORDED, trial_id=trial.id)
     assert recorded.count() == 60
     assert not LiveTrial.objects.exists()
@@ -162,9 +169,7 @@ def test_at_its_deadline_an_undecided_trial_waits_for_an_operator(active):
     assert "deadline" in trial.reason
     assert not LiveTrial.objects.exists()
     # The operator overrides with a reason: the candidate is promoted.
-    trial_approve(
-        trial_id=trial.id, user=operator(), reason="the team wants the reviewer", evidence_hash="h"
-    )
+    trial_approve(trial_id=trial.id, user=operator(), reason="the team wants the reviewer")
     trial.refresh_from_db()
     assert trial.state == Trial.State.PROMOTED
 
@@ -218,3 +223,26 @@ def test_a_promotion_that_holds_up_is_kept(champion, active):
     trial.refresh_from_db()
     assert (trial.state, trial.watch) == (Trial.State.PROMOTED, Trial.Watch.PASSED)
     assert champion_version_id() == trial.promoted_version_id
+
+
+def test_a_shadow_trial_is_decided_on_pairs_of_the_same_tasks(champion, make_draft):
+    from workers.domain.homeostat import TrialMode
+
+    trial = suggestion_queue(draft=make_draft(mode=TrialMode.SHADOW), actor="test")
+    trial_activate(actor="test")
+    trial.refresh_from_db()
+    for index in range(40):
+        # The champion's run and the candidate's shadow copy of the same task.
+        champion_run = trace(genome_id=trial.base_version_id, success=index % 3 == 0)
+        shadow = trace(genome_id=trial.candidate_version_id, success=True, trial=trial)
+        TaskTrace.objects.filter(pk=shadow.pk).update(
+            task_id=champion_run.task_id,
+            metadata={**shadow.metadata, "trial_route_role": "shadow", "trial_shadow": "true"},
+        )
+
+    evaluated = trial_evaluate(trial_id=trial.id)
+
+    assert evaluated.state == Trial.State.PROMOTED, evaluated.reason
+    numbers = LedgerEvent.objects.get(kind=kinds.TRIAL_DECISION_RECORDED).payload["numbers"]
+    assert numbers["design"] == "paired"
+    assert numbers["pairs"]["n"] == 40

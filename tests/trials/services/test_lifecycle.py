@@ -12,6 +12,7 @@ from organization.services import genome_apply_patch
 from tests.factories import operator, viewer
 from trials.errors import ApprovalDenied, TrialConflict
 from trials.models import Trial, TrialApproval
+from trials.selectors import evidence_hash, trial_evidence_bundle
 from trials.services.candidates import suggestion_queue
 from trials.services.lifecycle import (
     on_freeze_requested,
@@ -166,17 +167,26 @@ def probation(champion, make_draft):
 def test_an_operator_approves_a_probation_trial_and_its_traffic_may_flow(probation):
     assert probation.awaiting_operator
 
+    seen = evidence_hash(trial_evidence_bundle(trial=probation))
     approval = trial_approve(
-        trial_id=probation.id, user=operator(), evidence_hash="sha256:seen", reason="looks safe"
+        trial_id=probation.id, user=operator(), evidence_hash=seen, reason="looks safe"
     )
 
     probation.refresh_from_db()
     assert probation.approved_at is not None and not probation.awaiting_operator
     assert LiveTrial.objects.get(trial_id=probation.id).approved
-    assert approval.evidence_hash == "sha256:seen"
+    assert approval.evidence_hash == seen
     event = LedgerEvent.objects.get(kind=kinds.TRIAL_APPROVAL_RECORDED, trial_id=probation.id)
     assert event.actor == "user:operator"
     assert event.payload["verdict"] == "approve"
+
+
+def test_an_approval_of_evidence_that_has_changed_since_is_refused(probation):
+    with pytest.raises(TrialConflict) as conflict:
+        trial_approve(trial_id=probation.id, user=operator(), evidence_hash="sha256:stale")
+    assert "evidence_hash" in conflict.value.errors
+    probation.refresh_from_db()
+    assert probation.approved_at is None
 
 
 def test_a_viewer_may_not_approve(probation):
