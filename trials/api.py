@@ -1,6 +1,6 @@
 """REST API for trials: list and read them with their evidence, approve and reject them.
 
-Thin views over ``trials.selectors`` and ``trials.services.lifecycle``: the services decide
+Thin views over ``trials.selectors`` and ``trials.services.approvals``: the services decide
 who may decide and which trials may be decided; here their errors become statuses
 (``trials.views.status_of``: 403, 404, 409, or 400 with the offending fields).
 """

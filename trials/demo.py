@@ -150,8 +150,8 @@ def run_cycle(
     """Run the cycle on the organization in the database (bootstrapped with
     ``demo_genome``), with a worker serving it. ``tick`` runs the trials' periodic step
     in process when no beat is running."""
+    from trials.services.approvals import trial_approve
     from trials.services.audits import audit_run
-    from trials.services.lifecycle import trial_approve
 
     say(f"1. baseline: {baseline} directives on the champion")
     done = wait_finished(submit(baseline, label="baseline"), timeout=timeout)

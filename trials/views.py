@@ -31,7 +31,7 @@ from trials.selectors import (
     trial_get,
     trial_inbox,
 )
-from trials.services.lifecycle import trial_approve, trial_reject
+from trials.services.approvals import trial_approve, trial_reject
 from workers.errors import Rejected
 
 APPROVE_PERMISSION = "trials.approve_trial"

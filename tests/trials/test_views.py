@@ -302,7 +302,7 @@ def test_a_trial_page_socket_sends_that_trial_and_follows_its_decision(tree: Non
     trial = make_trial()
 
     def reject() -> None:
-        from trials.services.lifecycle import trial_reject
+        from trials.services.approvals import trial_reject
 
         trial_reject(trial_id=trial.id, user=trial_operator(), reason="not now")
 

@@ -25,7 +25,7 @@ from organization.selectors import champion_version_id
 from organization.services import genome_apply_patch, genome_rollback
 from trials.events import trial_record
 from trials.models import Trial
-from trials.services.lifecycle import _end
+from trials.services.lifecycle import trial_end
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def trial_promote(
         trial.watch = Trial.Watch.WATCHING
         trial.metadata = {**trial.metadata, "previous_champion_version_id": previous}
         trial.save(update_fields=["promoted_version", "watch", "metadata", "updated_at"])
-        _end(
+        trial_end(
             trial,
             Trial.State.PROMOTED,
             kinds.TRIAL_PROMOTED,
@@ -99,7 +99,7 @@ def trial_prune(
 ) -> Trial:
     """End the trial without changing the champion."""
     with ledger_batch():
-        _end(
+        trial_end(
             trial,
             Trial.State.PRUNED,
             kinds.TRIAL_PRUNED,
@@ -116,7 +116,7 @@ def trial_conclude(
 ) -> Trial:
     """Stop the trial's traffic; it waits ``inconclusive`` for an operator to decide."""
     with ledger_batch():
-        _end(
+        trial_end(
             trial,
             Trial.State.INCONCLUSIVE,
             kinds.TRIAL_INCONCLUSIVE,

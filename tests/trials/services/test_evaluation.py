@@ -15,9 +15,10 @@ from organization.models import LiveTrial
 from organization.selectors import champion_version_id, genome_version
 from tests.factories import operator
 from trials.models import Trial
+from trials.services.approvals import trial_approve
 from trials.services.candidates import suggestion_queue
 from trials.services.evaluation import trial_evaluate
-from trials.services.lifecycle import trial_activate, trial_approve
+from trials.services.lifecycle import trial_activate
 from trials.services.schedule import trials_tick
 from trials.services.watch import watch_check
 from workers.models import AlgedonicSignalRecord

@@ -14,13 +14,8 @@ from trials.errors import ApprovalDenied, TrialConflict
 from trials.models import Trial, TrialApproval
 from trials.selectors import evidence_hash, trial_evidence_bundle
 from trials.services.candidates import suggestion_queue
-from trials.services.lifecycle import (
-    on_freeze_requested,
-    trial_activate,
-    trial_approve,
-    trial_freeze,
-    trial_reject,
-)
+from trials.services.approvals import trial_approve, trial_reject
+from trials.services.lifecycle import on_freeze_requested, trial_activate, trial_freeze
 from workers.errors import IdempotencyConflict, Rejected
 
 pytestmark = pytest.mark.django_db
