@@ -235,3 +235,70 @@ class TrialApproval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.verdict}d trial {self.trial_id[:8]}"
+
+
+class ArchiveRecord(models.Model):
+    """One candidate as one activation evaluated it: its objectives, its place on the Pareto
+    frontier, its selection score; and, once its trial ends, what really happened
+    (docs/rules/trials.md, "Objectives and Pareto frontier").
+    """
+
+    class Status(models.TextChoices):
+        SELECTED_FOR_TRIAL = "selected_for_trial"
+        PARETO_FRONTIER = "pareto_frontier"
+        DOMINATED = "dominated"
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="archive_records")
+    controller_node_id = models.CharField(max_length=ID_LENGTH, db_index=True)
+    activation_id = models.CharField(
+        max_length=64, db_index=True, help_text="The activation that evaluated it."
+    )
+    status = models.CharField(max_length=32, choices=Status.choices)
+    policy = models.CharField(max_length=100)
+    selection_score = models.FloatField()
+    frontier_size = models.PositiveIntegerField()
+    objectives = models.JSONField(default=dict)
+    reasons = models.JSONField(default=list, blank=True)
+    replay = models.JSONField(default=dict, blank=True, help_text="The replay summary.")
+    metadata = models.JSONField(default=dict, blank=True)
+    # Filled in when the trial ends: the real outcome the selection can learn from.
+    outcome = models.CharField(max_length=16, blank=True)
+    realised_score = models.FloatField(null=True, blank=True)
+    realised_traces = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.trial_id[:8]} ({self.selection_score:.1f})"
+
+
+class EvolutionGeneration(models.Model):
+    """One deterministic generation of a controller's evolution: its parents and offspring
+    (docs/rules/trials.md, "Evolution generation")."""
+
+    id = models.CharField(max_length=64, primary_key=True, default=new_id)
+    controller_node_id = models.CharField(max_length=ID_LENGTH)
+    generation = models.PositiveIntegerField()
+    policy = models.CharField(max_length=100)
+    selection_policy = models.CharField(max_length=100)
+    parent_trial_ids = models.JSONField(default=list, blank=True)
+    offspring_trial_ids = models.JSONField(default=list, blank=True)
+    operators = models.JSONField(default=list, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    genome_id = models.CharField(max_length=ID_LENGTH, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["controller_node_id", "generation"], name="one_generation_number_each"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"generation {self.generation} of {self.controller_node_id}"
