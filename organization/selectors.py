@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,6 +157,32 @@ def pause_covering(
 def live_trial(*, controller_node_id: str) -> LiveTrial | None:
     """The trial a controller is running now, or None: one primary-key read."""
     return LiveTrial.objects.filter(controller_node_id=controller_node_id).first()
+
+
+# How long a process trusts its list of controllers with a live trial. Only "none here" is
+# ever taken from it: a controller on the list has its row read fresh (and locked) before
+# anything is routed by it, so a trial that just ended is never routed to; a trial that just
+# started elsewhere reaches this process's routing within this long.
+LIVE_TRIALS_TTL_SECONDS = 1.0
+_live_trials: tuple[float, frozenset[str]] | None = None
+
+
+def live_trial_possible(*, controller_node_id: str) -> bool:
+    """Whether ``controller_node_id`` may have a live trial: False means it has none (as of at
+    most ``LIVE_TRIALS_TTL_SECONDS`` ago), so a hop skips reading its row. One query a second
+    per process, instead of one per routing hop."""
+    global _live_trials
+    now = time.monotonic()
+    if _live_trials is None or now - _live_trials[0] > LIVE_TRIALS_TTL_SECONDS:
+        controllers = frozenset(LiveTrial.objects.values_list("controller_node_id", flat=True))
+        _live_trials = (now, controllers)
+    return controller_node_id in _live_trials[1]
+
+
+def live_trials_forget() -> None:
+    """This process opened or closed a live trial: read the list afresh next time."""
+    global _live_trials
+    _live_trials = None
 
 
 def genome_versions_diff(*, base_version_id: str, other_version_id: str) -> dict[str, object]:

@@ -44,7 +44,11 @@ from organization.models import (
     Node,
     SubtreePause,
 )
-from organization.selectors import genome_version_encoded, genome_version_remember
+from organization.selectors import (
+    genome_version_encoded,
+    genome_version_remember,
+    live_trials_forget,
+)
 
 
 class ChampionMissing(GenomeError):
@@ -443,6 +447,8 @@ def live_trial_open(
     Raises IntegrityError when the controller already has one: the primary key is the
     controller, so two live trials at one controller cannot both commit.
     """
+    transaction.on_commit(live_trials_forget)
+    live_trials_forget()
     return LiveTrial.objects.create(
         controller_node_id=controller_node_id,
         trial_id=trial_id,
@@ -470,6 +476,7 @@ def live_trial_close(*, trial_id: str) -> LiveTrial | None:
     if row is None:
         return None
     LiveTrial.objects.filter(trial_id=trial_id).delete()
+    transaction.on_commit(live_trials_forget)
     return row
 
 

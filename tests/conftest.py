@@ -63,3 +63,13 @@ def _fresh_channel_layer() -> Iterator[None]:
 
     channel_layers.backends.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _live_trials_forgotten() -> Iterator[None]:
+    """Each test starts without the process's short-lived list of live trials (a test's rows
+    are gone when it ends; the next test must not trust a list read during the last)."""
+    from organization.selectors import live_trials_forget
+
+    live_trials_forget()
+    yield

@@ -37,7 +37,13 @@ from django.db.models import F
 from ledger.models import TaskTrace
 from organization.genome import OrganizationalGenome
 from organization.models import LiveTrial
-from organization.selectors import VersionNotFound, champion_version_id, genome_version, live_trial
+from organization.selectors import (
+    VersionNotFound,
+    champion_version_id,
+    genome_version,
+    live_trial,
+    live_trial_possible,
+)
 from organization.services import CANDIDATE_BASE_KEY
 from workers import events, signals
 from workers.domain.messages import TaskPacket, TaskResult
@@ -89,6 +95,8 @@ def policy_of(row: LiveTrial) -> TrialPolicy:
 def live_policy(controller_node_id: str) -> TrialPolicy | None:
     """The controller's live trial as its router sees it: one primary-key read, which locks
     the row (see the lock order above) until the hop commits."""
+    if not live_trial_possible(controller_node_id=controller_node_id):
+        return None
     rows = LiveTrial.objects.select_for_update().filter(controller_node_id=controller_node_id)
     found = rows.first()
     return None if found is None else policy_of(found)
@@ -279,6 +287,8 @@ def result_observed(hop: Hop, result: TaskResult) -> bool:
                 controller_node_id=hop.node_id,
             )
         )
+    if not live_trial_possible(controller_node_id=hop.node_id):
+        return stops
     row = live_trial(controller_node_id=hop.node_id)
     if row is None:
         return stops
