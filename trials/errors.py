@@ -36,3 +36,16 @@ class AuditRefused(Rejected):
     def __init__(self, controller_node_id: str, problem: str) -> None:
         self.controller_node_id = controller_node_id
         super().__init__({"controller_node_id": [problem]})
+
+
+class GenerationRefused(Rejected):
+    """An evolution generation of a node that is not a metasystem of the champion (a 400)."""
+
+    def __init__(self, controller_node_id: str, problem: str) -> None:
+        self.controller_node_id = controller_node_id
+        super().__init__({"controller_node_id": [problem]})
+
+
+class GenerationConflict(Rejected):
+    """Another generation of the controller, or a new champion, landed meanwhile (a 409);
+    nothing of this generation was kept."""

@@ -2,7 +2,9 @@
 
 Each audited controller has its own beat schedule, declared here from the champion genome
 (:func:`audit_schedules`) and written to django-celery-beat's tables by ``manage.py
-beat_sync``, where operators may change its interval or disable it in the admin.
+beat_sync``, where operators may change its interval or disable it in the admin. The tick
+and the evolution generation (every metasystem, hourly) are fixed schedules
+(``PERIODIC_TASKS``), editable there too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from celery import shared_task
 from organization.selectors import champion_genome
 from trials.models import AuditRun
 from trials.services.audits import audit_run, audited_controller_ids
+from trials.services.evolution import evolution_generation_all, evolution_generation_run
 from trials.services.schedule import trials_tick
 from workers.errors import Rejected
 from workers.services.transport import CONTROLLER_QUEUE
@@ -23,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 AUDIT_TASK = "vsm.trials.audit"
 TICK_TASK = "vsm.trials.tick"
+EVOLUTION_TASK = "vsm.trials.evolution"
 # When the node's System 3* config names no interval of its own.
 DEFAULT_AUDIT_INTERVAL_SECONDS = 3600
 SCHEDULE_NAME_LENGTH = 200  # django_celery_beat's PeriodicTask.name
@@ -38,6 +42,16 @@ PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         queue=CONTROLLER_QUEUE,
         description="Evaluate every live trial (deadlines, missed evidence), check the watch "
         "window of recent promotions, and activate queued trials where a controller has none.",
+    ),
+    PeriodicTaskSpec(
+        name=EVOLUTION_TASK,
+        # A generation only queues (at most 4 trials, a population of 6 per controller) and
+        # trials run for days: hourly is plenty, and an idle run is a few indexed reads.
+        every_seconds=3600,
+        queue=CONTROLLER_QUEUE,
+        description="Run an evolution generation for every metasystem of the champion: queue "
+        "bounded canary trials (parsimony guardrail, retiring a low-fitness child, recombining "
+        "elite parents).",
     ),
 )
 
@@ -97,3 +111,19 @@ def tick() -> dict[str, list[str]]:
         "activated": report.activated,
         "failed": report.failed,
     }
+
+
+@shared_task(name=EVOLUTION_TASK)
+def evolution(controller_node_id: str | None = None) -> dict[str, str]:
+    """An evolution generation for every metasystem of the champion, or for the one named
+    (an operator may add such a schedule in the admin). Per controller: the generation's id,
+    ``none: <why>``, ``skipped: <why>`` or ``failed``."""
+    actor = "beat:system_3_evolution"
+    if controller_node_id is None:
+        return evolution_generation_all(actor=actor)
+    try:
+        generation = evolution_generation_run(controller_node_id=controller_node_id, actor=actor)
+    except Rejected as refusal:
+        logger.warning("evolution generation of %s skipped: %s", controller_node_id, refusal)
+        return {controller_node_id: f"skipped: {refusal}"}
+    return {controller_node_id: generation.id if generation else "none"}

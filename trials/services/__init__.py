@@ -7,5 +7,6 @@
 * :mod:`.promotion`: promote, prune, conclude, roll back;
 * :mod:`.watch`: a promotion's watch window;
 * :mod:`.schedule`: the periodic tick;
-* :mod:`.audits`: System 3* audits and audit reports.
+* :mod:`.audits`: System 3* audits and audit reports;
+* :mod:`.evolution`: evolution generations (their offspring queued as canary trials).
 """
