@@ -90,8 +90,9 @@ class CompletedTrial:
     realised_score: float | None
 
 
-# Outcomes whose realised score counts as history (the reference's Promoted, Pruned, Archived).
-REALISED_OUTCOMES = frozenset({"promoted", "pruned", "archived"})
+# Outcomes whose realised score counts as history: the reference's Promoted, Pruned and
+# Archived, and a promotion rolled back afterwards (its candidate arm was real all the same).
+REALISED_OUTCOMES = frozenset({"promoted", "pruned", "archived", "rolled_back"})
 
 
 @dataclass(frozen=True, kw_only=True)
