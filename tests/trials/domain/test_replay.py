@@ -24,6 +24,7 @@ from trials.domain.selection import (
     CandidateLimits,
     ReplayInput,
     ReplayStatus,
+    ReplaySummary,
     ReplayTrace,
     estimated_delta,
     patch_affected_nodes,
@@ -200,7 +201,7 @@ def test_a_candidate_that_cannot_route_loses_where_the_champion_could():
 # -- safety limits ---------------------------------------------------------------------------
 
 
-def statuses(summary) -> list[ReplayStatus]:  # type: ignore[no-untyped-def]
+def statuses(summary: ReplaySummary) -> list[ReplayStatus]:
     return [evaluation.status for evaluation in summary.evaluations]
 
 

@@ -19,6 +19,7 @@ from organization.genome import (
     ChannelDirection,
     LeafOperationSpec,
     NodeLifecycleStatus,
+    Patch,
     PromoteLeafToMetasystem,
     PromptComponent,
     PromptSection,
@@ -34,6 +35,7 @@ from organization.genome import (
 from trials.domain.selection import (
     ArchiveStatus,
     Candidate,
+    CandidateEvaluation,
     CandidateLimits,
     CompletedTrial,
     History,
@@ -87,7 +89,9 @@ def candidate(
     )
 
 
-def evaluate(c: Candidate, history: History | None = None, pressure: Pressure | None = None):  # type: ignore[no-untyped-def]
+def evaluate(
+    c: Candidate, history: History | None = None, pressure: Pressure | None = None
+) -> CandidateEvaluation:
     return evaluate_candidate(
         c, history=history or History(), replay=NO_REPLAY, pressure=pressure or Pressure()
     )
@@ -174,7 +178,7 @@ def test_complexity_cost_of_every_patch_kind():
     )
     component = PromptComponent(text="x" * 1000)
     status = SetNodeStatus(node_id="n", status=NodeLifecycleStatus.RETIRED)
-    costs = [
+    costs: list[tuple[Patch, float]] = [
         (AddChild(parent_id=ROOT, child=node), 18),
         (PromoteLeafToMetasystem(node_id="n", extracted_child_name="e"), 15),
         (RemoveSubtree(node_id="n"), 4),

@@ -13,8 +13,8 @@ from tests.factories import operator, viewer
 from trials.errors import ApprovalDenied, TrialConflict
 from trials.models import Trial, TrialApproval
 from trials.selectors import evidence_hash, trial_evidence_bundle
-from trials.services.candidates import suggestion_queue
 from trials.services.approvals import trial_approve, trial_reject
+from trials.services.candidates import suggestion_queue
 from trials.services.lifecycle import on_freeze_requested, trial_activate, trial_freeze
 from workers.errors import IdempotencyConflict, Rejected
 
