@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
 from django.utils import timezone
 
 from ledger import kinds
@@ -321,3 +323,21 @@ def test_stale_candidates_are_rejected_before_selection_and_never_archived(champ
     assert list(ArchiveRecord.objects.values_list("trial_id", "status")) == [
         (fresh.id, ArchiveRecord.Status.SELECTED_FOR_TRIAL)
     ]
+
+
+def test_the_archive_is_readable_in_the_admin_and_never_editable(champion, make_draft, client):
+    suggestion_queue(draft=algedonic_canary(make_draft), actor="test")
+    trial_activate(actor="test")
+    record = ArchiveRecord.objects.get()
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+
+    listing = client.get(
+        reverse("admin:trials_archiverecord_changelist") + "?status=selected_for_trial"
+    )
+    assert listing.status_code == 200 and record.trial_id[:8] in listing.content.decode()
+    page = client.get(reverse("admin:trials_archiverecord_change", args=[record.pk]))
+    assert page.status_code == 200
+    assert (
+        client.post(reverse("admin:trials_archiverecord_delete", args=[record.pk])).status_code
+        == 403
+    )
