@@ -20,7 +20,7 @@ from django.urls import URLPattern, path, reverse
 
 from ledger.admin import ReadOnlyAdmin, pretty_json
 from trials.errors import TrialNotFound
-from trials.models import AuditRun, GeneSuggestion, Trial, TrialApproval
+from trials.models import ArchiveRecord, AuditRun, GeneSuggestion, Trial, TrialApproval
 from trials.selectors import evidence_hash, trial_evidence_bundle, trial_get
 from trials.views import APPROVE_PERMISSION, VERDICTS, bundle_context, decide, error_lines
 from workers.errors import Rejected
@@ -307,3 +307,23 @@ class TrialApprovalAdmin(ReadOnlyAdmin):
     list_select_related = ["trial"]
     search_fields = ["=id", "=trial__suggestion__id", "actor_name", "reason", "evidence_hash"]
     date_hierarchy = "decided_at"
+
+
+@admin.register(ArchiveRecord)
+class ArchiveRecordAdmin(ReadOnlyAdmin):
+    """Every candidate an activation evaluated, and what happened once its trial ended."""
+
+    list_display = [
+        "created_at",
+        "trial",
+        "controller_node_id",
+        "status",
+        "selection_score",
+        "frontier_size",
+        "outcome",
+        "realised_score",
+    ]
+    list_filter = ["status", "policy", "outcome"]
+    list_select_related = ["trial"]
+    search_fields = ["=trial__suggestion__id", "=activation_id", "controller_node_id"]
+    date_hierarchy = "created_at"

@@ -22,6 +22,7 @@ from organization.services import live_trial_close, live_trial_open
 from trials.errors import TrialConflict, TrialNotFound
 from trials.events import trial_record
 from trials.models import Trial
+from trials.services.selection import archive_record_outcome, candidate_select
 
 APPROVE_PERMISSION = "trials.approve_trial"
 # A trial with no window of its own gets this long before it is concluded.
@@ -31,12 +32,13 @@ DEFAULT_TRIAL_DAYS = 7
 def trial_activate(
     *, actor: str, controller_node_id: str | None = None, trial_id: str | None = None
 ) -> Trial | None:
-    """Make a queued trial the controller's live one: the named trial, or the oldest queued.
+    """Make a queued trial the controller's live one: the named trial, or the best queued
+    candidate by replay, objectives and the Pareto frontier (``trials.services.selection``).
 
-    Queued trials whose base is no longer the champion are rejected on the way
-    (``trial_rejected`` with the reason). Returns the activated trial, or None when nothing
-    queued is left. Raises TrialConflict when the controller already runs a live trial,
-    TrialNotFound for an unknown ``trial_id``.
+    Queued trials whose base is no longer the champion are rejected first (``trial_rejected``
+    with the reason). Every candidate evaluated gets an archive record, the named one too.
+    Returns the activated trial, or None when nothing queued is left. Raises TrialConflict
+    when the controller already runs a live trial, TrialNotFound for an unknown ``trial_id``.
     """
     try:
         with ledger_batch():
@@ -60,6 +62,8 @@ def _activate(*, actor: str, controller_node_id: str | None, trial_id: str | Non
         queued = queued.filter(controller_node_id=controller_node_id)
     champion_id = champion_version_id()
     busy = set(LiveTrial.objects.values_list("controller_node_id", flat=True))
+    # Stale candidates are rejected first, whichever controller they wait at.
+    controllers: dict[str, None] = {}
     for trial in queued.select_related("suggestion").order_by("queued_at", "pk"):
         if trial.base_version_id != champion_id:
             trial_end(
@@ -70,23 +74,34 @@ def _activate(*, actor: str, controller_node_id: str | None, trial_id: str | Non
                 actor=actor,
             )
             continue
-        if trial.controller_node_id in busy:
+        controllers.setdefault(trial.controller_node_id)
+    # Then, at the controllers in the order of their oldest candidate, the best candidate.
+    for controller in controllers:
+        if controller in busy:
             if trial_id is not None or controller_node_id is not None:
                 raise TrialConflict(
                     {
                         "controller_node_id": [
-                            f"{trial.controller_node_id} already runs a live trial; "
+                            f"{controller} already runs a live trial; "
                             "it must end before another starts"
                         ]
                     }
                 )
             continue
-        _start(trial, actor=actor)
-        return trial
+        assert champion_id is not None  # a fresh candidate's base is the champion
+        chosen = candidate_select(
+            controller_node_id=controller,
+            champion_version_id=champion_id,
+            named_trial_id=trial_id,
+        )
+        if chosen is None:
+            continue
+        _start(chosen.trial, actor=actor, selection=chosen.started_payload())
+        return chosen.trial
     return None
 
 
-def _start(trial: Trial, *, actor: str) -> None:
+def _start(trial: Trial, *, actor: str, selection: dict[str, Any]) -> None:
     now = timezone.now()
     plan = trial.suggestion.measurement_plan or {}
     days = plan.get("window_days") or DEFAULT_TRIAL_DAYS
@@ -120,7 +135,7 @@ def _start(trial: Trial, *, actor: str) -> None:
             "max_tasks": trial.max_tasks,
             "max_token_budget": trial.max_token_budget,
             "deadline": trial.deadline.isoformat(),
-            "selection_policy": "oldest_queued_v1",
+            **selection,
             "decision_settings": decision_settings_json(trial),
         },
         actor=actor,
@@ -149,7 +164,8 @@ def trial_end(
     context: EventDraft | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Move ``trial`` to a final (or operator-waiting) state, close its routing, record it."""
+    """Move ``trial`` to a final (or operator-waiting) state, close its routing, record it,
+    and write the outcome and realised score on its archive records."""
     closed = live_trial_close(trial_id=trial.id)
     if closed is not None:
         trial.routed_tasks = closed.routed_tasks
@@ -167,6 +183,7 @@ def trial_end(
             "updated_at",
         ]
     )
+    archive_record_outcome(trial=trial)
     trial_record(
         trial,
         kind,
