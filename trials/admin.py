@@ -20,7 +20,14 @@ from django.urls import URLPattern, path, reverse
 
 from ledger.admin import ReadOnlyAdmin, pretty_json
 from trials.errors import TrialNotFound
-from trials.models import ArchiveRecord, AuditRun, GeneSuggestion, Trial, TrialApproval
+from trials.models import (
+    ArchiveRecord,
+    AuditRun,
+    EvolutionGeneration,
+    GeneSuggestion,
+    Trial,
+    TrialApproval,
+)
 from trials.selectors import evidence_hash, trial_evidence_bundle, trial_get
 from trials.views import APPROVE_PERMISSION, VERDICTS, bundle_context, decide, error_lines
 from workers.errors import Rejected
@@ -327,3 +334,17 @@ class ArchiveRecordAdmin(ReadOnlyAdmin):
     list_select_related = ["trial"]
     search_fields = ["=trial__suggestion__id", "=activation_id", "controller_node_id"]
     date_hierarchy = "created_at"
+
+
+@admin.register(EvolutionGeneration)
+class EvolutionGenerationAdmin(ReadOnlyAdmin):
+    """Each controller's generations: parents, operators, offspring (written by the service)."""
+
+    list_display = ["created_at", "controller_node_id", "generation", "policy", "offspring"]
+    list_filter = ["controller_node_id", "policy"]
+    search_fields = ["=id", "controller_node_id"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="offspring")
+    def offspring(self, generation: EvolutionGeneration) -> int:
+        return len(generation.offspring_trial_ids)

@@ -26,6 +26,7 @@ from organization.services import genome_apply_patch, genome_rollback
 from trials.events import trial_record
 from trials.models import Trial
 from trials.services.lifecycle import trial_end
+from trials.services.selection import archive_record_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ def trial_rollback(*, trial: Trial, actor: str, reason: str, raise_pain: bool = 
         trial.reason = reason
         trial.ended_at = trial.ended_at or timezone.now()
         trial.save(update_fields=["state", "watch", "reason", "ended_at", "updated_at"])
+        archive_record_outcome(trial=trial)
         trial_record(
             trial,
             kinds.TRIAL_ROLLED_BACK,

@@ -92,3 +92,5 @@ def test_a_rollback_restores_the_champion_before_the_promotion_and_raises_pain(c
     assert LedgerEvent.objects.filter(kind=kinds.GENOME_ROLLED_BACK, trial_id=active.id).exists()
     pain = AlgedonicSignalRecord.objects.get(related_suggestion_id=active.id)
     assert pain.valence == "Pain" and "rolled back" in pain.message
+    # History learns the real ending, not the promotion.
+    assert set(active.archive_records.values_list("outcome", flat=True)) == {"rolled_back"}
