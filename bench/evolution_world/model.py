@@ -136,6 +136,8 @@ class Loop:
         source = ScriptedSource(self.seed)
         run = self.run
         run.champion_rate.append(self.champion.mean_rate)
+        for _ in range(self.settings.baseline):
+            self.serve(self.champion)
         for generation in range(1, self.settings.generations + 1):
             gene = source.next(self.champion.genes)
             if gene is None:

@@ -26,6 +26,7 @@ class Settings:
     max_tasks: int = 200  # also the candidate's maximum traces
     min_traces: int = 20
     watch_tasks: int = 20
+    baseline: int = 10  # directives on the founding champion before generation 1
     generations: int = 10
 
     @property
