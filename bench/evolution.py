@@ -128,9 +128,7 @@ def main() -> None:
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.seeds, arguments.services_seeds = 10, 1
-    settings = replace(
-        Settings(), generations=arguments.generations, max_tasks=arguments.max_tasks
-    )
+    settings = replace(Settings(), generations=arguments.generations, max_tasks=arguments.max_tasks)
     first = arguments.first_seed
     print(
         f"evolution bench: {arguments.seeds} model seeds, {arguments.services_seeds} services "

@@ -73,6 +73,7 @@ def _field_defaults(original: Any, replacement: Any) -> list[Any]:
 @contextmanager
 def deterministic(key: str) -> Iterator[Clock]:
     import django.utils.timezone
+
     import organization.services
     import workers.domain.messages
     import workers.services.leaf

@@ -138,7 +138,11 @@ class Aim:
 
 def aims(by_policy: dict[str, Figures], rule: str) -> list[Aim]:
     ours = by_policy[rule]
-    others = [f for name, f in by_policy.items() if name in ("reference_absolute_v1", "naive_fixed_sample_v1")]
+    others = [
+        f
+        for name, f in by_policy.items()
+        if name in ("reference_absolute_v1", "naive_fixed_sample_v1")
+    ]
     upper = ours.false_promotions.interval[1]
     result = [
         Aim(
@@ -172,8 +176,9 @@ def aims(by_policy: dict[str, Figures], rule: str) -> list[Aim]:
             Aim(
                 f"fewer false promotions than {other.policy}, at no worse power (2-point slack)",
                 beats,
-                f"{ours.false_promotions.value * 100:.1f}% vs {other.false_promotions.value * 100:.1f}%;"
-                f" power {ours.power.value * 100:.1f}% vs {other.power.value * 100:.1f}%",
+                f"{ours.false_promotions.value * 100:.1f}% vs "
+                f"{other.false_promotions.value * 100:.1f}%; "
+                f"power {ours.power.value * 100:.1f}% vs {other.power.value * 100:.1f}%",
             )
         )
     return result

@@ -19,6 +19,7 @@ import uuid
 
 from trials.domain.decision import (
     ArmSummary,
+    Decision,
     DecisionSettings,
     Observation,
     Verdict,
@@ -32,7 +33,11 @@ from .records import SeedRun, Settings, TrialRecord
 from .source import ScriptedSource
 from .world import Structure, is_best, outcome, should_promote, task_class, trial_kind
 
-STATES = {Verdict.PROMOTE: "promoted", Verdict.PRUNE: "pruned", Verdict.INCONCLUSIVE: "inconclusive"}
+STATES = {
+    Verdict.PROMOTE: "promoted",
+    Verdict.PRUNE: "pruned",
+    Verdict.INCONCLUSIVE: "inconclusive",
+}
 
 
 class Loop:
@@ -62,7 +67,9 @@ class Loop:
         tokens = result.input_tokens + result.output_tokens
         return Observation(result.success, tokens, result.latency_ms), tokens
 
-    def decide(self, candidate: list[Observation], champion: list[Observation], exhausted: bool):  # type: ignore[no-untyped-def]
+    def decide(
+        self, candidate: list[Observation], champion: list[Observation], exhausted: bool
+    ) -> Decision:
         c, h = ArmSummary.of(candidate), ArmSummary.of(champion)
         if self.policy in COMPARISON_RULES:
             scores = [1.0 if o.success else -1.0 for o in candidate]

@@ -79,7 +79,8 @@ def champion_svg(by_policy: dict[str, Figures]) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{left}" y="16">Champion true success rate by generation (mean over seeds)</text>',
+        f'<text x="{left}" y="16">Champion true success rate by generation '
+        "(mean over seeds)</text>",
     ]
     for tick in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
         parts.append(

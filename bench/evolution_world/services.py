@@ -192,7 +192,9 @@ class Loop:
                 max_token_budget=None,
                 requires_approval=False,
             )
-            run = audit_run(controller_node_id=ROOT, trigger="command", actor=ACTOR, auditor=auditor)
+            run = audit_run(
+                controller_node_id=ROOT, trigger="command", actor=ACTOR, auditor=auditor
+            )
             trial = Trial.objects.filter(suggestion__audit_run=run).first()
             if trial is not None:
                 return trial

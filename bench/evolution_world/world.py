@@ -18,7 +18,9 @@ TASK_CLASSES = ("code", "docs")
 BASE_RATES = {"code": 0.30, "docs": 0.50}
 BASE_TOKENS = 500
 LATENCY_MS = 40
-TOKEN_MARGIN = 0.25  # the trials' token guardrail, and the world's budget (× founding tokens)
+TOKEN_MARGIN = (
+    0.25  # the trials' token guardrail, and the world's budget (times the founding tokens)
+)
 
 
 @dataclass(frozen=True)
