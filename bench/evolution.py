@@ -118,7 +118,7 @@ def table(by_policy: dict[str, list[SeedRun]]) -> dict[str, Figures]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=120, help="model-engine seeds (figures)")
-    parser.add_argument("--services-seeds", type=int, default=2, help="services-engine seeds")
+    parser.add_argument("--services-seeds", type=int, default=1, help="services-engine seeds")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--max-tasks", type=int, default=200, help="a trial's maximum tasks")
