@@ -40,6 +40,7 @@ from trials.domain.decision import (
     decide_paired,
     reference_decision,
 )
+from trials.domain.decision.naive import COMPARISON_RULES, comparison_decision
 from trials.events import trial_record
 from trials.models import Trial, TrialMode
 from trials.services.promotion import trial_conclude, trial_promote, trial_prune
@@ -51,6 +52,8 @@ CANDIDATE_ROLE: dict[str, str] = {
     TrialMode.SHADOW.value: "shadow"
 }  # every other mode's candidate arm: "control"
 TASK_CLASS_KEY = "task_metadata.task_class"
+# A trial may name a comparison policy (benchmarks only, bench/evolution.py); absent, the rule.
+DECISION_RULE_KEY = "decision_rule"
 
 
 @dataclass
@@ -170,6 +173,17 @@ def exhausted_because(trial: Trial, arms: Arms, live: LiveTrial | None) -> str |
 
 def evaluate_arms(trial: Trial, arms: Arms, *, exhausted: bool) -> Decision:
     settings = decision_settings(trial)
+    rule = trial.metadata.get(DECISION_RULE_KEY)
+    if rule in COMPARISON_RULES:  # two samples, whatever the mode
+        return comparison_decision(
+            rule,
+            ArmSummary.of(arms.observations(arms.candidate)),
+            ArmSummary.of(arms.observations(arms.champion)),
+            [trace.total_score for trace in arms.candidate],
+            settings,
+            key=trial.id,
+            deadline_passed=exhausted,
+        )
     if trial.mode == TrialMode.SHADOW:  # both arms ran the same tasks: compare them paired
         return decide_paired(arms.pairs(), settings, deadline_passed=exhausted)
     return decide(

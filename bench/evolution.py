@@ -1,0 +1,176 @@
+"""Does the loop make the organization better, and how often does it make it worse?
+
+Offline and deterministic from a seed. A simulated world (bench/evolution_world/world.py) gives
+every organization structure a true success rate per task class and a token cost the loop
+cannot see; candidates of every kind are tried (better, worse, equal A/A, worse only on cost,
+better only on code tasks), each seed under four decision policies side by side: this project's
+rule (``sequential_confidence_v1``), the reference's absolute rule, a naive fixed-sample test
+re-checked after every trace, and a random choice (a control).
+
+    VSM_VAR_DIR=$PWD/var/bench-evo .venv/bin/python bench/evolution.py [--seeds 100]
+        [--services-seeds 4] [--jobs 2] [--quick] [--svg docs/evolution-champion.svg]
+
+Two engines run the same loop on the same world:
+
+* **services**: the real services in process (audit, queue, activation, trial routing, leaf
+  execution, evaluation after every trace, promotion, watch, rollback), envelopes delivered in
+  order, ids and clocks fixed by the seed; prints each run's final ledger chain hash (a rerun
+  with the same seed gives the same hash). About 50 ms a task, so it runs
+  ``--services-seeds`` seeds;
+* **model**: the same protocol without the database, on the project's own pure code (exposure
+  bucket, decision policies); it runs ``--seeds`` seeds for the figures and the aims, and is
+  printed beside the services engine on the seeds both ran.
+
+Candidates come from the scripted source (bench/evolution_world/source.py): the System 3*
+audit's reviewer first (through ``audit_run`` in the services engine), then the other genes in
+an order drawn from the seed, queued with ``suggestion_queue``. Figures: docs/evolution.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BASE_DIR))
+
+if os.environ.get("PYTHONHASHSEED") != "0" and __name__ == "__main__":
+    # Set iteration order must not differ between runs, or a ledger payload could.
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+from bench.evolution_world.metrics import Figures, aims, figures  # noqa: E402
+from bench.evolution_world.model import run_model  # noqa: E402
+from bench.evolution_world.records import POLICIES, SHORT, SeedRun, Settings  # noqa: E402
+from bench.evolution_world.report import champion_svg, print_figures  # noqa: E402
+
+RULE = POLICIES[0]
+
+
+def setup_django() -> None:
+    """Django on an in-memory SQLite test database of this process's own."""
+    scratch = Path(tempfile.mkdtemp(prefix="vsm-bench-evo-", dir=os.environ.get("VSM_VAR_DIR")))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    os.environ["VSM_WORKSPACE_ROOT"] = str(scratch / "workspaces")
+    os.environ["VSM_BROKER_PATH"] = str(scratch / "broker.sqlite3")
+    os.environ["VSM_LEAF_QUEUES"] = "shared"
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DJANGO_DEBUG", "false")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsmsite.settings")
+    import django
+
+    django.setup()
+    import logging
+
+    from django.db import connection
+    from django.test.utils import setup_databases
+
+    logging.disable(logging.WARNING)  # the world's failures are expected; keep the tables legible
+    connection.settings_dict["TEST"]["NAME"] = ":memory:"
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    options["init_command"] = "PRAGMA synchronous=OFF;"
+    setup_databases(verbosity=0, interactive=False)
+
+
+def services_job(args: tuple[int, str, Settings]) -> SeedRun:
+    from bench.evolution_world.services import run_services
+
+    return run_services(*args)
+
+
+def model_job(args: tuple[int, str, Settings]) -> SeedRun:
+    return run_model(*args)
+
+
+def run_all(
+    jobs: int, engine: str, seeds: Iterable[int], settings: Settings
+) -> dict[str, list[SeedRun]]:
+    work = [(seed, policy, settings) for seed in seeds for policy in POLICIES]
+    job = services_job if engine == "services" else model_job
+    if jobs <= 1:
+        if engine == "services":
+            setup_django()
+        results = [job(item) for item in work]
+    else:
+        initializer = setup_django if engine == "services" else None
+        with ProcessPoolExecutor(max_workers=jobs, initializer=initializer) as pool:
+            results = list(pool.map(job, work, chunksize=1))
+    by_policy: dict[str, list[SeedRun]] = {policy: [] for policy in POLICIES}
+    for run in results:
+        by_policy[run.policy].append(run)
+    return by_policy
+
+
+def table(by_policy: dict[str, list[SeedRun]]) -> dict[str, Figures]:
+    return {policy: figures(policy, runs) for policy, runs in by_policy.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=120, help="model-engine seeds (figures)")
+    parser.add_argument("--services-seeds", type=int, default=1, help="services-engine seeds")
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--generations", type=int, default=10)
+    parser.add_argument("--max-tasks", type=int, default=200, help="a trial's maximum tasks")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--quick", action="store_true", help="10 model seeds, 1 services seed")
+    parser.add_argument("--svg", type=Path, default=None, help="write the champion plot here")
+    arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.seeds, arguments.services_seeds = 10, 1
+    settings = replace(Settings(), generations=arguments.generations, max_tasks=arguments.max_tasks)
+    first = arguments.first_seed
+    print(
+        f"evolution bench: {arguments.seeds} model seeds, {arguments.services_seeds} services "
+        f"seeds from seed {first}; {len(POLICIES)} policies; canary share "
+        f"{settings.share_basis_points} bp, at most {settings.max_tasks} tasks a trial, "
+        f"{settings.generations} generations; candidates from the scripted source"
+    )
+
+    started = time.perf_counter()
+    services_seeds = range(first, first + arguments.services_seeds)
+    services = run_all(arguments.jobs, "services", services_seeds, settings)
+    services_seconds = time.perf_counter() - started
+    print(f"\n== services engine ({services_seconds:.0f} s) ==")
+    for policy in POLICIES:
+        for run in services[policy]:
+            print(
+                f"  seed {run.seed:4d} {SHORT[policy]:>9}: {len(run.trials)} trials, "
+                f"{run.tasks} tasks, {run.ledger_events} events, chain {run.ledger_hash} "
+                f"({run.seconds:.1f} s)"
+            )
+    started = time.perf_counter()
+    model = run_all(arguments.jobs, "model", range(first, first + arguments.seeds), settings)
+    model_seconds = time.perf_counter() - started
+
+    same = {
+        policy: [run for run in model[policy] if run.seed in services_seeds] for policy in POLICIES
+    }
+    if arguments.services_seeds:
+        print_figures(
+            f"Services engine beside the model engine on the same {len(services_seeds)} seeds",
+            table(services),
+            compare=table(same),
+        )
+    by_policy = table(model)
+    print_figures(f"Model engine, {arguments.seeds} seeds ({model_seconds:.0f} s)", by_policy)
+    print("\nAims (this project's rule, model engine):")
+    for aim in aims(by_policy, RULE):
+        print(f"  [{'met' if aim.met else 'MISSED'}] {aim.text}: {aim.value}")
+    if arguments.svg is not None:
+        arguments.svg.write_text(champion_svg(by_policy))
+        print(f"\nwrote {arguments.svg}")
+
+
+if __name__ == "__main__":
+    main()

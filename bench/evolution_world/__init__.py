@@ -1,0 +1,1 @@
+"""The evolution benchmark's world, candidate sources, engines and report (bench/evolution.py)."""
