@@ -31,6 +31,7 @@ def test_the_model_engine_runs_every_policy_and_a_seed_fixes_its_records():
     assert by_policy["reference_absolute_v1"].mean_traces < 40
 
 
+@pytest.mark.slow  # two full runs of the real services: seconds
 @pytest.mark.django_db(transaction=True)
 def test_the_services_engine_gives_the_same_ledger_for_the_same_seed():
     from bench.evolution_world.services import run_services
