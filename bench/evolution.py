@@ -58,7 +58,10 @@ RULE = POLICIES[0]
 
 def setup_django() -> None:
     """Django on an in-memory SQLite test database of this process's own."""
-    scratch = Path(tempfile.mkdtemp(prefix="vsm-bench-evo-", dir=os.environ.get("VSM_VAR_DIR")))
+    var_dir = os.environ.get("VSM_VAR_DIR")
+    if var_dir:
+        Path(var_dir).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="vsm-bench-evo-", dir=var_dir))
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     os.environ["VSM_WORKSPACE_ROOT"] = str(scratch / "workspaces")
     os.environ["VSM_BROKER_PATH"] = str(scratch / "broker.sqlite3")
@@ -139,7 +142,11 @@ def main() -> None:
 
     started = time.perf_counter()
     services_seeds = range(first, first + arguments.services_seeds)
-    services = run_all(arguments.jobs, "services", services_seeds, settings)
+    services = (
+        run_all(arguments.jobs, "services", services_seeds, settings)
+        if arguments.services_seeds
+        else {policy: [] for policy in POLICIES}
+    )
     services_seconds = time.perf_counter() - started
     print(f"\n== services engine ({services_seconds:.0f} s) ==")
     for policy in POLICIES:
