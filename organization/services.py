@@ -464,9 +464,13 @@ def live_trial_open(
     )
 
 
-def live_trial_approve(*, trial_id: str) -> bool:
-    """Let the live trial's traffic flow without per-task approval; False if not live."""
-    return LiveTrial.objects.filter(trial_id=trial_id).update(approved=True) == 1
+def live_trial_approve(*, trial_id: str, traffic_share_basis_points: int | None = None) -> bool:
+    """Open the live trial's approval gate (and set its share, when given); False if not
+    live. Exposure still follows the share and the risk rule per task."""
+    changes: dict[str, Any] = {"approved": True}
+    if traffic_share_basis_points is not None:
+        changes["traffic_share_basis_points"] = traffic_share_basis_points
+    return LiveTrial.objects.filter(trial_id=trial_id).update(**changes) == 1
 
 
 def live_trial_close(*, trial_id: str) -> LiveTrial | None:

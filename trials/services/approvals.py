@@ -10,11 +10,12 @@ from ledger.services import ledger_batch
 from organization.services import live_trial_approve
 from trials.errors import ApprovalDenied, TrialConflict, TrialNotFound
 from trials.events import trial_record
-from trials.models import Trial, TrialApproval
+from trials.models import Trial, TrialApproval, TrialMode
 from trials.services.lifecycle import trial_end
 from workers.errors import IdempotencyConflict, Rejected
 
 APPROVE_PERMISSION = "trials.approve_trial"
+APPROVED_PROBATION_SHARE_BASIS_POINTS = 5000
 
 
 def _check_permission(user: User) -> str:
@@ -83,8 +84,17 @@ def trial_approve(
             trial_promote(trial=trial, actor=f"user:{name}", reason=f"operator override: {reason}")
         else:
             trial.approved_at = approval.decided_at
-            trial.save(update_fields=["approved_at", "updated_at"])
-            live_trial_approve(trial_id=trial.id)
+            fields = ["approved_at", "updated_at"]
+            if trial.mode == TrialMode.PROBATION and trial.traffic_share_basis_points is None:
+                # A probation trial without a share would run only tasks approved one by one;
+                # the operator approved the trial, so it gets half the traffic: the split that
+                # decides soonest, each arm as large as the other.
+                trial.traffic_share_basis_points = APPROVED_PROBATION_SHARE_BASIS_POINTS
+                fields.append("traffic_share_basis_points")
+            trial.save(update_fields=fields)
+            live_trial_approve(
+                trial_id=trial.id, traffic_share_basis_points=trial.traffic_share_basis_points
+            )
     return approval
 
 

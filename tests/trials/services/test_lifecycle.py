@@ -16,6 +16,7 @@ from trials.selectors import evidence_hash, trial_evidence_bundle
 from trials.services.approvals import trial_approve, trial_reject
 from trials.services.candidates import suggestion_queue
 from trials.services.lifecycle import on_freeze_requested, trial_activate, trial_freeze
+from workers.domain.homeostat import TrialMode
 from workers.errors import IdempotencyConflict, Rejected
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +154,10 @@ def test_an_active_trial_survives_in_the_database_and_blocks_activation(champion
 
 @pytest.fixture
 def probation(champion, make_draft):
-    trial = suggestion_queue(draft=make_draft(requires_approval=True, share=None), actor="test")
+    trial = suggestion_queue(
+        draft=make_draft(mode=TrialMode.PROBATION, requires_approval=True, share=None),
+        actor="test",
+    )
     trial_activate(actor="test")
     trial.refresh_from_db()
     return trial
@@ -169,7 +173,10 @@ def test_an_operator_approves_a_probation_trial_and_its_traffic_may_flow(probati
 
     probation.refresh_from_db()
     assert probation.approved_at is not None and not probation.awaiting_operator
-    assert LiveTrial.objects.get(trial_id=probation.id).approved
+    live = LiveTrial.objects.get(trial_id=probation.id)
+    assert live.approved
+    # It had no share: approved, it gets half the traffic (per task, by its bucket).
+    assert probation.traffic_share_basis_points == live.traffic_share_basis_points == 5000
     assert approval.evidence_hash == seen
     event = LedgerEvent.objects.get(kind=kinds.TRIAL_APPROVAL_RECORDED, trial_id=probation.id)
     assert event.actor == "user:operator"
