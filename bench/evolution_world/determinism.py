@@ -1,7 +1,10 @@
 """Ids and clocks fixed by the seed, patched into this process only (no production change).
 
-* ``uuid.uuid4`` (behind ``ledger.chain.new_id`` and every re-export of it, model defaults
-  included) draws from a generator seeded by the run's key;
+* ``ledger.chain.new_id`` (the project's one source of ids: every re-export of it and every
+  model default calls it) draws from a generator seeded by the run's key. Only the project's
+  ids are patched, not ``uuid.uuid4`` itself: a library that draws a uuid once per process
+  (channels_redis names its client on first use) would otherwise shift the whole stream, and
+  the second run in a process would not repeat the first;
 * ``django.utils.timezone.now`` (module attribute, and every model field whose default is it),
   the envelopes' RFC 3339 stamps (``workers.domain.messages.datetime``), the genome lineage's
   ``time.time()`` (``organization.services.time``) and the leaf's latency clock
@@ -74,6 +77,7 @@ def _field_defaults(original: Any, replacement: Any) -> list[Any]:
 def deterministic(key: str) -> Iterator[Clock]:
     import django.utils.timezone
 
+    import ledger.chain
     import organization.services
     import workers.domain.messages
     import workers.services.leaf
@@ -91,7 +95,7 @@ def deterministic(key: str) -> Iterator[Clock]:
     original_now = django.utils.timezone.now
     fields = _field_defaults(original_now, now)
     with ExitStack() as stack:
-        stack.enter_context(mock.patch("uuid.uuid4", uuid4))
+        stack.enter_context(mock.patch.object(ledger.chain, "uuid", SimpleNamespace(uuid4=uuid4)))
         stack.enter_context(mock.patch.object(django.utils.timezone, "now", now))
         stack.enter_context(mock.patch.object(workers.domain.messages, "datetime", stamped))
         stack.enter_context(

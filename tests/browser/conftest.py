@@ -151,3 +151,13 @@ def browser_page(allow_orm_beside_playwright: None) -> Iterator[Any]:
             # them here, or the test database cannot be dropped at the end of the run.
             connections.close_all()
             browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _server_readable_password_hashes(settings: Any) -> None:
+    """The daphne process checks logins with the production hashers, which do not include the
+    cheap one the rest of the suite hashes with (tests/conftest.py): users made here get a
+    hash it can read."""
+    settings.PASSWORD_HASHERS = [
+        hasher for hasher in settings.PASSWORD_HASHERS if "MD5" not in hasher
+    ]
