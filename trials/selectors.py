@@ -177,13 +177,13 @@ def _timestamp(moment: datetime | None) -> str | None:
 
 def trial_arm_series(*, trial: Trial) -> dict[str, Any]:
     """Each arm's cumulative success rate, trace by trace, from the trial's start to its end:
-    the very traces and successes the evaluator counts (``trial_arms`` and ``succeeded`` of
+    the very traces and successes the evaluator counts (``trial_arms`` of
     ``trials.services.evaluation``), so that the chart and the decision numbers agree.
 
     Each point is ``{"at", "n", "successes", "rate"}``; a trial that never started has none.
     """
     # Imported here: the services import this module (an approval hashes the bundle).
-    from trials.services.evaluation import succeeded, trial_arms
+    from trials.services.evaluation import trial_arms
 
     series: dict[str, Any] = {
         "since": _timestamp(trial.started_at),
@@ -199,7 +199,7 @@ def trial_arm_series(*, trial: Trial) -> dict[str, Any]:
         for n, trace in enumerate(traces, start=1):
             if trial.ended_at is not None and trace.started_at > trial.ended_at:
                 break
-            successes += 1 if succeeded(trace) else 0
+            successes += 1 if trace.succeeded else 0
             series[name].append(
                 {
                     "at": trace.started_at.isoformat(),

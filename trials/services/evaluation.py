@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from ledger import kinds
@@ -56,13 +57,30 @@ TASK_CLASS_KEY = "task_metadata.task_class"
 DECISION_RULE_KEY = "decision_rule"
 
 
+@dataclass(frozen=True)
+class ArmTrace:
+    """What the evaluation reads of one trace: a few columns and two metadata keys, never the
+    whole row (an arm is re-read after every trace, and decoding every trace's JSON columns
+    was most of the cost)."""
+
+    id: str
+    task_id: str
+    started_at: Any
+    total_score: float
+    succeeded: bool
+    tokens: int
+    latency_ms: int
+    capability_violation: bool
+    task_class: str | None
+
+
 @dataclass
 class Arms:
-    candidate: list[TaskTrace] = field(default_factory=list)
-    champion: list[TaskTrace] = field(default_factory=list)
+    candidate: list[ArmTrace] = field(default_factory=list)
+    champion: list[ArmTrace] = field(default_factory=list)
     breached_task_ids: set[str] = field(default_factory=set)
 
-    def observations(self, traces: list[TaskTrace]) -> list[Observation]:
+    def observations(self, traces: list[ArmTrace]) -> list[Observation]:
         return [observation(trace, self.breached_task_ids) for trace in traces]
 
     def pairs(self) -> list[tuple[Observation, Observation]]:
@@ -78,46 +96,88 @@ class Arms:
         ]
 
 
-def succeeded(trace: TaskTrace) -> bool:
-    return trace.total_score > 0 and trace.reverted is not True and trace.merged is not False
-
-
-def observation(trace: TaskTrace, breached_task_ids: set[str]) -> Observation:
+def observation(trace: ArmTrace, breached_task_ids: set[str]) -> Observation:
     return Observation(
-        success=succeeded(trace),
-        tokens=trace.token_total,
+        success=trace.succeeded,
+        tokens=trace.tokens,
         latency_ms=trace.latency_ms,
-        safety_breach=bool(trace.metadata.get("capability_violation"))
-        or trace.task_id in breached_task_ids,
+        safety_breach=trace.capability_violation or trace.task_id in breached_task_ids,
     )
+
+
+_ARM_COLUMNS = (
+    "id",
+    "task_id",
+    "started_at",
+    "outcome_score",
+    "delayed_adjustments",
+    "reverted",
+    "merged",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "violation",
+    "task_class",
+)
+
+
+def arm_traces(traces: QuerySet[TaskTrace], limit: int | None = None) -> list[ArmTrace]:
+    """The traces of a queryset as the evaluation reads them, oldest first (the first
+    ``limit`` of them, when given)."""
+    rows = (
+        traces.annotate(
+            violation=KT("metadata__capability_violation"),
+            task_class=KT(f"metadata__{TASK_CLASS_KEY}"),
+        )
+        .order_by("started_at", "id")
+        .values_list(*_ARM_COLUMNS)
+    )
+    arm = []
+    for row in rows if limit is None else rows[:limit]:
+        id_, task_id, started_at, score, adjustments, reverted, merged, tokens_in = row[:8]
+        tokens_out, latency_ms, violation, task_class = row[8:]
+        total = score + sum(float(item.get("delta_score", 0.0)) for item in adjustments)
+        arm.append(
+            ArmTrace(
+                id=id_,
+                task_id=task_id,
+                started_at=started_at,
+                total_score=total,
+                succeeded=total > 0 and reverted is not True and merged is not False,
+                tokens=tokens_in + tokens_out,
+                latency_ms=latency_ms,
+                capability_violation=bool(violation),
+                task_class=task_class,
+            )
+        )
+    return arm
 
 
 def trial_arms(trial: Trial) -> Arms:
     """Both arms' traces, oldest first (see the module docstring)."""
     since = trial.started_at or trial.queued_at
     role = CANDIDATE_ROLE.get(trial.mode, "control")
-    candidate = list(
+    candidate = arm_traces(
         TaskTrace.objects.filter(
             metadata__trial_id=trial.id, metadata__trial_route_role=role, started_at__gte=since
-        ).order_by("started_at", "id")
+        )
     )
     champion = [
         trace
-        for trace in TaskTrace.objects.filter(
-            scopes__node_id=trial.controller_node_id,
-            scopes__started_at__gte=since,
-            genome_id=trial.base_version_id,
+        for trace in arm_traces(
+            TaskTrace.objects.filter(
+                scopes__node_id=trial.controller_node_id,
+                scopes__started_at__gte=since,
+                genome_id=trial.base_version_id,
+            ).exclude(metadata__has_key="trial_id")
         )
-        .exclude(metadata__has_key="trial_id")
-        .order_by("started_at", "id")
-        if not trial.allowed_task_classes
-        or trace.metadata.get(TASK_CLASS_KEY) in trial.allowed_task_classes
+        if not trial.allowed_task_classes or trace.task_class in trial.allowed_task_classes
     ]
     breached = _breached_task_ids(trial, candidate, since)
     return Arms(candidate=candidate, champion=champion, breached_task_ids=breached)
 
 
-def _breached_task_ids(trial: Trial, candidate: list[TaskTrace], since: Any) -> set[str]:
+def _breached_task_ids(trial: Trial, candidate: list[ArmTrace], since: Any) -> set[str]:
     """The candidate's tasks that a pain signal attributes to the candidate: one naming the
     trial, or one about a node only the candidate genome has. (A streak of failures at a leaf
     both arms share is not the candidate's breach: those failures are already in its rate.)"""
@@ -240,8 +300,8 @@ def _record(
             {
                 "trace_id": trace.id,
                 "task_id": trace.task_id,
-                "success": succeeded(trace),
-                "tokens": trace.token_total,
+                "success": trace.succeeded,
+                "tokens": trace.tokens,
                 "candidate_traces": len(arms.candidate),
                 "champion_traces": len(arms.champion),
             },

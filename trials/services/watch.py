@@ -14,7 +14,13 @@ from ledger.services import ledger_batch
 from trials.domain.decision import ArmSummary, decide, significantly_worse
 from trials.events import trial_record
 from trials.models import Trial
-from trials.services.evaluation import Arms, decision_settings, observation, trial_arms
+from trials.services.evaluation import (
+    Arms,
+    arm_traces,
+    decision_settings,
+    observation,
+    trial_arms,
+)
 from trials.services.promotion import trial_rollback
 
 
@@ -28,12 +34,13 @@ def watch_check(*, trial_id: str, actor: str = "system:trials") -> Trial:
         if trial.state != Trial.State.PROMOTED or trial.watch != Trial.Watch.WATCHING:
             return trial
         since = trial.ended_at or trial.updated_at
-        after = list(
+        after = arm_traces(
             TaskTrace.objects.filter(
                 scopes__node_id=trial.controller_node_id,
                 scopes__started_at__gte=since,
                 genome_id=trial.promoted_version_id,
-            ).order_by("started_at", "id")[: trial.watch_tasks]
+            ),
+            limit=trial.watch_tasks,
         )
         if len(after) < trial.watch_tasks:
             return trial

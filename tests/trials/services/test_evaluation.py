@@ -30,9 +30,18 @@ CODER = "primary-code-service"
 _task_ids = itertools.count()
 
 
-def trace(*, genome_id: str, success: bool, trial: Trial | None = None, tokens: int = 100):
+def trace(
+    *,
+    genome_id: str,
+    success: bool,
+    trial: Trial | None = None,
+    tokens: int = 100,
+    task_class: str = "code",
+    extra: dict[str, str] | None = None,
+    adjustments: list[dict[str, float]] | None = None,
+):
     task_id = f"task-{next(_task_ids)}"
-    metadata: dict[str, str] = {"task_metadata.task_class": "code"}
+    metadata: dict[str, str] = {"task_metadata.task_class": task_class, **(extra or {})}
     if trial is not None:
         metadata |= {
             "trial_id": trial.id,
@@ -53,6 +62,7 @@ def trace(*, genome_id: str, success: bool, trial: Trial | None = None, tokens: 
             latency_ms=50,
             merged=None if success else False,
             outcome_score=1.0 if success else -1.0,
+            delayed_adjustments=adjustments or [],
             metadata=metadata,
         )
     )
@@ -141,6 +151,50 @@ def test_champion_traces_of_other_task_classes_are_not_compared(champion, make_d
     arms(trial, candidate=(0, 0), champion=(30, 0))  # all of class "code"
     evaluated = trial_evaluate(trial_id=trial.id)
     assert evaluated.champion_traces == 0
+
+
+def test_champion_traces_of_the_allowed_task_class_are_the_ones_compared(champion, make_draft):
+    limits = make_draft().safety_limits.__class__(
+        max_traffic_share_basis_points=10_000, allowed_task_classes=["docs"]
+    )
+    trial = suggestion_queue(draft=make_draft(safety_limits=limits), actor="test")
+    trial_activate(actor="test")
+    trial.refresh_from_db()
+    for task_class in ("docs", "docs", "code"):
+        trace(genome_id=trial.base_version_id, success=True, task_class=task_class)
+    trace(genome_id=trial.candidate_version_id, success=True, trial=trial, task_class="docs")
+    evaluated = trial_evaluate(trial_id=trial.id)
+    assert (evaluated.candidate_traces, evaluated.champion_traces) == (1, 2)
+
+
+def test_a_capability_violation_on_a_candidate_trace_is_a_safety_breach(active):
+    arms(active, candidate=(30, 0), champion=(5, 25))
+    trace(
+        genome_id=active.candidate_version_id,
+        success=True,
+        trial=active,
+        extra={"capability_violation": "wrote outside its scope"},
+    )
+    trial = trial_evaluate(trial_id=active.id)
+    assert trial.state == Trial.State.PRUNED
+    assert "safety" in trial.reason or "breach" in trial.reason
+
+
+def test_a_delayed_adjustment_that_sinks_a_score_makes_the_trace_a_failure(active):
+    """The evaluation reads the score with its later adjustments (a revert found after the
+    fact), not the first outcome."""
+    reverted_later = [{"delta_score": -2.0}]
+    for _ in range(40):
+        trace(
+            genome_id=active.candidate_version_id,
+            success=True,
+            trial=active,
+            adjustments=reverted_later,
+        )
+    arms(active, candidate=(0, 0), champion=(35, 5))
+    trial = trial_evaluate(trial_id=active.id)
+    assert trial.state == Trial.State.PRUNED
+    assert trial.evaluation["numbers"]["arms"]["candidate"]["successes"] == 0
 
 
 def test_a_pain_signal_about_the_trial_prunes_it(active):
