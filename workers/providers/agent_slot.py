@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 EVICT_SECONDS = 5.0
-POLL_SECONDS = 0.02
+POLL_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
