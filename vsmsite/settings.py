@@ -223,6 +223,44 @@ if VSM_LEAF_QUEUES not in ("shared", "per-node"):
 VSM_WORKSPACE_ROOT = Path(env.str("VSM_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces")))
 
 # ---------------------------------------------------------------------------
+# The agent sandbox: `command` agents and acceptance verifiers run inside bubblewrap
+# (docs/operations.md, "The agent sandbox"; workers/providers/sandbox.py).
+# ---------------------------------------------------------------------------
+# DANGEROUS. Where bubblewrap is missing or cannot create namespaces, command nodes and
+# verifier commands are refused; true runs them as plain processes instead, able to read the
+# worker's files (the database, the broker, var/), its environment through /proc, and to write
+# anywhere the worker can. Only for a machine that runs nothing but trusted agents.
+VSM_ALLOW_UNSANDBOXED_AGENTS = env.bool("VSM_ALLOW_UNSANDBOXED_AGENTS", default=False)
+# Extra read-only paths an agent sees beside the system's /usr and /etc (a toolchain outside
+# /usr, an agent CLI's install directory). Comma-separated absolute paths.
+VSM_SANDBOX_READ_ONLY_PATHS = [
+    Path(path) for path in env.list("VSM_SANDBOX_READ_ONLY_PATHS", default=[])
+]
+
+
+def _sqlite_files(name: object) -> list[Path]:
+    if not name or str(name) == ":memory:":
+        return []
+    return [Path(f"{name}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
+
+
+# Never visible inside the sandbox, even under a read-only path above: the runtime directory
+# (databases, broker, recordings, other tasks' workspaces), the SQLite files and the broker
+# file wherever they are, and the project's .env. A task's own workspace is bound on top.
+VSM_SANDBOX_HIDDEN_PATHS = [
+    VAR_DIR,
+    Path(VSM_WORKSPACE_ROOT),
+    BASE_DIR / ".env",
+    *(
+        _sqlite_files(DATABASES["default"].get("NAME"))
+        + _sqlite_files(DATABASES["default"].get("TEST", {}).get("NAME"))
+        if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+        else []
+    ),
+    *_sqlite_files(CELERY_BROKER_TRANSPORT_OPTIONS.get("database")),
+]
+
+# ---------------------------------------------------------------------------
 # Channels
 # ---------------------------------------------------------------------------
 if REDIS_URL:

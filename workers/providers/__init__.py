@@ -1,6 +1,6 @@
 """Model providers: how a System 1 leaf gets its work done (docs/rules/leaf.md). No Django here.
 
-``provider_for(node, environ=..., recordings_dir=...)`` picks the provider named by
+``provider_for(node, environ=..., recordings_dir=..., sandbox=...)`` picks the provider named by
 ``node.model.provider`` and configures it from the node's metadata keys
 ``provider.<name>.<option>`` (metadata is str → str; blank values count as unset; an unknown
 option or an unparsable value is ``ProviderError("missing_config")`` naming the key).
@@ -25,13 +25,14 @@ option or an unparsable value is ``ProviderError("missing_config")`` naming the 
                                       the rate when a sibling leaf of that kind works beside
                                       the node in the genome the leaf runs under
 
-``command`` — any agent CLI or script, prompt on stdin, cwd = the task workspace.
+``command`` — any agent CLI or script, prompt on stdin, cwd = the task workspace, inside
+the sandbox (``workers.providers.sandbox``; network per the node's ``sandbox.network``).
     provider.command.argv             JSON list of strings, e.g. ["python", "agent.py"]
     provider.command.preset           ``codex`` or ``claude`` (instead of argv)
     provider.command.binary           the preset's executable (default ``codex``/``claude``)
-    provider.command.timeout_seconds  default 600; on expiry the process group is killed
+    provider.command.timeout_seconds  default 600; on expiry the sandbox is killed
     provider.command.env              comma list of variable NAMES passed through; the child
-                                      otherwise gets only PATH, HOME, LANG, TMPDIR
+                                      otherwise gets only PATH, LANG and HOME (= workspace)
     provider.command.jsonl            ``true`` to read Codex JSONL events (on for ``codex``)
     provider.command.skip_git_repo_check
                                       codex only: ``auto`` (default: when the workspace is not

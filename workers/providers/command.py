@@ -1,9 +1,12 @@
 """The command provider: any agent CLI or script, run in the task's workspace.
 
-The prompt goes to the child's stdin (docs/rules/leaf.md, "Providers"). The child starts in the
-workspace, in its own process group, with only PATH, HOME, LANG, TMPDIR and the variables
-the node names in ``provider.command.env``: secrets the worker holds (database URL, broker
-password, other API keys) never reach an agent unless a node asks for them by name.
+The prompt goes to the child's stdin (docs/rules/leaf.md, "Providers"). The child runs inside
+the sandbox (``workers.providers.sandbox``): only its workspace writable, a private /tmp, its
+own PID namespace, no network unless the node's ``sandbox.network`` is ``on``, and only PATH,
+LANG, HOME (= the workspace) and the variables the node names in ``provider.command.env``:
+secrets the worker holds (database URL, broker password, other API keys) never reach an agent
+unless a node asks for them by name. Without bubblewrap a command node is refused, unless
+the admin allowed unsandboxed runs.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from workers.providers.base import (
     rough_token_estimate,
 )
 from workers.providers.options import ProviderOptions
-from workers.providers.process import (
-    ProcessRun,
-    run_in_process_group,
-    stripped_environment,
-    tail,
+from workers.providers.process import ProcessRun, tail
+from workers.providers.sandbox import (
+    SandboxError,
+    SandboxHost,
+    SandboxUnavailable,
+    agent_environment,
+    run_sandboxed,
 )
 
 OutputFormat = Literal["text", "codex-jsonl", "claude-json"]
@@ -103,6 +108,8 @@ class CommandProvider:
         env_names: list[str] | None = None,
         output_format: OutputFormat | None = None,
         skip_git_repo_check: GitCheck = "auto",
+        sandbox: SandboxHost | None = None,
+        network: bool = False,
     ) -> None:
         if (argv is None) == (preset is None):
             raise ValueError("CommandProvider needs exactly one of argv or preset")
@@ -116,10 +123,17 @@ class CommandProvider:
         self.env_names = env_names or []
         self.output_format: OutputFormat = output_format or _default_format(preset)
         self.skip_git_repo_check = skip_git_repo_check
+        self.sandbox = sandbox or SandboxHost()
+        self.network = network
 
     @classmethod
     def from_options(
-        cls, options: ProviderOptions, *, environ: Mapping[str, str]
+        cls,
+        options: ProviderOptions,
+        *,
+        environ: Mapping[str, str],
+        sandbox: SandboxHost | None = None,
+        network: bool = False,
     ) -> CommandProvider:
         options.require_known(OPTIONS)
         preset = options.choice("preset", PRESETS, "") if options.has("preset") else None
@@ -147,6 +161,8 @@ class CommandProvider:
             env_names=options.comma_list("env"),
             output_format=output_format,
             skip_git_repo_check=cast(GitCheck, git_check),
+            sandbox=sandbox,
+            network=network,
         )
 
     def command_for(self, request: ModelRequest, workspace: Path) -> list[str]:
@@ -169,13 +185,19 @@ class CommandProvider:
         prompt = render_agent_prompt(request)
         label = f"command {argv[0]!r}"
         try:
-            run = run_in_process_group(
+            run = run_sandboxed(
                 argv,
-                cwd=workspace,
-                env=stripped_environment(self.environ, self.env_names),
+                host=self.sandbox,
+                workspace=workspace,
+                env=agent_environment(self.environ, self.env_names, workspace=workspace),
+                network=self.network,
                 stdin=prompt,
                 timeout_seconds=self.timeout_seconds,
             )
+        except SandboxUnavailable as error:
+            raise ProviderError("missing_config", f"refused to run {label}: {error}") from error
+        except SandboxError as error:
+            raise ProviderError("request", f"refused to run {label}: {error}") from error
         except (FileNotFoundError, PermissionError) as error:
             raise ProviderError(
                 "missing_config",
@@ -188,8 +210,8 @@ class CommandProvider:
         if run.timed_out:
             raise ProviderError(
                 "timeout",
-                f"{label} timed out after {self.timeout_seconds:g}s and its process group "
-                f"was killed; stderr_tail={tail(run.stderr, ERROR_STDERR_CHARS)}",
+                f"{label} timed out after {self.timeout_seconds:g}s and its sandbox was "
+                f"killed with everything in it; stderr_tail={tail(run.stderr, ERROR_STDERR_CHARS)}",
             )
         transcript = self._transcript(run.stdout)
         if run.returncode != 0 or transcript.turn_failed:

@@ -1,7 +1,8 @@
-"""Run a child process for a task: its own process group, a stripped environment, a deadline.
+"""Run a child process for a task: its own process group, a given environment, a deadline.
 
-Shared by the command provider and the acceptance checks. The child starts a new session so a
-timeout (or a worker being told to stop) can kill the agent *and* everything it spawned.
+The sandbox (``workers.providers.sandbox``) starts bubblewrap through here. The child starts
+a new session so a timeout (or a worker being told to stop) can kill its whole process group;
+what escapes the group (a ``setsid`` grandchild) the sandbox's PID namespace ends.
 """
 
 from __future__ import annotations
@@ -11,22 +12,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# Everything else (API keys, database URLs, broker passwords) stays with the worker unless a
-# node names it explicitly.
-BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "TMPDIR")
 DRAIN_SECONDS = 5.0
 
-
-def stripped_environment(
-    environ: Mapping[str, str], passthrough: Iterable[str] = ()
-) -> dict[str, str]:
-    """The base variables plus the named ones, each only if the worker has it."""
-    names = [*BASE_ENVIRONMENT, *passthrough]
-    return {name: environ[name] for name in names if name in environ}
+ProcessHook = Callable[["subprocess.Popen[str]"], None]
 
 
 @dataclass(kw_only=True)
@@ -46,12 +38,16 @@ def run_in_process_group(
     stdin: str | None,
     timeout_seconds: float,
     merge_stderr: bool = False,
+    pass_fds: Sequence[int] = (),
+    on_start: ProcessHook | None = None,
+    on_end: ProcessHook | None = None,
 ) -> ProcessRun:
     """Run ``argv`` to completion or to the deadline, whichever comes first.
 
-    Raises OSError when the program cannot be started (not found, not executable). Whatever
-    happens in here, including an exception in the caller's thread, the process group does not
-    outlive the call.
+    ``on_start`` runs right after the child started, ``on_end`` after it was killed and
+    reaped (also when anything in between raised). Raises OSError when the program cannot be
+    started (not found, not executable). Whatever happens in here, including an exception in
+    the caller's thread, the process group does not outlive the call.
     """
     started = time.monotonic()
     process = subprocess.Popen(
@@ -65,9 +61,12 @@ def run_in_process_group(
         encoding="utf-8",
         errors="replace",
         start_new_session=True,
+        pass_fds=tuple(pass_fds),
     )
     timed_out = False
     try:
+        if on_start is not None:
+            on_start(process)
         try:
             stdout, stderr = process.communicate(input=stdin, timeout=timeout_seconds)
         except subprocess.TimeoutExpired:
@@ -80,6 +79,12 @@ def run_in_process_group(
         _kill_group(process)
         if process.poll() is None:
             process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        if on_end is not None:
+            on_end(process)
     return ProcessRun(
         returncode=None if timed_out else process.returncode,
         stdout=stdout or "",

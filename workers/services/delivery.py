@@ -14,7 +14,7 @@ def envelope_deliver(*, envelope_id: str, worker: str, queue: str | None = None)
     ``queue`` is the one the message was sent on (messages from before it travelled: read
     from the row). Each handler reads the envelope itself, once: a leaf before its
     provider runs, a controller as it claims it. Returns what happened: "handled", "held",
-    "duplicate" or "missing".
+    "duplicate", "superseded" (leaf: a newer delivery runs the task) or "missing".
     """
     if queue is None:
         queue = Envelope.objects.filter(id=envelope_id).values_list("queue", flat=True).first()

@@ -50,6 +50,12 @@ from workers.domain.routing import TaskRequirements, leaf_refusal
 from workers.domain.trial_routing import related_suggestion
 from workers.events import ancestors_of, message_event
 from workers.providers import ProviderError, provider_for
+from workers.providers.sandbox import (
+    SandboxConfigError,
+    SandboxHost,
+    SandboxOptions,
+    Superseded,
+)
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
 from workers.services.bargaining import grant_usage
 from workers.services.hop import Hop, delivery_read, envelope_claim
@@ -76,6 +82,15 @@ def workspace_for(task_id: str) -> Path:
     return Path(settings.VSM_WORKSPACE_ROOT) / task_id
 
 
+def sandbox_host() -> SandboxHost:
+    """What the admin decided for every agent and verifier this worker runs."""
+    return SandboxHost(
+        allow_unsandboxed=settings.VSM_ALLOW_UNSANDBOXED_AGENTS,
+        read_only_paths=tuple(Path(path) for path in settings.VSM_SANDBOX_READ_ONLY_PATHS),
+        hidden_paths=tuple(Path(path).resolve() for path in settings.VSM_SANDBOX_HIDDEN_PATHS),
+    )
+
+
 def _execute(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> Execution:
     refusal = (
         f"{node_id} is not in the champion genome"
@@ -89,9 +104,17 @@ def _execute(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> Ex
     node = genome.nodes[node_id]
     workspace = workspace_for(task.id)
     workspace.mkdir(parents=True, exist_ok=True)
+    sandbox = sandbox_host()
+    try:
+        network = SandboxOptions.from_metadata(node.metadata).network
+    except SandboxConfigError as error:
+        return Execution(TaskStatus.FAILED, "worker failed to execute task", error=str(error))
     try:
         provider = provider_for(
-            node, environ=os.environ, recordings_dir=settings.VAR_DIR / "recordings"
+            node,
+            environ=os.environ,
+            recordings_dir=settings.VAR_DIR / "recordings",
+            sandbox=sandbox,
         )
         response = provider.complete(
             build_model_request(genome, node_id, task), workspace=workspace
@@ -114,7 +137,9 @@ def _execute(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> Ex
         files_touched=sorted(set(response.files_touched)),
         artifacts=[TaskArtifact(kind="model_output", content=response.output_text)],
     )
-    execution.checks = run_acceptance_checks(task.acceptance, workspace=workspace)
+    execution.checks = run_acceptance_checks(
+        task.acceptance, workspace=workspace, sandbox=sandbox, network=network
+    )
     failed = [check for check in execution.checks if not check.passed]
     if failed:
         execution.status = TaskStatus.FAILED
@@ -137,6 +162,8 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
 
     One read before the provider, one transaction after it (the claim, the usage of
     the grant the controller made when it routed the task, the trace, the result).
+    "superseded" when a newer delivery of the same envelope took the task's workspace (and
+    killed this delivery's agent) meanwhile: nothing is claimed or written.
     """
     delivery = delivery_read(envelope_id)
     if isinstance(delivery, str):
@@ -147,7 +174,15 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     if node_id in hop.genome.nodes and paused(hop.genome, node_id) is not None:
         return _hand_back(hop, task, worker)
     started_at, clock = timezone.now(), time.monotonic()
-    execution = _execute(hop.genome, node_id, task)
+    try:
+        execution = _execute(hop.genome, node_id, task)
+    except Superseded as error:
+        # A newer delivery of this envelope killed our agent and runs the task itself; it
+        # writes the one trace and result.
+        logger.warning(
+            "task %s on %s: %s; this delivery's work is discarded", task.id, worker, error
+        )
+        return "superseded"
     latency_ms = int((time.monotonic() - clock) * 1000)
     with ledger_batch():
         if not envelope_claim(envelope_id, worker=worker):

@@ -1,18 +1,23 @@
-"""The command provider: an agent CLI or script run in the task workspace."""
+"""The command provider: an agent CLI or script run in the task workspace, in the sandbox.
+
+The sandbox's own guarantees (environment, filesystem, processes) are proven in
+``test_sandbox.py``; here the provider's contract with the agent.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from organization.genome import ModelSpec, ViableNode
+from tests.support.sandboxes import SANDBOX_PYTHON, processes_running
 from workers.providers import ModelRequest, ProviderError, Usage, provider_for
 
 WORKER_ENVIRON = {
@@ -62,9 +67,13 @@ CODEX_EVENTS: list[dict[str, Any]] = [
 
 
 def python_script(tmp_path: Path, name: str, body: str) -> Path:
-    """An executable Python file standing in for an agent CLI."""
+    """An executable Python file standing in for an agent CLI.
+
+    Its interpreter is the system's Python, which the sandbox shows (the project's venv it
+    does not).
+    """
     path = tmp_path / name
-    path.write_text(f"#!{sys.executable}\n{textwrap.dedent(body)}")
+    path.write_text(f"#!{SANDBOX_PYTHON}\n{textwrap.dedent(body)}")
     path.chmod(0o755)
     return path
 
@@ -137,11 +146,13 @@ def test_the_agent_gets_no_secrets_only_the_base_and_named_variables(tmp_path):
     seen = json.loads(response.output_text)
 
     assert seen["AGENT_MODE"] == "careful"
-    assert seen["HOME"] == "/home/worker"
+    assert seen["HOME"] == str((tmp_path / "ws").resolve())
+    assert seen["LANG"] == "C.UTF-8"
     assert "SECRET_TOKEN" not in seen
     assert "DATABASE_URL" not in seen
-    # Python may add LC_CTYPE while coercing the locale; nothing else may appear.
-    assert set(seen) - {"LC_CTYPE"} <= {"PATH", "HOME", "LANG", "TMPDIR", "AGENT_MODE"}
+    # Python may add LC_CTYPE while coercing the locale, and bubblewrap sets PWD (the
+    # workspace); nothing else may appear.
+    assert set(seen) - {"LC_CTYPE", "PWD"} <= {"PATH", "HOME", "LANG", "AGENT_MODE"}
 
 
 def test_codex_jsonl_events_give_the_final_message_usage_and_touched_files(tmp_path):
@@ -219,15 +230,16 @@ def test_a_non_zero_exit_reports_status_message_and_stderr_tail(tmp_path):
     assert "boom: fatal error in agent" in message
 
 
-@pytest.mark.slow  # waits out a timeout
 def test_a_timeout_kills_the_agent_and_everything_it_started(tmp_path):
+    # The helper's pid inside the sandbox means nothing outside: it is found by its marker.
+    marker = f"30.{uuid.uuid4().int % 10**9}"
     agent = python_script(
         tmp_path,
         "hanging.py",
-        """
+        f"""
         import pathlib, subprocess, time
-        helper = subprocess.Popen(["sleep", "30"])
-        pathlib.Path("helper.pid").write_text(str(helper.pid))
+        subprocess.Popen(["sleep", "{marker}"])
+        pathlib.Path("helper.started").touch()
         time.sleep(30)
         """,
     )
@@ -242,7 +254,8 @@ def test_a_timeout_kills_the_agent_and_everything_it_started(tmp_path):
     assert caught.value.kind == "timeout"
     assert "timed out after 1s" in str(caught.value)
     assert time.monotonic() - started < 5
-    assert not process_alive(int((workspace / "helper.pid").read_text()))
+    assert (workspace / "helper.started").exists()
+    assert processes_running(marker) == []
 
 
 def test_the_codex_preset_runs_codex_exec_with_the_reference_arguments(tmp_path):
@@ -368,17 +381,3 @@ def test_invalid_options_name_the_key(tmp_path, options, key):
 
     assert caught.value.kind == "missing_config"
     assert key in str(caught.value)
-
-
-def process_alive(pid: int, wait_seconds: float = 2.0) -> bool:
-    """Whether ``pid`` still runs (a zombie awaiting its reaper counts as gone)."""
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        if state in ("Z", "X"):
-            return False
-        time.sleep(0.05)
-    return True
