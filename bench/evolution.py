@@ -8,7 +8,8 @@ rule (``sequential_confidence_v1``), the reference's absolute rule, a naive fixe
 re-checked after every trace, and a random choice (a control).
 
     VSM_VAR_DIR=$PWD/var/bench-evo .venv/bin/python bench/evolution.py [--seeds 100]
-        [--services-seeds 4] [--jobs 2] [--quick] [--svg docs/evolution-champion.svg]
+        [--services-seeds 4] [--worker-seeds 1] [--policies a,b] [--jobs 2] [--quick]
+        [--svg docs/evolution-champion.svg]
 
 Two engines run the same loop on the same world:
 
@@ -17,6 +18,9 @@ Two engines run the same loop on the same world:
   order, ids and clocks fixed by the seed; prints each run's final ledger chain hash (a rerun
   with the same seed gives the same hash). About 50 ms a task, so it runs
   ``--services-seeds`` seeds;
+* **worker**: the services engine's loop with a real Celery worker process doing the hops
+  (``--worker-seeds``), printed trial by trial beside the services engine: the two paths agree
+  on the verdicts, not byte for byte (the worker's ids and clocks are its own);
 * **model**: the same protocol without the database, on the project's own pure code (exposure
   bucket, decision policies); it runs ``--seeds`` seeds for the figures and the aims, and is
   printed beside the services engine on the seeds both ran.
@@ -85,6 +89,40 @@ def setup_django() -> None:
     setup_databases(verbosity=0, interactive=False)
 
 
+def setup_django_files() -> None:
+    """Django on a SQLite file (and the embedded broker's file) of this process's own, so that
+    the worker engine's worker process can open the same database."""
+    var_dir = Path(os.environ.get("VSM_VAR_DIR") or BASE_DIR / "var")
+    var_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="vsm-bench-evo-worker-", dir=var_dir))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    os.environ["VSM_VAR_DIR"] = str(scratch)
+    os.environ["VSM_WORKSPACE_ROOT"] = str(scratch / "workspaces")
+    os.environ["VSM_BROKER_PATH"] = str(scratch / "broker.sqlite3")
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
+        os.environ.pop(name, None)
+    os.environ.setdefault("DJANGO_DEBUG", "false")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsmsite.settings")
+    import django
+
+    django.setup()
+    import logging
+
+    from django.core.management import call_command
+
+    logging.disable(logging.WARNING)
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def worker_job(args: tuple[int, str, Settings]) -> SeedRun:
+    from bench.evolution_world.services import empty_database
+    from bench.evolution_world.worker import purge_queues, run_worker
+
+    empty_database()
+    purge_queues()
+    return run_worker(*args, env=dict(os.environ))
+
+
 def services_job(args: tuple[int, str, Settings]) -> SeedRun:
     from bench.evolution_world.services import run_services
 
@@ -96,9 +134,17 @@ def model_job(args: tuple[int, str, Settings]) -> SeedRun:
 
 
 def run_all(
-    jobs: int, engine: str, seeds: Iterable[int], settings: Settings
+    jobs: int,
+    engine: str,
+    seeds: Iterable[int],
+    settings: Settings,
+    policies: tuple[str, ...] = POLICIES,
 ) -> dict[str, list[SeedRun]]:
-    work = [(seed, policy, settings) for seed in seeds for policy in POLICIES]
+    work = [(seed, policy, settings) for seed in seeds for policy in policies]
+    if engine == "worker":  # one process of its own, with its database on files
+        with ProcessPoolExecutor(max_workers=1, initializer=setup_django_files) as pool:
+            results = list(pool.map(worker_job, work, chunksize=1))
+        return _by_policy(results)
     job = services_job if engine == "services" else model_job
     if jobs <= 1:
         if engine == "services":
@@ -108,10 +154,35 @@ def run_all(
         initializer = setup_django if engine == "services" else None
         with ProcessPoolExecutor(max_workers=jobs, initializer=initializer) as pool:
             results = list(pool.map(job, work, chunksize=1))
+    return _by_policy(results)
+
+
+def _by_policy(results: list[SeedRun]) -> dict[str, list[SeedRun]]:
     by_policy: dict[str, list[SeedRun]] = {policy: [] for policy in POLICIES}
     for run in results:
         by_policy[run.policy].append(run)
     return by_policy
+
+
+def print_agreement(services: dict[str, list[SeedRun]], worker: dict[str, list[SeedRun]]) -> None:
+    """Each worker-engine trial beside the services engine's trial of the same seed, policy and
+    generation: the same candidate, and whether the verdicts agree."""
+    agree = total = 0
+    for policy, runs in worker.items():
+        in_process = {run.seed: run for run in services[policy]}
+        for run in runs:
+            print(f"  seed {run.seed:4d} {SHORT[policy]:>9}: {run.tasks} tasks, {run.seconds:.0f}s")
+            pairs = zip(in_process[run.seed].trials, run.trials, strict=False)
+            for there, here in pairs:
+                same = (there.gene, there.state) == (here.gene, here.state)
+                agree, total = agree + same, total + 1
+                print(
+                    f"    gen {here.generation:2d} {here.gene:>13} ({here.kind}): services "
+                    f"{there.state} ({there.candidate_traces}/{there.champion_traces} traces), "
+                    f"worker {here.state} ({here.candidate_traces}/{here.champion_traces})"
+                    f"{'' if same else '  <- differs'}"
+                )
+    print(f"  verdicts that agree: {agree} of {total}")
 
 
 def table(by_policy: dict[str, list[SeedRun]]) -> dict[str, Figures]:
@@ -122,6 +193,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=120, help="model-engine seeds (figures)")
     parser.add_argument("--services-seeds", type=int, default=1, help="services-engine seeds")
+    parser.add_argument(
+        "--worker-seeds",
+        type=int,
+        default=0,
+        help="seeds also run with a real worker, beside the services engine (slow)",
+    )
+    parser.add_argument(
+        "--policies",
+        default=",".join(POLICIES),
+        help="the policies the services and worker engines run (comma-separated)",
+    )
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--max-tasks", type=int, default=200, help="a trial's maximum tasks")
@@ -133,9 +215,14 @@ def main() -> None:
         arguments.seeds, arguments.services_seeds = 10, 1
     settings = replace(Settings(), generations=arguments.generations, max_tasks=arguments.max_tasks)
     first = arguments.first_seed
+    policies = tuple(arguments.policies.split(","))
+    if unknown := set(policies) - set(POLICIES):
+        parser.error(f"unknown policies {sorted(unknown)}; choose from {', '.join(POLICIES)}")
+    arguments.services_seeds = max(arguments.services_seeds, arguments.worker_seeds)
     print(
         f"evolution bench: {arguments.seeds} model seeds, {arguments.services_seeds} services "
-        f"seeds from seed {first}; {len(POLICIES)} policies; canary share "
+        f"seeds, {arguments.worker_seeds} worker seeds from seed {first}; {len(policies)} "
+        f"policies there; canary share "
         f"{settings.share_basis_points} bp, at most {settings.max_tasks} tasks a trial, "
         f"{settings.generations} generations; candidates from the scripted source"
     )
@@ -143,7 +230,7 @@ def main() -> None:
     started = time.perf_counter()
     services_seeds = range(first, first + arguments.services_seeds)
     services = (
-        run_all(arguments.jobs, "services", services_seeds, settings)
+        run_all(arguments.jobs, "services", services_seeds, settings, policies)
         if arguments.services_seeds
         else {policy: [] for policy in POLICIES}
     )
@@ -156,6 +243,13 @@ def main() -> None:
                 f"{run.tasks} tasks, {run.ledger_events} events, chain {run.ledger_hash} "
                 f"({run.seconds:.1f} s)"
             )
+    if arguments.worker_seeds:
+        worker_seeds = range(first, first + arguments.worker_seeds)
+        started = time.perf_counter()
+        worker = run_all(1, "worker", worker_seeds, settings, policies)
+        seconds = time.perf_counter() - started
+        print(f"\n== worker engine, a real Celery worker ({seconds:.0f} s) ==")
+        print_agreement(services, worker)
     started = time.perf_counter()
     model = run_all(arguments.jobs, "model", range(first, first + arguments.seeds), settings)
     model_seconds = time.perf_counter() - started

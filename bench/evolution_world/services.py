@@ -47,6 +47,7 @@ from trials.services.candidates import suggestion_queue
 from trials.services.promotion import trial_conclude
 from trials.services.schedule import trials_tick
 from workers.domain.homeostat import GeneSuggestionDraft, SafetyLimits, SuggestionSource, TrialMode
+from workers.models import Directive
 from workers.providers.base import ModelRequest, ModelResponse, ProviderError, Usage
 from workers.services.controller import controller_receive
 from workers.services.directives import directive_submit
@@ -165,9 +166,14 @@ class Loop:
         self.outbox.append((envelope_id, queue))
 
     def directive(self) -> None:
+        """One directive, submitted and handled to its end."""
+        directive = self.submit()
+        self.deliver(directive.id)
+
+    def submit(self) -> Directive:
         number = self.task_number
         self.task_number += 1
-        directive_submit(
+        submission = directive_submit(
             title=f"task {number}",
             metadata={
                 "requires_code_write": "true",
@@ -176,12 +182,20 @@ class Loop:
             },
             origin="bench",
         )
+        return submission.directive
+
+    def deliver(self, directive_id: str) -> None:
+        """Every envelope the directive causes, handled in order in this process."""
         while self.outbox:
             envelope_id, queue = self.outbox.pop(0)
             if queue == CONTROLLER_QUEUE:
                 controller_receive(envelope_id=envelope_id, worker="bench")
             else:
                 leaf_execute(envelope_id=envelope_id, worker="bench")
+
+    def tokens(self) -> int:
+        """Every token the world's provider has spent so far."""
+        return int(self.state["tokens"])
 
     def queue(self, generation: int, gene: str) -> Trial:
         if generation == 1 and gene == "reviewer":
@@ -220,7 +234,7 @@ class Loop:
         if self.policy != "sequential_confidence_v1":
             Trial.objects.filter(pk=trial.pk).update(metadata={"decision_rule": self.policy})
         trials_tick(actor=ACTOR)
-        tokens_before, directives = self.state["tokens"], 0
+        tokens_before, directives = self.tokens(), 0
         state = Trial.objects.values_list("state", flat=True).get(pk=trial.pk)
         while state == Trial.State.ACTIVE and directives < self.settings.directive_budget:
             self.directive()
@@ -249,7 +263,7 @@ class Loop:
             candidate_traces=trial.candidate_traces,
             champion_traces=trial.champion_traces,
             directives=directives,
-            tokens=self.state["tokens"] - tokens_before,
+            tokens=self.tokens() - tokens_before,
         )
 
     def go(self) -> SeedRun:
