@@ -64,18 +64,24 @@ CREATE TABLE IF NOT EXISTS kombu_binding (
 STALE_CLAIM_SWEEP_INTERVAL = 1.0
 
 
+def _process_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of ``pid`` (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return fields[0], fields[19]
+    except (OSError, IndexError):
+        return None
+
+
 def _process_start_time(pid: int) -> str | None:
-    """Start time of ``pid`` in clock ticks since boot (Linux), or None.
+    """Start time of ``pid``, or None.
 
     Stored beside the pid in a claim so that a reused pid is not mistaken for
     the process that took the claim.
     """
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return fields[19]
-    except (OSError, IndexError):
-        return None
+    stat = _process_stat(pid)
+    return stat[1] if stat else None
 
 
 def _claim_token() -> str:
@@ -92,9 +98,13 @@ def _claim_holder_alive(token: str) -> bool:
         return False
     except (ValueError, PermissionError):
         return True
-    if started and started != "?":
-        return _process_start_time(pid) in (started, None)
-    return True
+    stat = _process_stat(pid)
+    if stat is None:
+        return True  # no /proc to read: trust the signal
+    state, start_time = stat
+    if state in ("Z", "X"):
+        return False  # a zombie answers signals but will never ack or release anything
+    return not started or started == "?" or start_time == started
 
 
 class QoS(virtual.QoS):

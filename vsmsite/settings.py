@@ -175,6 +175,14 @@ REDIS_URL = env.str("REDIS_URL", default="")
 EMBEDDED_BROKER_PATH = VAR_DIR / "broker.sqlite3"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "embedded://localhost")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+# Celery's worker pool. On the embedded broker a worker runs its tasks in threads of one
+# process: Celery drives a polling transport with its blocking prefork pool, whose processes
+# share one queue lock, and a pool process killed while it holds it (idle ones wait on it)
+# stalls the whole worker with its messages claimed (billiard#104, celery#2011). One process
+# dies whole, and its claims are released (docs/operations.md, "Delivery guarantees").
+# Elsewhere Celery's default (prefork, asynchronous on Redis). VSM_WORKER_POOL overrides.
+_DEFAULT_POOL = "threads" if CELERY_BROKER_URL.startswith("embedded://") else "prefork"
+CELERY_WORKER_POOL = env.str("VSM_WORKER_POOL", default=_DEFAULT_POOL)
 if CELERY_BROKER_URL.startswith("embedded://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "database": str(Path(env.str("VSM_BROKER_PATH", default=str(EMBEDDED_BROKER_PATH)))),

@@ -112,7 +112,7 @@ def celery_worker(
     *,
     queues: str = "celery",
     concurrency: int = 1,
-    pool: str = "prefork",
+    pool: str | None = None,
     env: dict[str, str] | None = None,
     wait: bool = True,
 ) -> Iterator[WorkerProcess]:
@@ -131,8 +131,7 @@ def celery_worker(
         queues,
         "--concurrency",
         str(concurrency),
-        "--pool",
-        pool,
+        *(["--pool", pool] if pool else []),  # default: the settings' pool, as in production
         "--loglevel",
         "INFO",
         "--without-mingle",

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Exchange, Queue
 
+from tests.support.processes import wait_until
+from vsmsite.broker import _claim_holder_alive, _process_start_time
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -134,3 +137,39 @@ def test_an_expired_message_is_dropped_unread(broker_path: str) -> None:
         message = connection.SimpleQueue(queue).get(timeout=2)
         assert message.payload == {"stale": False}
         message.ack()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_zombie_worker_releases_its_claims() -> None:
+    """A worker that died but was not reaped still answers ``kill(pid, 0)``: its claims must
+    be released all the same, or its messages wait for whoever reaps it."""
+    pid = os.fork()
+    if pid == 0:  # the child: exit at once, and stay a zombie until reaped
+        os._exit(0)
+    try:
+        wait_until(lambda: _state(pid) == "Z", 10, "zombie")
+        token = f"{pid}:{_process_start_time(pid)}"
+        os.kill(pid, 0)  # the signal still reaches it
+        assert not _claim_holder_alive(token)
+        assert _claim_holder_alive(f"{os.getpid()}:{_process_start_time(os.getpid())}")
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_a_stopped_worker_keeps_its_claims() -> None:
+    """The other side of the zombie rule: a process that is alive but stopped (SIGSTOP, a
+    debugger) still holds its claims; its messages are not handed to a second worker."""
+    pid = os.fork()
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        wait_until(lambda: _state(pid) == "T", 10, "stop")
+        assert _claim_holder_alive(f"{pid}:{_process_start_time(pid)}")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
