@@ -117,6 +117,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The web process (daphne) serves at most this many HTTP requests at once; the others
+# wait their turn. Each holds one database connection while it runs and closes it when
+# it ends (vsmsite/web.py), so the web process needs at most this many plus one.
+# docs/operations.md, "The web process and database connections".
+VSM_WEB_MAX_REQUESTS = env.int("VSM_WEB_MAX_REQUESTS", default=16)
+
 # ---------------------------------------------------------------------------
 # Auth, i18n, static files
 # ---------------------------------------------------------------------------
