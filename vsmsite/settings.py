@@ -235,9 +235,23 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # A crashed web process leaves its channels in the "ledger" group; they
-            # collect bells until they expire, so let them expire soon.
-            "CONFIG": {"hosts": [REDIS_URL], "group_expiry": 300},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # channels-redis waits for a channel's next message with a 5 s
+                        # blocking pop (BZPOPMIN); redis-py's default 5 s socket timeout
+                        # would end that wait first, and every idle websocket would crash
+                        # and close with 1011. The socket waits longer than the pop.
+                        # https://github.com/django/channels_redis (brpop_timeout)
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
+                # A crashed web process leaves its channels in the "ledger" group; they
+                # collect bells until they expire, so let them expire soon.
+                "group_expiry": 300,
+            },
         }
     }
 else:
