@@ -59,6 +59,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outages answer 503 with Retry-After, and /api/ answers every error in JSON
+    # (vsmsite/errors.py). Outside the others, to see their errors as well.
+    "vsmsite.errors.ErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,6 +125,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # it ends (vsmsite/web.py), so the web process needs at most this many plus one.
 # docs/operations.md, "The web process and database connections".
 VSM_WEB_MAX_REQUESTS = env.int("VSM_WEB_MAX_REQUESTS", default=16)
+# An outage (database or broker not answering) is a 503 telling clients to retry after
+# this many seconds (vsmsite/errors.py).
+VSM_RETRY_AFTER_SECONDS = env.int("VSM_RETRY_AFTER_SECONDS", default=5)
 
 # ---------------------------------------------------------------------------
 # Auth, i18n, static files
