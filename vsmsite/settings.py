@@ -26,11 +26,32 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 # ---------------------------------------------------------------------------
 # Core
 # ---------------------------------------------------------------------------
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
-# The embedded default is for a single operator's machine; production must set a key.
+# Off unless asked for: a debug page shows settings and tracebacks to whoever can reach the
+# server, and rendering one can cost seconds of CPU. `make run` (devstack on a loopback
+# address) turns it on for its processes; devstack refuses it on any other address.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# The embedded default is for a single operator's machine; production must set a key
+# (`manage.py check --deploy` says so while it is this one).
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-embedded-default-change-me")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# ---------------------------------------------------------------------------
+# HTTPS (production): DJANGO_HTTPS=true when users reach the site over HTTPS.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+# ---------------------------------------------------------------------------
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+# Browsers remember HSTS for this long: start low (e.g. 3600) on a new domain, then raise it.
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=HTTPS)
+# Behind a proxy that ends TLS: trust its X-Forwarded-Proto (only if it always sets it),
+# or every request looks like plain HTTP and SECURE_SSL_REDIRECT loops.
+if env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     # daphne first: its runserver serves HTTP and websockets through vsmsite/asgi.py.
@@ -149,7 +170,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
-# whitenoise serves files straight from the finders under DEBUG and in tests.
+# whitenoise serves files straight from the finders (no collectstatic needed), DEBUG or not.
 WHITENOISE_USE_FINDERS = True
 
 # ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ print(json.dumps({
     "reject_on_worker_lost": app.conf.task_reject_on_worker_lost,
     "time_limit": app.conf.task_time_limit, "events": app.conf.worker_send_task_events,
     "result_backend": app.conf.result_backend, "first_app": settings.INSTALLED_APPS[0],
+    "debug": settings.DEBUG,
 }))
 """
 
@@ -38,7 +39,7 @@ def settings_under(tmp_path: Path, **env: str) -> dict[str, Any]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
+        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_DEBUG"}
     }
     clean.update(DJANGO_SETTINGS_MODULE="vsmsite.settings", VSM_VAR_DIR=str(tmp_path), **env)
     out = subprocess.run(
@@ -65,6 +66,7 @@ def test_nothing_set_gives_sqlite_the_embedded_broker_and_an_in_memory_layer(
     assert found["transport_options"]["database"] == str(tmp_path / "broker.sqlite3")
     assert found["layer"] == "channels.layers.InMemoryChannelLayer"
     assert found["result_backend"] == "django-db"
+    assert found["debug"] is False  # `make run` asks for it (devstack on loopback)
 
 
 def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path: Path) -> None:
