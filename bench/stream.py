@@ -41,9 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -56,7 +54,7 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -90,6 +88,7 @@ from ledger import kinds  # noqa: E402
 from organization.services import genome_bootstrap  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.support.processes import process_env  # noqa: E402
+from tests.support.websocket import WebSocketClient  # noqa: E402
 from vsmsite.celery import app  # noqa: E402
 from workers.domain.algedonic import AlgedonicSignal  # noqa: E402
 from workers.services.algedonic import signal_raise  # noqa: E402
@@ -199,75 +198,6 @@ class Arrivals:
         times.append(time.perf_counter())
         if len(times) >= self.expected:
             self.complete[message].set()
-
-
-class WebSocketClient:
-    """Just enough of RFC 6455 to read a server's frames (no extensions, no subprotocol).
-
-    autobahn's asyncio client cannot load here: daphne, an installed app, has
-    already set txaio to Twisted in this process.
-    """
-
-    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def connect(cls, port: int, path: str, headers: dict[str, str]) -> WebSocketClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [
-            f"GET {path} HTTP/1.1",
-            f"Host: 127.0.0.1:{port}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Version: 13",
-            *(f"{name}: {value}" for name, value in headers.items()),
-        ]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        answer = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        accept = base64.b64encode(hashlib.sha1((key + cls.GUID).encode()).digest()).decode()
-        if " 101 " not in answer.split("\r\n", 1)[0] or accept not in answer:
-            raise RuntimeError(f"websocket handshake refused: {answer!r}")
-        return cls(reader, writer)
-
-    def _send(self, opcode: int, payload: bytes) -> None:
-        # Clients mask every frame; payloads here are control frames (< 126 bytes).
-        mask = os.urandom(4)
-        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-        self.writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
-
-    async def messages(self) -> AsyncIterator[bytes]:
-        fragments: list[bytes] = []
-        while True:
-            first, second = await self.reader.readexactly(2)
-            opcode, length = first & 0x0F, second & 0x7F
-            if length >= 126:
-                size = 2 if length == 126 else 8
-                length = int.from_bytes(await self.reader.readexactly(size), "big")
-            mask = await self.reader.readexactly(4) if second & 0x80 else b""
-            payload = await self.reader.readexactly(length)
-            if mask:
-                payload = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-            if opcode == 0x8:  # close
-                return
-            if opcode == 0x9:  # ping
-                self._send(0xA, payload)
-            elif opcode in (0x0, 0x1, 0x2):
-                fragments.append(payload)
-                if first & 0x80:  # the last fragment of a message
-                    yield b"".join(fragments)
-                    fragments = []
-
-    async def close(self) -> None:
-        self._send(0x8, (1000).to_bytes(2, "big"))
-        await self.writer.drain()
-        self.writer.close()
-        with contextlib.suppress(OSError):
-            await self.writer.wait_closed()
 
 
 async def follow(client: WebSocketClient, arrivals: Arrivals) -> None:

@@ -2,12 +2,20 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vsmsite.settings")
 
 # Django must be set up before anything imports models (consumers, routing).
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from django.conf import settings  # noqa: E402
+
+from vsmsite.web import WebHandler  # noqa: E402
+
+# HTTP: at most VSM_WEB_MAX_REQUESTS at once, each closing its database connection when
+# it ends (vsmsite/web.py says why); docs/operations.md, "The web process".
+django_asgi_app = WebHandler(max_requests=settings.VSM_WEB_MAX_REQUESTS)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

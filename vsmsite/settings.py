@@ -26,11 +26,32 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 # ---------------------------------------------------------------------------
 # Core
 # ---------------------------------------------------------------------------
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
-# The embedded default is for a single operator's machine; production must set a key.
+# Off unless asked for: a debug page shows settings and tracebacks to whoever can reach the
+# server, and rendering one can cost seconds of CPU. `make run` (devstack on a loopback
+# address) turns it on for its processes; devstack refuses it on any other address.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# The embedded default is for a single operator's machine; production must set a key
+# (`manage.py check --deploy` says so while it is this one).
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-embedded-default-change-me")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# ---------------------------------------------------------------------------
+# HTTPS (production): DJANGO_HTTPS=true when users reach the site over HTTPS.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+# ---------------------------------------------------------------------------
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+# Browsers remember HSTS for this long: start low (e.g. 3600) on a new domain, then raise it.
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=HTTPS)
+# Behind a proxy that ends TLS: trust its X-Forwarded-Proto (only if it always sets it),
+# or every request looks like plain HTTP and SECURE_SSL_REDIRECT loops.
+if env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     # daphne first: its runserver serves HTTP and websockets through vsmsite/asgi.py.
@@ -59,6 +80,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outages answer 503 with Retry-After, and /api/ answers every error in JSON
+    # (vsmsite/errors.py). Outside the others, to see their errors as well.
+    "vsmsite.errors.ErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,6 +141,15 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The web process (daphne) serves at most this many HTTP requests at once; the others
+# wait their turn. Each holds one database connection while it runs and closes it when
+# it ends (vsmsite/web.py), so the web process needs at most this many plus one.
+# docs/operations.md, "The web process and database connections".
+VSM_WEB_MAX_REQUESTS = env.int("VSM_WEB_MAX_REQUESTS", default=16)
+# An outage (database or broker not answering) is a 503 telling clients to retry after
+# this many seconds (vsmsite/errors.py).
+VSM_RETRY_AFTER_SECONDS = env.int("VSM_RETRY_AFTER_SECONDS", default=5)
+
 # ---------------------------------------------------------------------------
 # Auth, i18n, static files
 # ---------------------------------------------------------------------------
@@ -137,7 +170,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
-# whitenoise serves files straight from the finders under DEBUG and in tests.
+# whitenoise serves files straight from the finders (no collectstatic needed), DEBUG or not.
 WHITENOISE_USE_FINDERS = True
 
 # ---------------------------------------------------------------------------
@@ -275,9 +308,23 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # A crashed web process leaves its channels in the "ledger" group; they
-            # collect bells until they expire, so let them expire soon.
-            "CONFIG": {"hosts": [REDIS_URL], "group_expiry": 300},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # channels-redis waits for a channel's next message with a 5 s
+                        # blocking pop (BZPOPMIN); redis-py's default 5 s socket timeout
+                        # would end that wait first, and every idle websocket would crash
+                        # and close with 1011. The socket waits longer than the pop.
+                        # https://github.com/django/channels_redis (brpop_timeout)
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
+                # A crashed web process leaves its channels in the "ledger" group; they
+                # collect bells until they expire, so let them expire soon.
+                "group_expiry": 300,
+            },
         }
     }
 else:

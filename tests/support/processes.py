@@ -189,3 +189,82 @@ def drain_in_process(limit: int = 200) -> int:
             leaf_execute(envelope_id=pending.id, worker="in-process")
         delivered += 1
     raise AssertionError(f"still delivering after {limit} envelopes: a loop?")
+
+
+class ServerProcess:
+    """A ``daphne`` subprocess serving ``vsmsite.asgi`` on a free port; output collected."""
+
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self.port = port
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines[-300:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._reader.join(timeout=5)
+
+
+def _http_status(url: str) -> int | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return None
+
+
+@contextmanager
+def daphne_server(*, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """Run daphne (HTTP and websockets) bound to the test database for the block.
+
+    The test process's exemption from Django's async-safety check is not passed on:
+    the server must run as it does in production.
+    """
+    port = free_port()
+    environment = process_env(**(env or {}))
+    environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "daphne"),
+            *("-b", "127.0.0.1", "-p", str(port)),
+            "vsmsite.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = ServerProcess(process, port)
+    try:
+        deadline = time.monotonic() + 60
+        while _http_status(f"{server.url}/admin/login/") != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not start:\n{server.output}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        server.stop()

@@ -25,10 +25,12 @@ print(json.dumps({
     "engine": db["ENGINE"], "name": str(db["NAME"]), "options": db.get("OPTIONS", {}),
     "broker": app.conf.broker_url, "transport_options": app.conf.broker_transport_options,
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "layer_config": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}),
     "acks_late": app.conf.task_acks_late,
     "reject_on_worker_lost": app.conf.task_reject_on_worker_lost,
     "time_limit": app.conf.task_time_limit, "events": app.conf.worker_send_task_events,
     "result_backend": app.conf.result_backend, "first_app": settings.INSTALLED_APPS[0],
+    "debug": settings.DEBUG,
 }))
 """
 
@@ -37,7 +39,7 @@ def settings_under(tmp_path: Path, **env: str) -> dict[str, Any]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
+        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_DEBUG"}
     }
     clean.update(DJANGO_SETTINGS_MODULE="vsmsite.settings", VSM_VAR_DIR=str(tmp_path), **env)
     out = subprocess.run(
@@ -64,6 +66,7 @@ def test_nothing_set_gives_sqlite_the_embedded_broker_and_an_in_memory_layer(
     assert found["transport_options"]["database"] == str(tmp_path / "broker.sqlite3")
     assert found["layer"] == "channels.layers.InMemoryChannelLayer"
     assert found["result_backend"] == "django-db"
+    assert found["debug"] is False  # `make run` asks for it (devstack on loopback)
 
 
 def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path: Path) -> None:
@@ -77,6 +80,18 @@ def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path: Path) 
     assert found["name"] == "vsm"
     assert found["broker"] == "redis://127.0.0.1:6379/0"
     assert found["layer"] == "channels_redis.core.RedisChannelLayer"
+
+
+def test_the_redis_layer_waits_on_its_socket_longer_than_its_blocking_pop(
+    tmp_path: Path,
+) -> None:
+    from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
+
+    found = settings_under(tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+
+    (host,) = found["layer_config"]["hosts"]
+    assert host["address"] == "redis://127.0.0.1:6379/0"
+    assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
 
 
 def test_celery_delivers_at_least_once_with_limits_and_events(tmp_path: Path) -> None:

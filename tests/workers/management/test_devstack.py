@@ -59,6 +59,10 @@ def test_devstack_runs_a_directive_end_to_end_and_stops_cleanly_on_ctrl_c() -> N
             assert time.monotonic() < deadline, "\n".join(lines)
             time.sleep(0.2)
         assert Directive.objects.get(id=directive.id).status == Directive.Status.COMPLETED
+        # On loopback (`make run`) web runs with DEBUG: a missing page is Django's debug 404.
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page/", timeout=5)
+        assert "URLconf" in missing.value.read().decode()
     finally:
         stack.send_signal(signal.SIGINT)
         code = stack.wait(timeout=60)

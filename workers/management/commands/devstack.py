@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
+import environ
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -32,6 +35,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         python = sys.executable
+        debug = debug_environment(host=options["host"], environment=os.environ)
+        if debug["DJANGO_DEBUG"] == "false":
+            self.stdout.write(_public_address_notes(options["host"], os.environ))
         processes = {
             "web": [
                 python,
@@ -90,7 +96,7 @@ class Command(BaseCommand):
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    env={**os.environ, **debug, "PYTHONUNBUFFERED": "1"},
                     start_new_session=True,
                 )
                 threading.Thread(
@@ -113,6 +119,48 @@ class Command(BaseCommand):
                 f"{exited} exited with status {started[exited].returncode}; stopped the rest"
             )
         self.stdout.write("devstack: stopped")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` serves only this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def debug_environment(*, host: str, environment: Mapping[str, str]) -> dict[str, str]:
+    """``DJANGO_DEBUG`` for the processes devstack starts, serving on ``host``.
+
+    On a loopback address debug is on unless the environment turned it off: that is
+    `make run`, one person on their own machine. On any other address it is off, and
+    asking for it is refused: a debug page shows settings and tracebacks to whoever
+    can reach the server, and rendering one can cost seconds of CPU.
+    """
+    asked = environment.get("DJANGO_DEBUG")
+    if is_loopback(host):
+        return {"DJANGO_DEBUG": "true" if asked is None else asked}
+    if asked is not None and environ.Env.parse_value(asked, bool):
+        raise CommandError(
+            f"refusing DJANGO_DEBUG={asked} on {host}, which is not a loopback address: "
+            "debug pages would show settings and tracebacks to anyone who can reach it. "
+            "Unset DJANGO_DEBUG, or serve on 127.0.0.1."
+        )
+    return {"DJANGO_DEBUG": "false"}
+
+
+def _public_address_notes(host: str, environment: Mapping[str, str]) -> str:
+    notes = [f"devstack: serving on {host} with DEBUG off"]
+    if "DJANGO_ALLOWED_HOSTS" not in environment:
+        notes.append(
+            "  requests must name a host in DJANGO_ALLOWED_HOSTS "
+            f"(now {','.join(settings.ALLOWED_HOSTS)}); others get 400"
+        )
+    if "DJANGO_SECRET_KEY" not in environment:
+        notes.append("  DJANGO_SECRET_KEY is unset: the development key signs sessions")
+    return "\n".join(notes)
 
 
 def _relay(name: str, stream: TextIO | None, out: Any, colour: bool) -> None:
