@@ -30,7 +30,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--concurrency", type=int, default=2, help="Tasks a worker runs at once (threads on the embedded broker, processes on Redis).")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=2,
+            help="Tasks a worker runs at once (threads on the embedded broker, else processes).",
+        )
         parser.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
 
     def handle(self, *args: Any, **options: Any) -> None:
