@@ -15,13 +15,15 @@ PORT ?= 8000
 # The second test pass: a real PostgreSQL and Redis (started by .ci/services.sh).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vsm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# The third pass: the real-worker integration tests with RabbitMQ as the broker.
+TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672//
 PYTEST_ARGS ?=
 
-.PHONY: help install run test check test-embedded test-services lint bench clean
+.PHONY: help install run test check test-embedded test-services test-rabbitmq lint bench clean
 
 help:
 	@echo "make run    install, migrate, bootstrap, then web + worker + beat on http://$(HOST):$(PORT)/ (embedded default)"
-	@echo "make test   ruff + mypy + the whole suite on SQLite and on PostgreSQL/Redis"
+	@echo "make test   ruff + mypy + the whole suite on SQLite and on PostgreSQL/Redis, integration on RabbitMQ"
 	@echo "make check  ruff + mypy only;  make test-embedded  the suite on the embedded default only"
 
 install: $(BIN)/.installed
@@ -64,8 +66,14 @@ test-services: install
 		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: check test-embedded test-services
+test-rabbitmq: install
+	@bash .ci/services.sh
+	@echo "==> real-worker integration tests with RabbitMQ as the broker (PostgreSQL, no Redis)"
+	@env -u REDIS_URL VSM_VAR_DIR=$(CURDIR)/var/test-rabbitmq CELERY_BROKER_URL=$(TEST_AMQP_URL) \
+		DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration
+
+test: check test-embedded test-services test-rabbitmq
 	@echo "==> all checks and both test passes succeeded"
 
 clean:
-	rm -rf var/test var/test-services .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var/test var/test-services var/test-rabbitmq .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer; start them if not.
+# Make sure PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) and RabbitMQ (127.0.0.1:5672)
+# answer; start them if not.
 set -euo pipefail
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -35,4 +36,15 @@ if ! answers 6379; then
     fi
 fi
 wait_for Redis 6379
-echo "==> PostgreSQL and Redis answer"
+
+if ! answers 5672; then
+    echo "==> RabbitMQ is down; starting it"
+    if command -v rabbitmq-server >/dev/null; then
+        rabbitmq-server -detached
+    else
+        echo "ERROR: RabbitMQ is not installed here (apt-get install rabbitmq-server)" >&2
+        exit 1
+    fi
+fi
+wait_for RabbitMQ 5672
+echo "==> PostgreSQL, Redis and RabbitMQ answer"

@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not settings.CELERY_BROKER_URL.startswith("embedded://"),
-        reason="the embedded broker's worker (the Redis stack runs Celery's asynchronous pool)",
+        reason="the embedded broker's worker (Redis and RabbitMQ run Celery's asynchronous pool)",
     ),
 ]
 QUEUES = "controllers,leaves"
