@@ -1,7 +1,8 @@
 """What every request meets before a view reads it: the edge's guards, in one place.
 
-* ``InputGuardMiddleware``: a URL (path or query) holding a NUL is a 400 (PostgreSQL cannot
-  compare text with a NUL, so a lookup by such an id would be a 500); under /api/ a query
+* ``InputGuardMiddleware``: a URL (path or query) or a header holding a NUL is a 400
+  (PostgreSQL cannot compare or store text with a NUL, so a lookup by such an id would be a
+  500); under /api/ a query
   parameter given twice is a 400 (no parameter of the schema is a list, and Django would read
   the last one silently); a body announced larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a
   413, before anything reads it.
@@ -77,6 +78,15 @@ class InputGuardMiddleware:
                 status.HTTP_400_BAD_REQUEST,
                 "The URL contains a NUL character (%00); no id or parameter may hold one.",
             )
+        # Some servers pass a NUL in a header through; an Idempotency-Key is stored.
+        for name, value in request.META.items():
+            if name.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+                header = name.removeprefix("HTTP_").replace("_", "-").title()
+                return refusal(
+                    request,
+                    status.HTTP_400_BAD_REQUEST,
+                    f"The {header} header contains a NUL character; send it without.",
+                )
         if request.path.startswith(API_PREFIX):
             for name, values in request.GET.lists():
                 if len(values) > 1:

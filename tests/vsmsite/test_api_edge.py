@@ -286,3 +286,11 @@ def test_djangos_own_error_pages_answer_json_under_the_api(handler: str, code: i
     assert json.loads(api_answer.content)["detail"]
     assert site_answer.status_code == code
     assert not site_answer["Content-Type"].startswith("application/json")
+
+
+def test_a_nul_in_a_header_is_refused(api: APIClient, unchanged: None) -> None:
+    response = api.post(
+        "/api/directives/", {"title": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="a\x00b"
+    )
+
+    assert "Idempotency-Key header" in json_refusal(response, 400)

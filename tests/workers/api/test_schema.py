@@ -71,6 +71,18 @@ def test_the_schema_validates_and_generates_without_warnings_or_errors() -> None
     assert problems == []
 
 
+def test_what_a_request_may_leave_out_is_not_marked_required() -> None:
+    """A signal's target is optional (none means the root); pages are positive integers."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+
+    for name in ("SignalCreate", "EnvironmentSignalCreate"):
+        assert "target_node_id" not in components[name].get("required", []), name
+    for path in ("/api/directives/", "/api/signals/", "/api/nodes/", "/api/trials/"):
+        parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+        assert parameters["page"]["schema"] == {"type": "integer", "minimum": 1}, path
+
+
 def test_the_docs_page_loads_nothing_from_another_host(client: Client) -> None:
     response = client.get("/api/docs/")
 
