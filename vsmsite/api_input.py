@@ -22,6 +22,7 @@ input".
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -41,6 +42,7 @@ from workers.domain.input_rules import text_problem
 # Deep enough for any body the API documents (a plan's task's depends_on is 4 levels), far
 # below the recursion limit that the standard library's decoder would otherwise hit.
 MAX_JSON_DEPTH = 32
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 API_PREFIX = "/api/"
 
 
@@ -133,7 +135,7 @@ class BoundedJSONParser(JSONParser):
             raise ParseError(depth_message()) from error
         except ValueError as error:  # UnicodeDecodeError and JSONDecodeError among them
             raise ParseError(f"JSON parse error - {error}") from error
-        if problem := document_problem(data):
+        if problem := document_problem(data, text):
             raise ParseError(problem)
         return data
 
@@ -142,28 +144,42 @@ def depth_message() -> str:
     return f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep; send a flatter document."
 
 
-def document_problem(data: Any) -> str | None:
+def document_problem(data: Any, text: str) -> str | None:
     """Why a parsed document is refused (too deep; a string no column can store), or None.
 
-    Walks the document with a stack of its own, never by recursion."""
-    pending: list[tuple[Any, int, str]] = [(data, 1, "$")]
+    Walks the document with stacks of its own, never by recursion. A NUL or a lone surrogate
+    can only arrive as a ``\\u`` escape (raw, the decoder refuses the one and UTF-8 the
+    other), so the strings are read only when the text holds such an escape."""
+    containers: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    while containers:
+        value, depth = containers.pop()
+        if depth > MAX_JSON_DEPTH:
+            return depth_message()
+        items = value.values() if isinstance(value, dict) else value
+        containers.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    if not may_hold_unstorable_text(text):
+        return None
+    return _string_problem(data)
+
+
+def may_hold_unstorable_text(text: str) -> bool:
+    return "\\u0000" in text or SURROGATE_ESCAPE.search(text) is not None
+
+
+def _string_problem(data: Any) -> str | None:
+    pending: list[tuple[Any, str]] = [(data, "$")]
     while pending:
-        value, depth, where = pending.pop()
+        value, where = pending.pop()
         if isinstance(value, str):
             if problem := text_problem(value):
                 return f"A string at {where} {problem}."
-            continue
-        if not isinstance(value, dict | list):
-            continue
-        if depth > MAX_JSON_DEPTH:
-            return depth_message()
-        if isinstance(value, list):
-            pending.extend((item, depth + 1, f"{where}[{n}]") for n, item in enumerate(value))
-            continue
-        for key, item in value.items():
-            if problem := text_problem(key):
-                return f"A key in {where} {problem}."
-            pending.append((item, depth + 1, f"{where}.{key[:40]}"))
+        elif isinstance(value, list):
+            pending.extend((item, f"{where}[{n}]") for n, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if problem := text_problem(key):
+                    return f"A key in {where} {problem}."
+                pending.append((item, f"{where}.{key[:40]}"))
     return None
 
 

@@ -294,3 +294,28 @@ def test_a_nul_in_a_header_is_refused(api: APIClient, unchanged: None) -> None:
     )
 
     assert "Idempotency-Key header" in json_refusal(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'"\\u0000"', "at $ "),
+        (b'{"tasks": [{"key": "a", "title": "A\\u0000"}]}', "at $.tasks[0].title"),
+        (b'{"reason": {"\\udc80": 1}}', "A key in $.reason"),
+    ],
+)
+def test_the_parser_names_where_a_string_no_column_can_store_is(body: bytes, where: str) -> None:
+    with pytest.raises(APIException) as refused:
+        BoundedJSONParser().parse(io.BytesIO(body), "application/json", {})
+
+    assert refused.value.status_code == 400
+    assert where in str(refused.value.detail)
+
+
+def test_the_parser_takes_escaped_text_a_column_can_store() -> None:
+    body = b'{"title": "\\ud83d\\ude00 \\u00e9", "n": 5}'
+
+    assert BoundedJSONParser().parse(io.BytesIO(body), "application/json", {}) == {
+        "title": "\U0001f600 é",
+        "n": 5,
+    }
