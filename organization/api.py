@@ -14,7 +14,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,6 +25,7 @@ from organization.api_schema import (
     UNAUTHENTICATED,
     BoundedCharField,
     ErrorSerializer,
+    StrictPageNumberPagination,
     not_found,
 )
 from organization.genome import GenomeError
@@ -91,7 +91,7 @@ class NodeSerializer(serializers.ModelSerializer[Node]):
         return PauseSerializer(pause).data if pause else None
 
 
-class NodePagination(PageNumberPagination):
+class NodePagination(StrictPageNumberPagination):
     """Pages of nodes: an organization can have ten thousand, a response never does."""
 
     page_size = 100
@@ -100,7 +100,12 @@ class NodePagination(PageNumberPagination):
 
 
 @extend_schema(
-    responses={200: NodeSerializer(many=True), 401: UNAUTHENTICATED, 404: PAGE_NOT_FOUND}
+    responses={
+        200: NodeSerializer(many=True),
+        400: INVALID,
+        401: UNAUTHENTICATED,
+        404: PAGE_NOT_FOUND,
+    }
 )
 class NodeList(generics.ListAPIView[Node]):
     """The champion's nodes in tree order (parents before children), each with its pause state.

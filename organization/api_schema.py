@@ -5,11 +5,16 @@ only downward: docs/architecture.md, "Apps")."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.db.models import Model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
@@ -51,3 +56,56 @@ class BoundedCharField(serializers.CharField):
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return str(super().to_internal_value(data))
+
+
+def column_length(model: type[Model], field: str) -> int:
+    """The most characters ``model.field``'s column holds: the bound an edge checks, so that
+    SQLite (which stores any length) refuses exactly what PostgreSQL's ``varchar`` would."""
+    length = getattr(model._meta.get_field(field), "max_length", None)
+    if length is None:
+        raise TypeError(f"{model.__name__}.{field} has no max_length")
+    return int(length)
+
+
+POSITIVE_INTEGER = re.compile(r"[1-9][0-9]{0,17}")
+
+
+class StrictPageNumberPagination(PageNumberPagination):
+    """Pages numbered 1, 2, …, and nothing else.
+
+    DRF's pagination reads ``?page=last``, ``?page=`` (the first page), `` 1`` or an Arabic-Indic
+    digit (Python's ``int`` takes both) as page numbers and a malformed ``?page_size=`` as the
+    default, although the schema promises an integer: here anything but a positive integer
+    in ASCII digits is a 400 that says so. A page past the end stays a 404; a page size over
+    the maximum is read as the maximum (documented in the parameter).
+    """
+
+    last_page_strings = ()
+    invalid_page_message = "No page {page_number}: {message}."
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        self._strict(request, self.page_query_param)
+        if self.page_size_query_param:
+            self._strict(request, self.page_size_query_param)
+        return super().paginate_queryset(queryset, request, view)
+
+    def _strict(self, request: Request, name: str) -> None:
+        if name in request.query_params:
+            value = request.query_params[name]
+            if not POSITIVE_INTEGER.fullmatch(value):
+                message = f"Must be a positive integer (1, 2, …), not {value!r}."
+                raise ValidationError({name: [message]})
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+                parameter["description"] = "A page number, from 1; past the last page is a 404."
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+                parameter["description"] = (
+                    f"Results per page (default {self.page_size}); more than "
+                    f"{self.max_page_size} is read as {self.max_page_size}."
+                )
+        return parameters

@@ -20,7 +20,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +30,7 @@ from organization.api_schema import (
     UNAUTHENTICATED,
     BoundedCharField,
     ErrorSerializer,
+    StrictPageNumberPagination,
     not_found,
 )
 from trials.errors import TrialNotFound
@@ -220,7 +220,7 @@ class TrialFilterSerializer(serializers.Serializer[Any]):
     controller = serializers.CharField(max_length=ID_LENGTH, required=False)
 
 
-class TrialPagination(PageNumberPagination):
+class TrialPagination(StrictPageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -255,7 +255,9 @@ class TrialList(generics.ListAPIView[Trial]):
     pagination_class = TrialPagination
 
     def get_queryset(self) -> QuerySet[Trial]:
-        wanted = TrialFilterSerializer(data=self.request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty form field as absent, so
+        # ``?state=`` would list every trial instead of being refused.
+        wanted = TrialFilterSerializer(data=self.request.query_params.dict())
         wanted.is_valid(raise_exception=True)
         data = wanted.validated_data
         return trial_list(

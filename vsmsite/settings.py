@@ -83,6 +83,8 @@ MIDDLEWARE = [
     # Outages answer 503 with Retry-After, and /api/ answers every error in JSON
     # (vsmsite/errors.py). Outside the others, to see their errors as well.
     "vsmsite.errors.ErrorsMiddleware",
+    # Before anything reads the URL or the body: NULs (400) and oversized bodies (413).
+    "vsmsite.api_input.InputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -183,9 +185,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "organization.api_schema.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
+    # JSON only, bounded in size and depth (vsmsite/api_input.py); a form is a 415.
+    "DEFAULT_PARSER_CLASSES": ["vsmsite.api_input.BoundedJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "vsmsite.api_input.JsonOnlyNegotiation",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# The largest request body read, API or form (Django's default, 2.5 MB): larger is a 413.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("VSM_MAX_REQUEST_BYTES", default=2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "VSM organization API",
     "DESCRIPTION": "Directives, nodes and signals of a recursive Viable System Model.",

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from organization import api as organization_api
 from trials import urls as trials_urls
+from vsmsite import api_input
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -23,3 +24,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# Under /api/ Django's own error pages answer JSON too (vsmsite/api_input.py).
+handler400 = api_input.bad_request
+handler404 = api_input.not_found
+handler500 = api_input.server_error

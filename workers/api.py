@@ -24,8 +24,10 @@ from organization.api_schema import (
     UNAUTHENTICATED,
     BoundedCharField,
     ErrorSerializer,
+    column_length,
     not_found,
 )
+from workers.domain import input_rules
 from workers.errors import IdempotencyConflict, Rejected
 from workers.models import Directive, Task
 from workers.services.directives import directive_submit
@@ -34,23 +36,34 @@ from workers.services.directives import directive_submit
 @extend_schema_field(
     {
         "type": "object",
+        "maxProperties": input_rules.MAX_METADATA_KEYS,
         "additionalProperties": {
             "oneOf": [
-                {"type": "string", "maxLength": 2000},
+                {"type": "string", "maxLength": input_rules.MAX_METADATA_VALUE_LENGTH},
                 {"type": "number"},
                 {"type": "boolean"},
             ]
         },
+        "description": (
+            f"At most {input_rules.MAX_METADATA_KEYS} keys, each of 1 to "
+            f"{input_rules.MAX_METADATA_KEY_LENGTH} characters."
+        ),
     }
 )
 class MetadataField(serializers.DictField):
-    """A string→string map; JSON booleans and numbers are accepted and written as strings."""
+    """A string→string map; JSON booleans and numbers are accepted and written as strings.
 
-    child = BoundedCharField(allow_blank=True, max_length=2000)
+    The limits (keys, key and value lengths, text a column can store) are
+    ``workers.domain.input_rules``', checked before anything echoes a key back.
+    """
+
+    child = BoundedCharField(allow_blank=True, max_length=input_rules.MAX_METADATA_VALUE_LENGTH)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         if not isinstance(data, dict):
             raise ValidationError('Expected an object of string values, like {"key": "value"}.')
+        if problems := input_rules.metadata_errors(data):
+            raise ValidationError(problems)
         converted: dict[str, Any] = {}
         for key, value in data.items():
             if isinstance(value, bool):
@@ -65,33 +78,41 @@ class MetadataField(serializers.DictField):
 
 
 class AcceptanceItemSerializer(serializers.Serializer[Any]):
-    name = BoundedCharField(min_length=1, max_length=200)
-    description = BoundedCharField(allow_blank=True, default="", max_length=2000)
+    name = BoundedCharField(min_length=1, max_length=input_rules.MAX_NAME_LENGTH)
+    description = BoundedCharField(
+        allow_blank=True, default="", max_length=input_rules.MAX_ITEM_LENGTH
+    )
     verifier = BoundedCharField(
         required=False,
         allow_null=True,
         default=None,
         min_length=1,
-        max_length=2000,
+        max_length=input_rules.MAX_ITEM_LENGTH,
         help_text="A shell command run in the task workspace; non-zero exit fails the task.",
     )
 
 
 class PlannedTaskSerializer(serializers.Serializer[Any]):
     key = serializers.SlugField(max_length=100)
-    title = BoundedCharField(min_length=1, max_length=500)
-    goal = BoundedCharField(allow_blank=True, default="", max_length=20000)
+    title = BoundedCharField(min_length=1, max_length=column_length(Task, "title"))
+    goal = BoundedCharField(allow_blank=True, default="", max_length=input_rules.MAX_GOAL_LENGTH)
     depends_on = serializers.ListField(child=serializers.SlugField(max_length=100), default=list)
     metadata = MetadataField(default=dict)
 
 
 class DirectiveCreateSerializer(serializers.Serializer[Any]):
-    title = BoundedCharField(min_length=1, max_length=500)
-    body = BoundedCharField(allow_blank=True, default="", max_length=100_000)
+    title = BoundedCharField(min_length=1, max_length=column_length(Directive, "title"))
+    body = BoundedCharField(allow_blank=True, default="", max_length=input_rules.MAX_BODY_LENGTH)
     constraints = serializers.ListField(
-        child=BoundedCharField(min_length=1, max_length=2000), default=list
+        child=BoundedCharField(min_length=1, max_length=input_rules.MAX_ITEM_LENGTH), default=list
     )
-    desired_state = BoundedCharField(required=False, allow_null=True, default=None, min_length=1)
+    desired_state = BoundedCharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_length=1,
+        max_length=input_rules.MAX_BODY_LENGTH,
+    )
     risk = serializers.ChoiceField(choices=Directive.Risk.choices, default=Directive.Risk.MEDIUM)
     metadata = MetadataField(
         default=dict,
@@ -101,8 +122,11 @@ class DirectiveCreateSerializer(serializers.Serializer[Any]):
         ),
     )
     acceptance = AcceptanceItemSerializer(many=True, default=list)
-    tasks = PlannedTaskSerializer(
-        many=True, default=list, help_text="Optional plan: tasks with keys and dependencies."
+    tasks = PlannedTaskSerializer(  # type: ignore[call-arg]  # the stubs lack ListSerializer's
+        many=True,
+        default=list,
+        max_length=input_rules.MAX_PLANNED_TASKS,
+        help_text="Optional plan: tasks with keys and dependencies.",
     )
 
 

@@ -10,7 +10,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from organization.api_schema import INVALID, PAGE_NOT_FOUND, UNAUTHENTICATED, BoundedCharField
+from organization.api_schema import (
+    INVALID,
+    PAGE_NOT_FOUND,
+    UNAUTHENTICATED,
+    BoundedCharField,
+    column_length,
+)
 from workers.domain.algedonic import (
     MAX_SEVERITY,
     AlgedonicSignal,
@@ -53,6 +59,16 @@ class OverridePolicySerializer(serializers.Serializer[Any]):
         return attrs
 
 
+def _optional_id(field: str) -> BoundedCharField:
+    """An id no longer than the column that stores it (PostgreSQL refuses more; SQLite not)."""
+    return BoundedCharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=column_length(AlgedonicSignalRecord, field),
+    )
+
+
 class SignalCreateSerializer(serializers.Serializer[Any]):
     # DRF removes declared fields from the class, so "source" does not shadow Field.source.
     source = serializers.ChoiceField(  # type: ignore[assignment]
@@ -60,9 +76,9 @@ class SignalCreateSerializer(serializers.Serializer[Any]):
     )
     valence = serializers.ChoiceField(choices=[v.value for v in Valence], default="Pain")
     severity = serializers.IntegerField(min_value=0, max_value=MAX_SEVERITY)
-    target_node_id = serializers.CharField(required=False, allow_null=True, default=None)
-    related_task_id = serializers.CharField(required=False, allow_null=True, default=None)
-    related_suggestion_id = serializers.CharField(required=False, allow_null=True, default=None)
+    target_node_id = _optional_id("target_node_id")
+    related_task_id = _optional_id("related_task_id")
+    related_suggestion_id = _optional_id("related_suggestion_id")
     message = BoundedCharField(max_length=5000)
     override_policy = OverridePolicySerializer(required=False, allow_null=True, default=None)
 
@@ -93,7 +109,12 @@ class SignalListCreate(generics.ListCreateAPIView[AlgedonicSignalRecord]):
     queryset = AlgedonicSignalRecord.objects.order_by("-created_at")
 
     @extend_schema(
-        responses={200: SignalSerializer(many=True), 401: UNAUTHENTICATED, 404: PAGE_NOT_FOUND}
+        responses={
+            200: SignalSerializer(many=True),
+            400: INVALID,
+            401: UNAUTHENTICATED,
+            404: PAGE_NOT_FOUND,
+        }
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

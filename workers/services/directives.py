@@ -17,6 +17,7 @@ from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import VsmChannelType
 from organization.models import Node
 from organization.selectors import champion_genome
+from workers.domain import input_rules
 from workers.domain.directive_rules import directive_errors
 from workers.domain.messages import (
     AcceptanceCriterion,
@@ -28,7 +29,7 @@ from workers.domain.messages import (
     to_json,
 )
 from workers.errors import IdempotencyConflict, NoOrganization, Rejected
-from workers.models import Directive
+from workers.models import Directive, Task
 from workers.services.transport import envelope_publish
 
 
@@ -143,16 +144,46 @@ def directive_submit(
 
 
 def _validate(fields: dict[str, Any]) -> None:
-    """The directive rules (``workers.domain.directive_rules``), for every way in."""
+    """The directive rules (``workers.domain.directive_rules``), for every way in.
+
+    Text is measured against the columns it is stored in (the model's ``max_length``) and the
+    limits of ``workers.domain.input_rules``, so SQLite refuses what PostgreSQL would.
+    """
     errors = directive_errors(
         title=fields["title"],
         metadata=fields["metadata"],
         acceptance=fields["acceptance"],
         planned_tasks=fields["planned_tasks"],
         node_exists=lambda name: Node.objects.filter(Q(id=name) | Q(name=name)).exists(),
+        texts=_texts(fields),
     )
     if errors:
         raise Rejected(errors)
+
+
+def _texts(fields: dict[str, Any]) -> dict[str, list[tuple[str, int | None]]]:
+    """Each text field's values with the most characters each may have."""
+    acceptance, planned = fields["acceptance"], fields["planned_tasks"]
+    task_title = Task._meta.get_field("title").max_length
+    return {
+        "title": [(fields["title"], Directive._meta.get_field("title").max_length)],
+        "body": [(fields["body"], input_rules.MAX_BODY_LENGTH)],
+        "desired_state": [(fields["desired_state"] or "", input_rules.MAX_BODY_LENGTH)],
+        "constraints": [(text, input_rules.MAX_ITEM_LENGTH) for text in fields["constraints"]],
+        "acceptance": [
+            *((str(item["name"]), input_rules.MAX_NAME_LENGTH) for item in acceptance),
+            *(
+                (str(text), input_rules.MAX_ITEM_LENGTH)
+                for item in acceptance
+                for text in (item.get("description"), item.get("verifier"))
+                if text is not None
+            ),
+        ],
+        "tasks": [
+            *((str(task["title"]), task_title) for task in planned),
+            *((str(task.get("goal", "")), input_rules.MAX_GOAL_LENGTH) for task in planned),
+        ],
+    }
 
 
 def _existing(owner: User | None, key: str, fingerprint: str) -> Directive | None:

@@ -54,3 +54,42 @@ def test_a_plan_naming_an_unknown_task_or_a_key_twice_is_refused() -> None:
 
 def test_find_cycle_returns_none_for_a_dag() -> None:
     assert find_cycle({"a": ["b", "c"], "b": ["c"], "c": []}) is None
+
+
+def chain(length: int) -> dict[str, list[str]]:
+    """t0 ← t1 ← … ← t(n-1), and t0 depends on the last: one cycle through every task."""
+    return {f"t{n}": [f"t{(n - 1) % length}"] for n in range(length)}
+
+
+def test_a_cycle_through_two_thousand_tasks_is_found_without_recursion() -> None:
+    cycle = find_cycle(chain(2000))
+
+    assert cycle is not None
+    assert (len(cycle), cycle[0], cycle[-1]) == (2001, "t0", "t0")
+
+
+def test_a_long_cycle_is_named_by_its_ends_and_its_length() -> None:
+    plan = [{"key": key, "depends_on": deps} for key, deps in chain(2000).items()]
+
+    (message,) = errors(planned_tasks=plan)["tasks"]
+
+    assert message.startswith("Dependencies form a cycle of 2000 tasks: t0 → t1999 → t1998")
+    assert message.endswith("t2 → t1 → t0.")
+    assert len(message) < 300
+
+
+def test_a_chain_of_twenty_thousand_tasks_has_no_cycle() -> None:
+    graph = {f"t{n}": [f"t{n - 1}"] if n else [] for n in range(20_000)}
+
+    assert find_cycle(graph) is None
+
+
+def test_a_directive_whose_text_no_column_can_store_is_refused() -> None:
+    texts = {"title": [("a\x00b", 500)], "constraints": [("fine", 10), ("x" * 11, 10)]}
+
+    found = errors(texts=texts, metadata={"key\ud800": "v"})
+
+    assert "NUL" in found["title"][0]
+    assert found["constraints"] == ["At most 10 characters (this has 11)."]
+    assert "surrogate (U+D800)" in found["metadata"][0]
+    assert "\\ud800" in found["metadata"][0]  # shown escaped: a message must itself be text
