@@ -17,8 +17,9 @@ from django.db.models import Q, QuerySet
 from organization.models import Node, SubtreePause
 from organization.selectors import champion_genome, node_tree, pause_covering, subtree_pauses
 from workers.domain.bargaining import EpochUsage, remaining_messages, remaining_tokens
-from workers.models import AlgedonicSignalRecord, ResourceEpoch
+from workers.models import AlgedonicSignalRecord, Envelope, ResourceEpoch
 from workers.services.bargaining import epoch_budgets
+from workers.services.outbox import envelopes_due
 
 RECENT_SIGNALS = 25
 NODE_PAGE_SIZE = 50
@@ -157,3 +158,8 @@ def epoch_summary(*, epoch: ResourceEpoch, released: int) -> dict[str, Any]:
         "remaining_messages": remaining_messages(budgets, usage),
         "released_task_count": released,
     }
+
+
+def envelopes_waiting_to_send(*, limit: int = 500) -> list[Envelope]:
+    """The unhandled envelopes the outbox sweeper would send now, oldest first."""
+    return list(Envelope.objects.filter(envelopes_due()).order_by("created_at")[:limit])

@@ -11,6 +11,7 @@ from celery import shared_task
 
 from workers.services.bargaining import deferred_release
 from workers.services.delivery import envelope_deliver
+from workers.services.outbox import outbox_sweep
 from workers.services.transport import CONTROLLER_QUEUE, DELIVER_TASK
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,14 @@ PERIODIC_TASKS = (
         queue=CONTROLLER_QUEUE,
         description="Send tasks deferred for want of budget back to their controllers once "
         "their epoch has passed.",
+    ),
+    PeriodicTaskSpec(
+        name="vsm.outbox.sweep",
+        # Half the default grace period: lost work waits at most about 1.5 grace periods.
+        every_seconds=30,
+        queue=CONTROLLER_QUEUE,
+        description="Send again every unhandled envelope older than VSM_OUTBOX_GRACE_SECONDS "
+        "(its message was lost: a broker restart, a crash between commit and send).",
     ),
 )
 
@@ -90,3 +99,9 @@ def bench_hop(remaining: int, started: float, marker: str) -> None:
 def release_deferred() -> int:
     """Release the tasks deferred in epochs that have passed; returns how many went back."""
     return deferred_release()
+
+
+@shared_task(name="vsm.outbox.sweep", ignore_result=True)
+def sweep_outbox() -> int:
+    """Send again the envelopes whose message was lost; returns how many were sent."""
+    return len(outbox_sweep().sent)
