@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from workers.services.bargaining import deferred_release
 from workers.services.delivery import envelope_deliver
@@ -58,12 +59,31 @@ PERIODIC_TASKS = (
 )
 
 
+# A database that is down or restarting (OperationalError, InterfaceError: a lost
+# connection, a refused one, SQLite's "database is locked") must not cost the message: the
+# delivery is sent again with a growing delay (1, 2, 4… up to 60 s, jittered) before this
+# one is acknowledged, 20 times, about a quarter of an hour. Past that the envelope is still
+# unhandled in the database and the outbox sweeper sends it again.
+DATABASE_RETRIES = 20
+
+
 # Nobody reads a delivery's return value: no result row per hop.
-@shared_task(name=DELIVER_TASK, bind=True, ignore_result=True)
+@shared_task(
+    name=DELIVER_TASK,
+    bind=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=DATABASE_RETRIES,
+)
 def deliver(self, envelope_id: str, queue: str | None = None) -> str:  # type: ignore[no-untyped-def]
     """Hand an envelope to its target node: a metasystem's controller or a leaf's harness.
 
-    Delivery is at least once (acks late); both handlers dedupe by envelope id.
+    Delivery is at least once (acks late); both handlers dedupe by envelope id. A database
+    error is retried (above); the failed attempt's transaction rolled back, so the retry
+    starts clean, and Celery's task_prerun hook drops the broken connection first.
     """
     worker = str(self.request.hostname or "unknown")
     return envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
