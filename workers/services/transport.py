@@ -71,7 +71,7 @@ def envelope_publish(
         genome_id=genome.id,
     )
     ledger_record(events.message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, **ids))
-    transaction.on_commit(lambda: envelope_send(envelope_id=row.id, queue=queue))
+    transaction.on_commit(lambda: _send_committed(envelope_id=row.id, queue=queue))
     return row
 
 
