@@ -19,7 +19,18 @@ from typing import Any
 
 from tests.support.processes import free_port, wait_until
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _postgres_bin() -> Path:
+    """Debian's newest installed PostgreSQL (``/usr/lib/postgresql/<major>/bin``)."""
+    installed = [path.parent for path in Path("/usr/lib/postgresql").glob("*/bin/initdb")]
+    if not installed:
+        return Path("/usr/lib/postgresql/15/bin")
+    return max(
+        installed, key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0
+    )
+
+
+PG_BIN = _postgres_bin()
 
 
 def _answers(port: int) -> bool:
