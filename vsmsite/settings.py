@@ -269,6 +269,12 @@ VSM_EPOCH_SECONDS = env.int("VSM_EPOCH_SECONDS", default=3600)
 VSM_LEAF_QUEUES = env.str("VSM_LEAF_QUEUES", default="shared")
 if VSM_LEAF_QUEUES not in ("shared", "per-node"):
     raise ImproperlyConfigured('VSM_LEAF_QUEUES must be "shared" or "per-node"')
+# The outbox sweeper (docs/operations.md, "Work waiting to be sent"): an envelope still
+# unhandled this many seconds after it was committed (or last sent) is sent again.
+VSM_OUTBOX_GRACE_SECONDS = env.int("VSM_OUTBOX_GRACE_SECONDS", default=60)
+# A leaf that starts a task holds its envelope this long: no resend while the task may
+# still be running (it is killed at the hard time limit), a resend soon after if it died.
+VSM_LEAF_LEASE_SECONDS = CELERY_TASK_TIME_LIMIT + VSM_OUTBOX_GRACE_SECONDS
 # Each task runs its provider and acceptance checks in <root>/<task id>.
 VSM_WORKSPACE_ROOT = Path(env.str("VSM_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces")))
 

@@ -30,6 +30,7 @@ from organization.api_schema import (
 from workers.domain import input_rules
 from workers.errors import IdempotencyConflict, Rejected
 from workers.models import Directive, Task
+from workers.selectors import directive_waiting_to_send, directives_with_waiting
 from workers.services.directives import directive_submit
 
 
@@ -197,6 +198,7 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
 
 class DirectiveSerializer(serializers.ModelSerializer[Directive]):
     status = DirectiveStatusField(choices=Directive.Status.choices, read_only=True)
+    waiting_to_send = serializers.SerializerMethodField()
 
     class Meta:
         model = Directive
@@ -216,8 +218,24 @@ class DirectiveSerializer(serializers.ModelSerializer[Directive]):
             "genome_id",
             "created_at",
             "completed_at",
+            "waiting_to_send",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Messages of this directive's work that are committed but not on "
+            "their way (the broker was down or lost them): the outbox sweeper sends them "
+            "again. 0 when nothing waits.",
+        }
+    )
+    def get_waiting_to_send(self, directive: Directive) -> int:
+        counted = getattr(directive, "waiting_to_send", None)  # the views annotate it
+        if counted is None:
+            return directive_waiting_to_send(directive_id=directive.id)
+        return int(counted)
 
 
 class DirectiveDetailSerializer(DirectiveSerializer):
@@ -249,7 +267,7 @@ class DirectiveListCreate(generics.ListCreateAPIView[Directive]):
     serializer_class = DirectiveSerializer
 
     def get_queryset(self) -> QuerySet[Directive]:
-        directives = Directive.objects.order_by("-created_at")
+        directives = directives_with_waiting(Directive.objects.order_by("-created_at"))
         wanted = self.request.query_params.get("status")
         if wanted is not None:
             if wanted not in Directive.Status.values:
@@ -329,4 +347,7 @@ class DirectiveDetail(generics.RetrieveAPIView[Directive]):
     """One directive with its task tree: packets, assigned nodes, results, traces."""
 
     serializer_class = DirectiveDetailSerializer
-    queryset = Directive.objects.prefetch_related("tasks")
+
+    def get_queryset(self) -> QuerySet[Directive]:
+        # Built per request: what is waiting depends on the time of the read.
+        return directives_with_waiting(Directive.objects.prefetch_related("tasks"))

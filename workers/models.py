@@ -135,6 +135,17 @@ class Envelope(models.Model):
         default=0,
         help_text="Claims that committed: 1 once handled (a crashed attempt leaves none).",
     )
+    # The outbox (workers.services.outbox): an unhandled envelope is sent again once this
+    # time has passed (null: its grace period after created_at). A resend and a leaf that
+    # starts the task both push it forward: a lease that ends if their process dies.
+    resend_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not sent again before this time (a resend's backoff, a leaf's lease).",
+    )
+    resends = models.PositiveIntegerField(
+        default=0, help_text="Times the outbox sweeper sent it again."
+    )
 
     class Meta:
         ordering = ["created_at"]

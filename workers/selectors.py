@@ -12,13 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from organization.models import Node, SubtreePause
 from organization.selectors import champion_genome, node_tree, pause_covering, subtree_pauses
 from workers.domain.bargaining import EpochUsage, remaining_messages, remaining_tokens
-from workers.models import AlgedonicSignalRecord, ResourceEpoch
+from workers.models import AlgedonicSignalRecord, Directive, Envelope, ResourceEpoch
 from workers.services.bargaining import epoch_budgets
+from workers.services.outbox import envelopes_due
 
 RECENT_SIGNALS = 25
 NODE_PAGE_SIZE = 50
@@ -157,3 +159,28 @@ def epoch_summary(*, epoch: ResourceEpoch, released: int) -> dict[str, Any]:
         "remaining_messages": remaining_messages(budgets, usage),
         "released_task_count": released,
     }
+
+
+def envelopes_waiting_to_send(*, limit: int = 500) -> list[Envelope]:
+    """The unhandled envelopes the outbox sweeper would send now, oldest first."""
+    return list(Envelope.objects.filter(envelopes_due()).order_by("created_at")[:limit])
+
+
+def directive_waiting_to_send(*, directive_id: str) -> int:
+    """How many of a directive's envelopes wait for the outbox sweeper (their send failed or
+    is overdue): its work is committed but not on its way."""
+    return Envelope.objects.filter(envelopes_due(), correlation_id=directive_id).count()
+
+
+def directives_with_waiting(directives: QuerySet[Directive]) -> QuerySet[Directive]:
+    """``directives`` with ``waiting_to_send`` (as above) in the same query."""
+    due = (
+        Envelope.objects.filter(envelopes_due(), correlation_id=OuterRef("id"))
+        .order_by()
+        .values("correlation_id")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    return directives.annotate(
+        waiting_to_send=Coalesce(Subquery(due, output_field=IntegerField()), 0)
+    )

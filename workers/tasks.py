@@ -8,9 +8,11 @@ import time
 from dataclasses import dataclass, field
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from workers.services.bargaining import deferred_release
 from workers.services.delivery import envelope_deliver
+from workers.services.outbox import outbox_sweep
 from workers.services.transport import CONTROLLER_QUEUE, DELIVER_TASK
 
 logger = logging.getLogger(__name__)
@@ -46,15 +48,42 @@ PERIODIC_TASKS = (
         description="Send tasks deferred for want of budget back to their controllers once "
         "their epoch has passed.",
     ),
+    PeriodicTaskSpec(
+        name="vsm.outbox.sweep",
+        # Half the default grace period: lost work waits at most about 1.5 grace periods.
+        every_seconds=30,
+        queue=CONTROLLER_QUEUE,
+        description="Send again every unhandled envelope older than VSM_OUTBOX_GRACE_SECONDS "
+        "(its message was lost: a broker restart, a crash between commit and send).",
+    ),
 )
 
 
+# A database that is down or restarting (OperationalError, InterfaceError: a lost
+# connection, a refused one, SQLite's "database is locked") must not cost the message: the
+# delivery is sent again with a growing delay (1, 2, 4… up to 60 s, jittered) before this
+# one is acknowledged, 20 times, about a quarter of an hour. Past that the envelope is still
+# unhandled in the database and the outbox sweeper sends it again.
+DATABASE_RETRIES = 20
+
+
 # Nobody reads a delivery's return value: no result row per hop.
-@shared_task(name=DELIVER_TASK, bind=True, ignore_result=True)
+@shared_task(
+    name=DELIVER_TASK,
+    bind=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=DATABASE_RETRIES,
+)
 def deliver(self, envelope_id: str, queue: str | None = None) -> str:  # type: ignore[no-untyped-def]
     """Hand an envelope to its target node: a metasystem's controller or a leaf's harness.
 
-    Delivery is at least once (acks late); both handlers dedupe by envelope id.
+    Delivery is at least once (acks late); both handlers dedupe by envelope id. A database
+    error is retried (above); the failed attempt's transaction rolled back, so the retry
+    starts clean, and Celery's task_prerun hook drops the broken connection first.
     """
     worker = str(self.request.hostname or "unknown")
     return envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
@@ -90,3 +119,9 @@ def bench_hop(remaining: int, started: float, marker: str) -> None:
 def release_deferred() -> int:
     """Release the tasks deferred in epochs that have passed; returns how many went back."""
     return deferred_release()
+
+
+@shared_task(name="vsm.outbox.sweep", ignore_result=True)
+def sweep_outbox() -> int:
+    """Send again the envelopes whose message was lost; returns how many were sent."""
+    return len(outbox_sweep().sent)

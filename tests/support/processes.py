@@ -115,13 +115,16 @@ def celery_worker(
     pool: str | None = None,
     env: dict[str, str] | None = None,
     wait: bool = True,
+    module: str = "celery",
 ) -> Iterator[WorkerProcess]:
-    """Run a real worker process for the duration of the block."""
+    """Run a real worker process for the duration of the block (``module``: what
+    ``python -m`` runs, Celery's command line or a wrapper of it)."""
     hostname = f"{name}-{os.getpid()}@localhost"
     command = [
         sys.executable,
         "-m",
-        "celery",
+        module,
+        *(["worker"] if module != "celery" else []),
         "-A",
         "vsmsite",
         "worker",

@@ -59,6 +59,7 @@ from workers.providers.sandbox import (
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
 from workers.services.bargaining import grant_usage
 from workers.services.hop import Hop, delivery_read, envelope_claim
+from workers.services.outbox import envelope_lease
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,9 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     node_id = hop.node_id
     if node_id in hop.genome.nodes and paused(hop.genome, node_id) is not None:
         return _hand_back(hop, task, worker)
+    # The provider may run for minutes: the outbox sweeper must not send the task to a
+    # second leaf meanwhile, but should once this lease ends if our process died.
+    envelope_lease(envelope_id=envelope_id, seconds=settings.VSM_LEAF_LEASE_SECONDS)
     started_at, clock = timezone.now(), time.monotonic()
     try:
         execution = _execute(hop.genome, node_id, task)

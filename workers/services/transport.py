@@ -12,11 +12,13 @@ patch applied while a directive is in flight does not change the rules under it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from ledger import kinds
 from ledger.services import ledger_record
@@ -29,6 +31,8 @@ from workers.models import Envelope
 CONTROLLER_QUEUE = "controllers"
 LEAF_QUEUE = "leaves"
 DELIVER_TASK = "vsm.deliver"
+
+logger = logging.getLogger(__name__)
 
 
 def queue_for(genome: OrganizationalGenome, node_id: str, payload_type: str) -> str:
@@ -44,7 +48,10 @@ def queue_for(genome: OrganizationalGenome, node_id: str, payload_type: str) -> 
 def envelope_publish(
     *, envelope: MessageEnvelope, genome: OrganizationalGenome, **ids: Any
 ) -> Envelope:
-    """Store ``envelope`` under ``genome``'s version, record it, and send it once committed."""
+    """Store ``envelope`` under ``genome``'s version, record it, and send it once committed.
+
+    A send that fails after the commit leaves the envelope waiting for the outbox sweeper;
+    the caller's work stands."""
     assert envelope.target_node_id is not None, "envelopes between nodes name their target"
     queue = queue_for(genome, envelope.target_node_id, envelope.payload_type)
     wire = to_json(envelope)
@@ -64,13 +71,38 @@ def envelope_publish(
         genome_id=genome.id,
     )
     ledger_record(events.message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, **ids))
-    transaction.on_commit(lambda: envelope_send(envelope_id=row.id, queue=queue))
+    transaction.on_commit(lambda: _send_committed(envelope_id=row.id, queue=queue))
     return row
 
 
 def envelope_send(*, envelope_id: str, queue: str) -> None:
     """Hand the envelope's id to the broker (again, for a resend: handlers dedupe)."""
     current_app.send_task(DELIVER_TASK, args=[envelope_id, queue], queue=queue)
+
+
+def _send_committed(*, envelope_id: str, queue: str) -> None:
+    """Send a committed envelope. The work is committed already, so a broker that is down
+    must not fail the caller (an API request would answer 500 for a directive it stored):
+    the envelope is marked due and the outbox sweeper (``workers.services.outbox``) sends
+    it once the broker is back."""
+    try:
+        envelope_send(envelope_id=envelope_id, queue=queue)
+    except Exception:
+        logger.exception(
+            "sending envelope %s to %s failed; it waits for the outbox sweeper", envelope_id, queue
+        )
+        envelope_mark_unsent(envelope_id)
+
+
+def envelope_mark_unsent(envelope_id: str) -> None:
+    """Make an unhandled envelope due for the sweeper now: its send failed."""
+    try:
+        Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
+            resend_after=timezone.now()
+        )
+    except DatabaseError:
+        # Still unhandled, so the sweeper finds it after its grace period anyway.
+        logger.exception("could not mark envelope %s as waiting to be sent", envelope_id)
 
 
 def routed_genome(version_id: str | None) -> OrganizationalGenome:

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from workers.api import DirectiveDetailSerializer
 from workers.errors import Rejected
 from workers.models import Directive, Task
+from workers.selectors import directive_waiting_to_send
 from workers.services.directives import directive_submit
 
 
@@ -101,6 +102,16 @@ class Command(BaseCommand):
                 if seen.get(task.id) != line and not quiet:
                     self.stdout.write(line)
                 seen[task.id] = line
+            waiting = directive_waiting_to_send(directive_id=directive.id)
+            line = (
+                f"  {waiting} message(s) waiting to be sent: the outbox sweeper sends them "
+                "(manage.py outbox_sweep does it now)"
+                if waiting
+                else ""
+            )
+            if seen.get("waiting", "") != line and not quiet and line:
+                self.stdout.write(line)
+            seen["waiting"] = line
             if directive.is_finished:
                 if not quiet:
                     self.stdout.write(f"directive {directive.status}: {directive.result_summary}")
