@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db.models.fields.json import KT
 
 from ledger.chain import GENESIS_HASH, HASHED_FIELDS, ChainBreak, event_hash
+from ledger.checkpoint import Checkpoint
 from ledger.kinds import TRACE_WRITTEN
 from ledger.models import LedgerEvent, LedgerHead, TaskTrace, TaskTraceScope
 from ledger.trace_hash import TRACE_HASH_KEY, trace_hash
@@ -222,3 +223,29 @@ def _find_unnamed_trace(report: LedgerReport) -> None:
         report.trace_failed(
             TraceBreak(first, None, "no trace_written event records this trace (inserted?)")
         )
+
+
+def checkpoint_problem(report: LedgerReport, checkpoint: Checkpoint) -> str | None:
+    """Why the verified ledger of ``report`` does not hold ``checkpoint``'s event, or None.
+
+    The chain from genesis is verified, so the event at the checkpoint's seq still having
+    the checkpoint's hash proves the whole prefix up to it is the one checkpointed.
+    """
+    if checkpoint.seq > report.events:
+        if report.chain_break is not None:
+            return f"the chain is broken before seq {checkpoint.seq}"
+        return (
+            f"the ledger ends at seq {report.events}, before the checkpoint's seq "
+            f"{checkpoint.seq}: events were removed"
+        )
+    held = (
+        GENESIS_HASH
+        if checkpoint.seq == 0
+        else LedgerEvent.objects.filter(seq=checkpoint.seq).values_list("hash", flat=True).first()
+    )
+    if held != checkpoint.hash:
+        return (
+            f"seq {checkpoint.seq} now has hash {held}: the chain was rewritten at or before "
+            "that seq"
+        )
+    return None

@@ -221,6 +221,11 @@ if VSM_LEAF_QUEUES not in ("shared", "per-node"):
     raise ImproperlyConfigured('VSM_LEAF_QUEUES must be "shared" or "per-node"')
 # Each task runs its provider and acceptance checks in <root>/<task id>.
 VSM_WORKSPACE_ROOT = Path(env.str("VSM_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces")))
+# Signs ledger checkpoints (`ledger_verify --checkpoint` / `--against`), at least 32
+# characters. Kept outside the database on purpose, so that someone who can rewrite the whole
+# chain cannot sign a checkpoint of the rewrite; no default (docs/operations.md, "Ledger
+# checkpoints").
+VSM_LEDGER_CHECKPOINT_KEY = env.str("VSM_LEDGER_CHECKPOINT_KEY", default="")
 
 # ---------------------------------------------------------------------------
 # Channels
