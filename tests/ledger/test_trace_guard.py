@@ -14,6 +14,7 @@ from ledger.models import LedgerEvent, TaskTrace, TaskTraceScope
 from ledger.selectors import subtree_task_traces
 from ledger.services import ledger_append, task_trace_record
 from ledger.trace_hash import TRACE_HASH_KEY, TRACE_HASHED_FIELDS, trace_hash
+from ledger.verification import ledger_audit
 from tests.ledger.factories import TaskTraceFactory
 from tests.ledger.tampering import guards_dropped, sql
 
@@ -212,3 +213,30 @@ def test_a_chain_break_and_a_bad_trace_are_both_reported() -> None:
     message = str(raised.value)
     assert "ledger chain broken at seq 2: stored hash does not match" in message
     assert f"trace {trace.id} (trace_written at seq 1)" in message
+
+
+def test_traces_are_checked_batch_by_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ledger.verification.TRACE_BATCH", 2)
+    traces = [record() for _ in range(5)]
+    with guards_dropped():
+        sql("UPDATE ledger_tasktrace SET latency_ms = 1 WHERE id = %s", [traces[3].id])
+
+    report = ledger_audit(chunk_size=2)
+
+    assert (report.events, report.traces, report.bad_traces) == (5, 4, 1)
+    assert report.trace_break is not None and report.trace_break.trace_id == traces[3].id
+
+
+def test_events_appended_while_verifying_are_no_false_alarm() -> None:
+    record()
+    record()
+
+    def append_meanwhile(verified: int) -> None:
+        if verified <= 2:
+            record()
+
+    report = ledger_audit(chunk_size=1, progress=append_meanwhile, progress_every=1)
+
+    assert report.problem is None
+    assert report.events == LedgerEvent.objects.count() == 4
+    assert report.traces == 4
