@@ -49,7 +49,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         wanted = options["against"]
-        anchor = checkpoint_read_or_fail(_checkpoint_text(wanted)) if wanted else None
+        anchor = _checkpoint_read_or_fail(_checkpoint_text(wanted)) if wanted else None
         key = _key() if options["checkpoint"] else ""
         report = ledger_audit(progress=lambda n: self.stderr.write(f"verified {n} events…"))
         problems = _problems(report)
@@ -82,7 +82,7 @@ def _key() -> str:
     return key
 
 
-def checkpoint_read_or_fail(text: str) -> Checkpoint:
+def _checkpoint_read_or_fail(text: str) -> Checkpoint:
     key = _key()
     try:
         return checkpoint_read(text, key=key)
