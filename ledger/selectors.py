@@ -2,59 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db.models import QuerySet
 
-from ledger.chain import GENESIS_HASH, HASHED_FIELDS, ChainBreak, event_hash
-from ledger.models import LedgerEvent, LedgerHead, TaskTrace
+from ledger.chain import ChainBreak
+from ledger.models import LedgerEvent, TaskTrace
+from ledger.verification import TraceBreak, ledger_audit
 
 DEFAULT_TRACE_LIMIT = 100
 
 
-def _event_fields(event: LedgerEvent) -> dict[str, object]:
-    return {name: getattr(event, name) for name in HASHED_FIELDS}
+def ledger_verify() -> tuple[int, ChainBreak | TraceBreak | None]:
+    """(number of verified events, the first problem or None): chain, head and traces.
 
-
-def ledger_chain_breaks(*, chunk_size: int = 2000) -> Iterator[ChainBreak | int]:
-    """Walk the chain in seq order, yielding each verified seq or the first break.
-
-    Stops after the first ChainBreak. Checks, per event: seq follows the
-    previous one with no gap; prev_hash equals the previous event's hash; the
-    stored hash equals the hash recomputed from the event's fields. At the end,
-    the head row must point at the last event (a deleted tail shows here).
+    ``ledger.verification.ledger_audit`` has the whole report.
     """
-    expected_seq, prev_hash = 1, GENESIS_HASH
-    for event in LedgerEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
-        if event.seq != expected_seq:
-            yield ChainBreak(expected_seq, f"missing; the next stored event is seq {event.seq}")
-            return
-        if event.prev_hash != prev_hash:
-            yield ChainBreak(event.seq, "prev_hash does not match the hash of the event before it")
-            return
-        if event_hash(_event_fields(event)) != event.hash:
-            yield ChainBreak(event.seq, "stored hash does not match the event's content")
-            return
-        yield event.seq
-        expected_seq, prev_hash = event.seq + 1, event.hash
-    head = LedgerHead.objects.filter(pk=1).first()
-    last_seq = expected_seq - 1
-    if head is not None and (head.seq, head.hash) != (last_seq, prev_hash):
-        yield ChainBreak(
-            last_seq + 1,
-            f"missing; the ledger head records seq {head.seq} but the chain ends at {last_seq}",
-        )
-
-
-def ledger_verify() -> tuple[int, ChainBreak | None]:
-    """(number of verified events, first break or None)."""
-    verified = 0
-    for outcome in ledger_chain_breaks():
-        if isinstance(outcome, ChainBreak):
-            return verified, outcome
-        verified += 1
-    return verified, None
+    report = ledger_audit()
+    return report.events, report.problem
 
 
 def subtree_task_traces(

@@ -23,7 +23,8 @@ from django.utils import timezone
 from ledger.bell import ledger_bell_ring
 from ledger.chain import GENESIS_HASH, event_hash, new_id, normalise_payload
 from ledger.kinds import ALL_KINDS
-from ledger.models import LedgerEvent, LedgerHead, TaskTrace, TaskTraceScope
+from ledger.models import LedgerEvent, LedgerHead, LedgerImmutableError, TaskTrace, TaskTraceScope
+from ledger.trace_hash import TRACE_HASH_KEY, trace_hash
 
 
 class LedgerInputError(ValueError):
@@ -109,19 +110,24 @@ def _prepare(drafts: Sequence[EventDraft]) -> list[tuple[EventDraft, Any]]:
 
 
 def _lock_head() -> LedgerHead:
-    """Lock the chain head for this transaction, creating it if missing."""
+    """Lock the chain head for this transaction, creating it at genesis on an empty ledger.
+
+    Migration 0002 creates the head; only a flushed database (tests, benches) lacks it, and
+    then has no events either. A head missing while events exist was deleted: rebuilding it
+    from the last event would hide a deleted tail, so the append is refused (the database's
+    head guard refuses that insert too).
+    """
     head = LedgerHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
-        last = LedgerEvent.objects.order_by("-seq").values("seq", "hash").first()
+        # Events first, then the head: a concurrent first append commits both together, so
+        # once its events are visible its head is too.
+        if LedgerEvent.objects.exists() and not LedgerHead.objects.filter(pk=1).exists():
+            raise LedgerImmutableError(
+                "the ledger head is missing while events exist; nothing is appended "
+                "(run ledger_verify, and check the ledger against a checkpoint)"
+            )
         LedgerHead.objects.bulk_create(
-            [
-                LedgerHead(
-                    pk=1,
-                    seq=last["seq"] if last else 0,
-                    hash=last["hash"] if last else GENESIS_HASH,
-                )
-            ],
-            ignore_conflicts=True,
+            [LedgerHead(pk=1, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
         )
         head = LedgerHead.objects.select_for_update().get(pk=1)
     return head
@@ -225,17 +231,23 @@ def task_trace_record(*, trace: TaskTrace, actor: str = "system") -> TaskTrace:
     with ledger_batch():
         trace.save(force_insert=True)
         scope_nodes = [trace.assigned_node_id, *trace.responsible_ancestor_ids]
-        TaskTraceScope.objects.bulk_create(
+        scopes = [
             TaskTraceScope(
                 trace=trace, node_id=node_id, distance=distance, started_at=trace.started_at
             )
             for distance, node_id in enumerate(scope_nodes)
+        ]
+        TaskTraceScope.objects.bulk_create(scopes)
+        # The rows are append-only (ledger/immutability.py), and ledger_verify checks them
+        # against this hash: decisions read the rows, the chain vouches for them.
+        row_hash = trace_hash(
+            trace, [(scope.distance, scope.node_id, scope.started_at) for scope in scopes]
         )
         ledger_record(
             EventDraft(
                 kind=TRACE_WRITTEN,
                 actor=actor,
-                payload=_trace_payload(trace),
+                payload={**_trace_payload(trace), TRACE_HASH_KEY: row_hash},
                 node_id=trace.assigned_node_id,
                 responsible_ancestor_ids=tuple(trace.responsible_ancestor_ids),
                 directive_id=trace.directive_id,

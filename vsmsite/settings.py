@@ -277,6 +277,11 @@ VSM_OUTBOX_GRACE_SECONDS = env.int("VSM_OUTBOX_GRACE_SECONDS", default=60)
 VSM_LEAF_LEASE_SECONDS = CELERY_TASK_TIME_LIMIT + VSM_OUTBOX_GRACE_SECONDS
 # Each task runs its provider and acceptance checks in <root>/<task id>.
 VSM_WORKSPACE_ROOT = Path(env.str("VSM_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces")))
+# Signs ledger checkpoints (`ledger_verify --checkpoint` / `--against`), at least 32
+# characters. Kept outside the database on purpose, so that someone who can rewrite the whole
+# chain cannot sign a checkpoint of the rewrite; no default (docs/operations.md, "Ledger
+# checkpoints").
+VSM_LEDGER_CHECKPOINT_KEY = env.str("VSM_LEDGER_CHECKPOINT_KEY", default="")
 
 # ---------------------------------------------------------------------------
 # The agent sandbox: `command` agents and acceptance verifiers run inside bubblewrap

@@ -3,15 +3,15 @@
 from django.db import migrations
 
 from ledger.chain import GENESIS_HASH
-from ledger.immutability import drop_guard, install_guard
+from ledger.immutability import EVENTS, drop_guard, install_guard
 
 
 def install(apps, schema_editor):
-    install_guard(schema_editor.connection)
+    install_guard(schema_editor.connection, guards=(EVENTS,))
 
 
 def uninstall(apps, schema_editor):
-    drop_guard(schema_editor.connection)
+    drop_guard(schema_editor.connection, guards=(EVENTS,))
 
 
 def create_head(apps, schema_editor):

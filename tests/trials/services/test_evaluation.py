@@ -37,18 +37,21 @@ def trace(
     trial: Trial | None = None,
     tokens: int = 100,
     task_class: str = "code",
-    extra: dict[str, str] | None = None,
     adjustments: list[dict[str, float]] | None = None,
+    task_id: str | None = None,
+    route_role: str = "control",
+    **metadata_extra: str,
 ):
-    task_id = f"task-{next(_task_ids)}"
-    metadata: dict[str, str] = {"task_metadata.task_class": task_class, **(extra or {})}
+    task_id = task_id or f"task-{next(_task_ids)}"
+    metadata: dict[str, str] = {"task_metadata.task_class": task_class}
     if trial is not None:
         metadata |= {
             "trial_id": trial.id,
             "related_suggestion_id": trial.id,
-            "trial_route_role": "control",
+            "trial_route_role": route_role,
             "candidate_genome_id": trial.candidate_version_id,
         }
+    metadata |= metadata_extra
     return task_trace_record(
         trace=TaskTrace(
             task_id=task_id,
@@ -173,7 +176,7 @@ def test_a_capability_violation_on_a_candidate_trace_is_a_safety_breach(active):
         genome_id=active.candidate_version_id,
         success=True,
         trial=active,
-        extra={"capability_violation": "wrote outside its scope"},
+        capability_violation="wrote outside its scope",
     )
     trial = trial_evaluate(trial_id=active.id)
     assert trial.state == Trial.State.PRUNED
@@ -289,10 +292,13 @@ def test_a_shadow_trial_is_decided_on_pairs_of_the_same_tasks(champion, make_dra
     for index in range(40):
         # The champion's run and the candidate's shadow copy of the same task.
         champion_run = trace(genome_id=trial.base_version_id, success=index % 3 == 0)
-        shadow = trace(genome_id=trial.candidate_version_id, success=True, trial=trial)
-        TaskTrace.objects.filter(pk=shadow.pk).update(
+        trace(
+            genome_id=trial.candidate_version_id,
+            success=True,
+            trial=trial,
             task_id=champion_run.task_id,
-            metadata={**shadow.metadata, "trial_route_role": "shadow", "trial_shadow": "true"},
+            route_role="shadow",
+            trial_shadow="true",
         )
 
     evaluated = trial_evaluate(trial_id=trial.id)
