@@ -43,7 +43,7 @@ def test_every_page_has_the_same_navigation_with_its_own_entry_marked(
 
 @pytest.mark.django_db
 def test_the_pages_load_nothing_from_another_host(operator_client: Client) -> None:
-    for url in ("/alarms/", "/trials/"):
+    for url in ("/", "/alarms/", "/trials/", "/nodes/backend-system/"):
         html = operator_client.get(url).content.decode()
         sources = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert sources
