@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from ledger.chain import GENESIS_HASH, HASHED_FIELDS, ChainBreak, event_hash
-from ledger.models import LedgerEvent, LedgerHead, TaskTrace
+from ledger.models import LedgerEvent, LedgerHead, TaskTrace, TaskTraceScope
 
 DEFAULT_TRACE_LIMIT = 100
 
@@ -163,15 +163,17 @@ def subtree_trace_page(
     page to know whether another follows, so no count over a large subtree is needed."""
     if page < 1 or page_size < 1:
         raise ValueError("page and page_size must be at least 1")
-    traces: QuerySet[TaskTrace] = TaskTrace.objects.filter(scopes__node_id=node_id)
+    # Through the scope rows: their (node_id, started_at) index gives the order too.
+    scopes: QuerySet[TaskTraceScope] = TaskTraceScope.objects.filter(node_id=node_id)
     if outcome == "completed":
-        traces = traces.filter(outcome_score__gt=0)
+        scopes = scopes.filter(trace__outcome_score__gt=0)
     elif outcome == "failed":
-        traces = traces.filter(outcome_score__lte=0)
+        scopes = scopes.filter(trace__outcome_score__lte=0)
     else:
         outcome = None
     start = (page - 1) * page_size
-    rows = list(traces.order_by("-started_at", "id")[start : start + page_size + 1])
+    window = scopes.select_related("trace").order_by("-started_at", "-trace_id")
+    rows = [scope.trace for scope in window[start : start + page_size + 1]]
     return TracePage(
         traces=rows[:page_size], number=page, has_next=len(rows) > page_size, outcome=outcome
     )
