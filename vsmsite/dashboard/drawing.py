@@ -210,15 +210,19 @@ def _node_markup(drawn: DrawnNode) -> str:
         shape,
         f'<text x="{_number(drawn.label_x)}" y="{y}" dy="0.35em">{label}</text>',
     ]
-    if node.paused:
+    # Drawn, not glyphs: a headless or minimal system may lack a font with ⏸.
+    if node.pause_target:
+        x, top = drawn.pause_marker_x, drawn.y - 5
         parts.append(
-            f'<text class="marker pause-marker" x="{_number(drawn.pause_marker_x)}" y="{y}" '
-            'dy="0.35em" aria-hidden="true">⏸</text>'
+            f'<g class="marker pause-marker" aria-hidden="true">'
+            f'<rect x="{_number(x)}" y="{_number(top)}" width="3" height="10"/>'
+            f'<rect x="{_number(x + 5)}" y="{_number(top)}" width="3" height="10"/></g>'
         )
     if node.trial_here:
+        x, y_mid = drawn.trial_marker_x + 4, drawn.y
         parts.append(
-            f'<text class="marker trial-marker" x="{_number(drawn.trial_marker_x)}" y="{y}" '
-            'dy="0.35em" aria-hidden="true">⚗</text>'
+            f'<path class="marker trial-marker" aria-hidden="true" d="M{_number(x)},'
+            f'{_number(y_mid - 6)} l6,6 l-6,6 l-6,-6 z"/>'
         )
     parts.append("</a>")
     if drawn.toggle_href and drawn.toggle_fragment:
