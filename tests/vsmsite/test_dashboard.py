@@ -369,3 +369,12 @@ def test_an_unknown_node_gets_a_404_page_in_the_layout(
 def test_a_bad_page_or_outcome_is_read_leniently(nested: None, operator_client: Client) -> None:
     for query in ("?page=0", "?page=abc", "?page=-3", "?outcome=everything", "?page=99999999"):
         assert operator_client.get(f"/nodes/backend-system/{query}").status_code == 200, query
+
+
+@pytest.mark.django_db
+def test_any_unknown_address_gets_the_layouts_not_found_page(operator_client: Client) -> None:
+    response = operator_client.get("/no-such-page/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "There is nothing at this address." in html
+    assert '<nav aria-label="Main">' in html
