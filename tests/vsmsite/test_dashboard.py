@@ -378,3 +378,25 @@ def test_any_unknown_address_gets_the_layouts_not_found_page(operator_client: Cl
     html = response.content.decode()
     assert "There is nothing at this address." in html
     assert '<nav aria-label="Main">' in html
+
+
+@pytest.mark.django_db
+def test_node_names_and_ids_are_escaped_in_the_tree_and_on_the_page(
+    operator_client: Client,
+) -> None:
+    from organization.genome.model import LeafOperationSpec, OrganizationalGenome, ViableNode
+    from organization.genome.operations import add_child
+
+    genome = OrganizationalGenome.from_root(ViableNode.metasystem("root", id="root"))
+    name, node_id = "<img src=x onerror=alert(1)>", 'odd"id&more'
+    add_child(genome, "root", ViableNode.leaf(name, LeafOperationSpec.coding(), id=node_id))
+    genome_bootstrap_from(genome=genome, actor="test", label="odd names")
+
+    html = operator_client.get("/").content.decode()
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'data-node-id="odd&quot;id&amp;more"' in html
+    assert 'href="/nodes/odd%22id&amp;more/"' in html
+    page = operator_client.get('/nodes/odd"id&more/')
+    assert page.status_code == 200
+    assert "<img" not in page.content.decode()

@@ -1,8 +1,8 @@
 """The champion tree as an SVG picture: pixel geometry around the igraph layout.
 
-The layout (where each node goes) is ``organization.tree_layout.tidy_tree``; this module only
-scales it to pixels and names the links (a node's page, expand and collapse), so the template
-draws without arithmetic.
+The layout (where each node goes) is ``organization.tree_layout.tidy_tree``; this module
+scales it to pixels, names the links (a node's page, expand and collapse) and writes the SVG
+markup (``tree_svg``), every id, name and URL escaped.
 """
 
 from __future__ import annotations
