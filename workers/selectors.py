@@ -9,12 +9,12 @@ not on that page, so a pause is never hidden on page 40.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from organization.genome import OrganizationalGenome, VsmChannelType
@@ -22,7 +22,7 @@ from organization.models import Node, SubtreePause
 from organization.selectors import champion_genome, node_tree, pause_covering, subtree_pauses
 from workers.domain.algedonic import Valence
 from workers.domain.bargaining import Budgets, EpochUsage, remaining_messages, remaining_tokens
-from workers.models import AlgedonicSignalRecord, Directive, ResourceEpoch
+from workers.models import AlgedonicSignalRecord, Directive, ResourceEpoch, Task
 from workers.services.bargaining import current_epoch_key, epoch_budgets
 
 RECENT_SIGNALS = 25
@@ -338,3 +338,61 @@ def runtime_liveness(*, now: datetime | None = None) -> list[ProcessLiveness]:
             never="no periodic task sent yet",
         ),
     ]
+
+
+# -- /directives/ ------------------------------------------------------------------------------
+
+DIRECTIVE_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class DirectivePage:
+    directives: Sequence[Directive]  # each with ``task_count`` and ``tasks_done`` annotated
+    number: int
+    has_next: bool
+    query: str
+    status: str | None
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.has_next else None
+
+
+def directive_page(
+    *,
+    query: str = "",
+    status: str | None = None,
+    page: int = 1,
+    page_size: int = DIRECTIVE_PAGE_SIZE,
+) -> DirectivePage:
+    """Directives newest first, matching ``query`` in their title or id and ``status`` (one of
+    ``Directive.Status``; anything else is no filter), with how many of their tasks are done.
+    Reads one row past the page instead of counting every match."""
+    if page < 1 or page_size < 1:
+        raise ValueError("page and page_size must be at least 1")
+    directives = Directive.objects.all()
+    query = query.strip()
+    if query:
+        directives = directives.filter(Q(title__icontains=query) | Q(id__startswith=query))
+    if status not in Directive.Status.values:
+        status = None
+    if status is not None:
+        directives = directives.filter(status=status)
+    start = (page - 1) * page_size
+    rows = list(
+        directives.annotate(
+            task_count=Count("tasks"),
+            tasks_done=Count("tasks", filter=Q(tasks__status__in=Task.FINISHED)),
+        ).order_by("-created_at", "id")[start : start + page_size + 1]
+    )
+    return DirectivePage(
+        directives=rows[:page_size],
+        number=page,
+        has_next=len(rows) > page_size,
+        query=query,
+        status=status,
+    )

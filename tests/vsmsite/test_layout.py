@@ -29,7 +29,16 @@ def main_navigation(html: str) -> str:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("url", "current"), [("/alarms/", "Alarms"), ("/trials/", "Trials")])
+@pytest.mark.parametrize(
+    ("url", "current"),
+    [
+        ("/", "Overview"),
+        ("/nodes/backend-system/", "Overview"),
+        ("/directives/", "Directives"),
+        ("/trials/", "Trials"),
+        ("/alarms/", "Alarms"),
+    ],
+)
 def test_every_page_has_the_same_navigation_with_its_own_entry_marked(
     operator_client: Client, url: str, current: str
 ) -> None:
@@ -43,7 +52,7 @@ def test_every_page_has_the_same_navigation_with_its_own_entry_marked(
 
 @pytest.mark.django_db
 def test_the_pages_load_nothing_from_another_host(operator_client: Client) -> None:
-    for url in ("/", "/alarms/", "/trials/", "/nodes/backend-system/"):
+    for url in ("/", "/alarms/", "/trials/", "/nodes/backend-system/", "/directives/"):
         html = operator_client.get(url).content.decode()
         sources = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert sources
