@@ -3,7 +3,6 @@ worker applying the pause (the in-process tests are tests/vsmsite/test_dashboard
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -91,19 +90,24 @@ def test_click_a_node_see_its_traces_pause_it_and_see_the_tree_mark_it(
         expect(rows).to_have_count(1)
         expect(rows.first.locator(".outcome")).to_have_text("failed")
 
-        # Pause it from its page; the controller worker applies it; the tree marks the subtree.
+        # The overview open in another tab, following the ledger.
+        overview = page.context.new_page()
+        overview.goto(f"{url}/")
+        expect(overview.locator("#overview-live")).to_have_attribute("data-stream", "live")
+        overview.evaluate("window.loadedOnce = true")
+
+        # Pause it from its page; the controller worker applies it; the open overview's tree
+        # redraws itself from the stream and marks the subtree, without a reload.
         page.locator("button.pause").click()
         expect(page.locator(".flash.success")).to_contain_text("Pause of n-1 requested")
-        page.locator('nav[aria-label="Main"] >> text=Overview').click()
-        deadline = time.monotonic() + 20
-        node = page.locator('g[data-node-id="n-1"]')
-        while node.get_attribute("data-paused") != "true":
-            assert time.monotonic() < deadline, f"the pause never showed:\n{worker.output}"
-            time.sleep(0.5)
-            page.reload()
+        node = overview.locator('g[data-node-id="n-1"]')
+        expect(node).to_have_attribute("data-paused", "true", timeout=20_000)
+        assert overview.evaluate("window.loadedOnce") is True, "marked without a reload"
+        page = overview
         assert "pause-target" in (node.get_attribute("class") or "")
         expect(page.locator('g[data-node-id="n-15"]')).to_have_attribute("data-paused", "true")
         expect(page.locator('g[data-node-id="n-2"]')).to_have_attribute("data-paused", "false")
+        page.reload()  # the side panel is current as of its load (only the tree follows)
         expect(page.locator('[data-count="paused"]')).to_have_text("1")
         assert "Traceback" not in worker.output, worker.output
     assert "Traceback" not in daphne_server.output, daphne_server.output

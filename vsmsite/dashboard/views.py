@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from ledger.selectors import ledger_head_seq
 from organization.selectors import TREE_EXPANDED_LIMIT, champion_tree
 from trials.selectors import trial_inbox
 from vsmsite.dashboard.drawing import tree_drawing
@@ -35,6 +36,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "alarms": alarm_summary(),
             "budgets": budget_overview(),
             "liveness": runtime_liveness(),
+            # Where the page's live tree starts following the ledger (overview.js).
+            "ledger_seq": ledger_head_seq(),
         },
     )
 
