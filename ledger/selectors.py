@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
 
 from ledger.chain import ChainBreak
-from ledger.models import LedgerEvent, TaskTrace
+from ledger.models import LedgerEvent, TaskTrace, TaskTraceScope
 from ledger.verification import TraceBreak, ledger_audit
 
 DEFAULT_TRACE_LIMIT = 100
@@ -97,3 +98,48 @@ def directive_latest_traces(*, directive_id: str) -> dict[str, TaskTrace]:
     """Each task's latest trace in a directive, by task id: one query for the whole directive."""
     traces = TaskTrace.objects.filter(directive_id=directive_id).order_by("started_at")
     return {trace.task_id: trace for trace in traces}
+
+
+TRACE_PAGE_SIZE = 25
+# A trace's outcome as its leaf scored it: positive for a completed task, negative for a failed one.
+TRACE_OUTCOMES = ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class TracePage:
+    traces: list[TaskTrace]
+    number: int
+    has_next: bool
+    outcome: str | None
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.has_next else None
+
+
+def subtree_trace_page(
+    *, node_id: str, outcome: str | None = None, page: int = 1, page_size: int = TRACE_PAGE_SIZE
+) -> TracePage:
+    """One page of ``node_id``'s subtree traces, newest first, optionally only the completed
+    or the failed ones (``TRACE_OUTCOMES``; anything else is no filter). Reads one row past the
+    page to know whether another follows, so no count over a large subtree is needed."""
+    if page < 1 or page_size < 1:
+        raise ValueError("page and page_size must be at least 1")
+    # Through the scope rows: their (node_id, started_at) index gives the order too.
+    scopes: QuerySet[TaskTraceScope] = TaskTraceScope.objects.filter(node_id=node_id)
+    if outcome == "completed":
+        scopes = scopes.filter(trace__outcome_score__gt=0)
+    elif outcome == "failed":
+        scopes = scopes.filter(trace__outcome_score__lte=0)
+    else:
+        outcome = None
+    start = (page - 1) * page_size
+    window = scopes.select_related("trace").order_by("-started_at", "-trace_id")
+    rows = [scope.trace for scope in window[start : start + page_size + 1]]
+    return TracePage(
+        traces=rows[:page_size], number=page, has_next=len(rows) > page_size, outcome=outcome
+    )

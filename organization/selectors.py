@@ -8,13 +8,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from organization.genome import (
     EncodedGenome,
     OrganizationalGenome,
+    ViableNode,
     encode_genome,
     genome_from_json,
 )
@@ -236,3 +237,168 @@ def _stored_genome(version_id: str) -> dict[str, Any]:
     if isinstance(data, str):  # an EncodedJson text not yet decoded by the database layer
         data = json.loads(data)
     return cast(dict[str, Any], data)
+
+
+# -- the champion tree as the dashboard draws it ----------------------------------------------
+
+# Levels drawn before a subtree is collapsed (the root is level 1), and how many subtrees an
+# operator may open past them in one picture: a 10,000-node organization stays a picture.
+TREE_LEVELS = 3
+TREE_EXPANDED_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One drawn node with what the operator must see at a glance."""
+
+    id: str
+    name: str
+    kind: str
+    status: str
+    depth: int
+    parent_id: str | None
+    paused: bool  # it or an ancestor is paused
+    pause_target: bool  # the pause is on this very node
+    trial_here: bool  # its controller runs a live trial now
+    under_trial: bool  # an ancestor runs a live trial
+    hidden_children: int  # children not drawn: the subtree is collapsed here
+    hidden_paused: bool  # a paused node lies inside the collapsed part
+    expanded: bool  # opened by the operator past the default depth
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.kind == Node.Kind.LEAF
+
+
+class _TreeRow(NamedTuple):
+    id: str
+    name: str
+    kind: str
+    status: str
+    depth: int
+    parent_id: str | None
+    ancestor_ids: list[str]
+
+
+@dataclass(frozen=True)
+class ChampionTree:
+    """The nodes to draw, in pre-order (the root first), and what was left out."""
+
+    nodes: list[TreeNode]
+    expanded: tuple[str, ...]
+    levels: int
+    total_nodes: int
+
+
+def champion_tree(*, expanded: tuple[str, ...] = (), levels: int = TREE_LEVELS) -> ChampionTree:
+    """The champion tree down to ``levels`` levels, plus the children of the ``expanded`` nodes
+    (at most ``TREE_EXPANDED_LIMIT``; unknown ids and ids under a collapsed node are ignored),
+    each node marked with its pause and trial state. A bounded number of queries whatever the
+    size: the nodes drawn, the child counts of the collapsed ones, the pauses and live trials.
+    """
+    wanted = tuple(dict.fromkeys(expanded))[:TREE_EXPANDED_LIMIT]
+    rows = [
+        _TreeRow(*values)
+        for values in Node.objects.filter(Q(depth__lt=levels) | Q(parent_id__in=wanted))
+        .order_by("position")
+        .values_list("id", "name", "kind", "status", "depth", "parent_id", "ancestor_ids")
+    ]
+    opened = set(wanted)
+
+    def shows_children(row: _TreeRow) -> bool:
+        return row.depth < levels - 1 or row.id in opened
+
+    drawn: dict[str, _TreeRow] = {}
+    for row in rows:
+        # Pre-order: a parent is decided before its children; a node is drawn when its
+        # parent is drawn and shows its children (above the depth, or opened).
+        parent = drawn.get(row.parent_id or "")
+        if row.parent_id is None or (parent is not None and shows_children(parent)):
+            drawn[row.id] = row
+    opened &= set(drawn)
+    collapsed = [
+        row.id
+        for row in drawn.values()
+        if row.kind == Node.Kind.METASYSTEM and not shows_children(row)
+    ]
+    hidden: dict[str, int] = {
+        parent_id: count
+        for parent_id, count in Node.objects.filter(parent_id__in=collapsed)
+        .values("parent_id")
+        .annotate(child_count=Count("id"))
+        .values_list("parent_id", "child_count")
+    }
+    pauses = subtree_pauses()
+    hidden_paused: set[str] = set()
+    for target, ancestors in Node.objects.filter(id__in=list(pauses)).values_list(
+        "id", "ancestor_ids"
+    ):
+        if target not in drawn:
+            hidden_paused.update(a for a in ancestors if a in hidden)
+    trial_controllers = set(LiveTrial.objects.values_list("controller_node_id", flat=True))
+    nodes = [
+        TreeNode(
+            id=row.id,
+            name=row.name,
+            kind=row.kind,
+            status=row.status,
+            depth=row.depth,
+            parent_id=row.parent_id,
+            paused=pause_covering(node_id=row.id, ancestor_ids=row.ancestor_ids, pauses=pauses)
+            is not None,
+            pause_target=row.id in pauses,
+            trial_here=row.id in trial_controllers,
+            under_trial=any(a in trial_controllers for a in row.ancestor_ids),
+            hidden_children=hidden.get(row.id, 0),
+            hidden_paused=row.id in hidden_paused,
+            expanded=row.id in opened and row.depth >= levels - 1,
+        )
+        for row in drawn.values()
+    ]
+    return ChampionTree(
+        nodes=nodes,
+        expanded=tuple(n for n in wanted if n in opened),
+        levels=levels,
+        total_nodes=Node.objects.count(),
+    )
+
+
+# -- one node's page ---------------------------------------------------------------------------
+
+CHILDREN_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class NodePlace:
+    """Where a node sits: its ancestors from the root down, its children, the pause on it."""
+
+    node: Node
+    ancestors: list[Node]
+    children: list[Node]
+    children_total: int
+    pause: SubtreePause | None  # the pause that holds it (its own or an ancestor's)
+    live_trial: LiveTrial | None  # the trial its controller runs, if it is one
+
+
+def node_place(*, node_id: str) -> NodePlace | None:
+    """The node and its surroundings, or None for an unknown id."""
+    node = Node.objects.filter(id=node_id).first()
+    if node is None:
+        return None
+    ancestor_ids = list(node.ancestor_ids)
+    ancestors = {a.id: a for a in Node.objects.filter(id__in=ancestor_ids)}
+    children = Node.objects.filter(parent_id=node.id).order_by("position")
+    return NodePlace(
+        node=node,
+        ancestors=[ancestors[a] for a in reversed(ancestor_ids) if a in ancestors],
+        children=list(children[:CHILDREN_SHOWN]),
+        children_total=children.count(),
+        pause=pause_covering(node_id=node.id, ancestor_ids=ancestor_ids),
+        live_trial=live_trial(controller_node_id=node.id),
+    )
+
+
+def champion_node(*, node_id: str) -> ViableNode | None:
+    """The node's genes in the champion genome (from the version cache), or None."""
+    genome = champion_genome()
+    return None if genome is None else genome.nodes.get(node_id)

@@ -1,20 +1,15 @@
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from organization import api as organization_api
 from trials import urls as trials_urls
 from vsmsite import api_input
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:index")
-
+from vsmsite.dashboard import views as dashboard_views
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", dashboard_views.home, name="home"),
+    path("", include("vsmsite.dashboard.urls")),
     path("admin/", admin.site.urls),
     path("", include("workers.views.urls")),
     path("", include("trials.urls")),

@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from workers.views import alarms
+from workers.views import alarms, directives
 
 app_name = "workers"
 
 urlpatterns = [
     path("alarms/", alarms.alarms, name="alarms"),
+    path("directives/", directives.directive_list, name="directives"),
     path("alarms/nodes/<path:node_id>/pause/", alarms.node_pause, name="node-pause"),
     path("alarms/nodes/<path:node_id>/resume/", alarms.node_resume, name="node-resume"),
 ]

@@ -1,0 +1,235 @@
+"""Server time of the dashboard's pages at size: / and /nodes/<id>/ at 1,000 and 10,000 nodes.
+
+Runs against a throwaway test database (created and dropped here) of whatever
+DATABASE_URL selects, through ``bench/scale.py``'s helpers (nothing else is touched):
+
+    .venv/bin/python bench/pages.py [--sizes 1000,10000] [--events 100000] [--runs 7]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/vsm .venv/bin/python bench/pages.py
+
+For each size N the database is emptied and an organization of N nodes, ten to a parent
+(``fan_out_organization``), becomes the champion; then the ledger gets ``--events`` events
+(spread over the nodes), ``--traces`` task traces of the leaves with their subtree scopes,
+a grant row for each of the first 200 edges this epoch, 500 directives, 50 signals and one
+paused subtree (then ANALYZE on PostgreSQL). Each page is requested in-process
+(``django.test.Client``, logged in) once to warm the templates and the genome version
+cache, then ``--runs`` times; the median is printed
+beside the aim (<= 100 ms at 1,000 nodes, <= 250 ms at 10,000). The first node page after a
+cold version cache (a fresh web process decoding the champion genome) is printed apart.
+
+The figures are in docs/performance.md ("Dashboard pages").
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from bench.scale import describe, organization, test_database, timed_ms
+from ledger import kinds
+from ledger.models import TaskTrace, TaskTraceScope
+from ledger.services import EventDraft, ledger_append_many
+from organization import selectors as organization_selectors
+from organization.models import Node
+from organization.selectors import champion_version_id
+from organization.services import subtree_pause
+from workers.models import AlgedonicSignalRecord, Directive, ResourceEpoch
+from workers.services.bargaining import current_epoch_key
+
+AIMS_MS = {1000: 100.0, 10000: 250.0}
+EVENT_CHUNK = 2000
+
+
+def fill(*, events: int, traces: int) -> dict[str, str]:
+    """Everything but the nodes; returns the node ids the pages are measured at."""
+    nodes = list(
+        Node.objects.order_by("position").values_list("id", "kind", "ancestor_ids", "depth")
+    )
+    leaves = [(node_id, ancestors) for node_id, kind, ancestors, _depth in nodes if kind == "leaf"]
+    version = champion_version_id() or ""
+    spread = itertools.cycle(nodes)
+    for start in range(0, events, EVENT_CHUNK):
+        drafts = []
+        for _ in range(min(EVENT_CHUNK, events - start)):
+            node_id, _kind, ancestors, _depth = next(spread)
+            drafts.append(
+                EventDraft(
+                    kind=kinds.MESSAGE_PUBLISHED,
+                    actor="bench",
+                    payload={"queue": "controllers", "note": "bench"},
+                    node_id=node_id,
+                    responsible_ancestor_ids=tuple(ancestors),
+                    genome_id=version,
+                )
+            )
+        ledger_append_many(drafts=drafts)
+    now = timezone.now()
+    leaf_cycle = itertools.cycle(leaves)
+    rows = []
+    for index in range(traces):
+        node_id, ancestors = next(leaf_cycle)
+        started = now - timedelta(seconds=index)
+        rows.append(
+            TaskTrace(
+                task_id=f"bench-task-{index}",
+                genome_id=version,
+                assigned_node_id=node_id,
+                responsible_ancestor_ids=ancestors,
+                started_at=started,
+                completed_at=started,
+                input_tokens=900,
+                output_tokens=300,
+                latency_ms=1200,
+                outcome_score=1.0 if index % 4 else -1.0,
+            )
+        )
+    TaskTrace.objects.bulk_create(rows, batch_size=2000)
+    TaskTraceScope.objects.bulk_create(
+        (
+            TaskTraceScope(
+                trace=trace, node_id=node_id, distance=distance, started_at=trace.started_at
+            )
+            for trace in rows
+            for distance, node_id in enumerate(
+                [trace.assigned_node_id, *trace.responsible_ancestor_ids]
+            )
+        ),
+        batch_size=5000,
+    )
+    key = current_epoch_key()
+    edges = [(ancestors[0], node_id) for node_id, _k, ancestors, _d in nodes if ancestors][:200]
+    ResourceEpoch.objects.bulk_create(
+        ResourceEpoch(
+            epoch_key=key,
+            controller_node_id=parent,
+            requester_node_id=child,
+            allocation_count=index % 7 + 1,
+            allocated_tokens=1000 * (index % 13 + 1),
+            used_tokens=700 * (index % 13 + 1),
+        )
+        for index, (parent, child) in enumerate(edges)
+    )
+    Directive.objects.bulk_create(
+        Directive(
+            title=f"bench directive {index}",
+            status=Directive.Status.RUNNING if index % 10 == 0 else Directive.Status.COMPLETED,
+            root_node_id=nodes[0][0],
+            genome_id=version,
+        )
+        for index in range(500)
+    )
+    AlgedonicSignalRecord.objects.bulk_create(
+        AlgedonicSignalRecord(
+            source="Ci", valence="Pain", severity=6, target_node_id=nodes[i][0], raised_by="bench"
+        )
+        for i in range(50)
+    )
+    metasystems = [node_id for node_id, kind, _a, _d in nodes if kind == "metasystem"]
+    # The first metasystem the overview folds (its children sit below the third level).
+    folded = next(n for n, kind, _a, depth in nodes if kind == "metasystem" and depth == 2)
+    paused = metasystems[len(metasystems) // 2]
+    subtree_pause(
+        node_id=paused,
+        signal_id="bench-signal",
+        paused_by=nodes[0][0],
+        reason="bench",
+        severity=6,
+        require_human_confirmation=False,
+    )
+    if connection.vendor == "postgresql":
+        # As autovacuum would have by now on a live database: without statistics on the
+        # freshly bulk-loaded tables the planner sorts every scope of the root (measured:
+        # 125 ms for a trace page instead of 4 ms).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return {
+        "root": nodes[0][0],
+        "a metasystem at depth 1": metasystems[1],
+        "a leaf": leaves[len(leaves) // 2][0],
+        "folded": folded,
+    }
+
+
+def measure(size: int, *, events: int, traces: int, runs: int) -> dict[str, float]:
+    started = time.perf_counter()
+    organization(size)
+    at = fill(events=events, traces=traces)
+    print(f"  built {size} nodes: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if "testserver" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS.append("testserver")
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("bench-operator", password="x"))
+
+    def get(url: str) -> None:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+
+    urls = {"GET /": "/", "GET / with a folded subtree opened": f"/?expand={at.pop('folded')}"}
+    for label, node_id in at.items():
+        urls[f"GET /nodes/<{label}>/"] = f"/nodes/{node_id}/"
+    urls["GET /nodes/<root>/?outcome=failed&page=3"] = f"/nodes/{at['root']}/?outcome=failed&page=3"
+    figures: dict[str, float] = {}
+    # A fresh web process: the champion genome is not decoded yet.
+    organization_selectors._version_cache.clear()
+    figures["GET /nodes/<root>/, cold version cache"] = timed_ms(
+        lambda: get(urls["GET /nodes/<root>/"])
+    )
+    for label, url in urls.items():
+        get(url)  # warm
+        figures[label] = statistics.median(
+            timed_ms(functools.partial(get, url)) for _ in range(runs)
+        )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--traces", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=7)
+    arguments = parser.parse_args()
+    sizes = [int(size) for size in arguments.sizes.split(",")]
+    with test_database():
+        print(describe())
+        print(
+            f"{arguments.events} ledger events, {arguments.traces} traces; "
+            f"medians of {arguments.runs}"
+        )
+        columns = {
+            size: measure(
+                size, events=arguments.events, traces=arguments.traces, runs=arguments.runs
+            )
+            for size in sizes
+        }
+    print(f"\n{'server time, ms':<48}" + "".join(f"{f'{size} nodes':>14}" for size in sizes))
+    for label in next(iter(columns.values())):
+        print(f"{label:<48}" + "".join(f"{columns[size][label]:>14.1f}" for size in sizes))
+    aims = "".join(f"{f'<= {AIMS_MS[size]:.0f}' if size in AIMS_MS else '':>14}" for size in sizes)
+    print(f"{'aim (every warm page)':<48}{aims}")
+    for size in sizes:
+        if size not in AIMS_MS:
+            continue
+        worst = max(value for label, value in columns[size].items() if "cold" not in label)
+        verdict = "met" if worst <= AIMS_MS[size] else "MISSED"
+        print(
+            f"  {size} nodes: slowest warm page {worst:.1f} ms, "
+            f"aim {AIMS_MS[size]:.0f} ms: {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()

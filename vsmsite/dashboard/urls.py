@@ -1,0 +1,15 @@
+"""Routes of the dashboard's pages (``/`` itself is ``home``, in ``vsmsite.urls``)."""
+
+from django.urls import path
+
+from vsmsite.dashboard import nodes, views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("tree/", views.tree, name="tree"),
+    # Before the node page: its <path:> would swallow ".../pause/".
+    path("nodes/<path:node_id>/pause/", nodes.pause, name="node-pause"),
+    path("nodes/<path:node_id>/resume/", nodes.resume, name="node-resume"),
+    path("nodes/<path:node_id>/", nodes.node_page, name="node"),
+]
