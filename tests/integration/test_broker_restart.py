@@ -1,7 +1,8 @@
 """A Redis restart mid-run loses no directive and duplicates nothing.
 
 The test runs its own ``redis-server`` without persistence, so the restart forgets every
-message it held: queued deliveries, the unacknowledged ones a worker had fetched. Their
+message it held. It restarts Redis while the controller has routed tasks whose leaf messages
+wait there (no leaf worker runs yet), so the restart is sure to lose some. Their
 envelopes are still unhandled rows, and the outbox sweeper (run here every second with a
 short grace period, as beat would every 30 s) sends them again. Every directive completes,
 each task has one result and one trace, and the ledger verifies.
@@ -19,7 +20,7 @@ from ledger import kinds
 from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import ledger_verify
 from organization.services import genome_apply_patch, genome_bootstrap
-from tests.support.processes import celery_worker
+from tests.support.processes import celery_worker, wait_until
 from tests.support.servers import celery_broker, redis_server
 from workers.models import Directive, Envelope, Task
 from workers.services.directives import directive_submit
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 DIRECTIVES = 40
 GRACE_SECONDS = 3
+QUEUED_AT_RESTART = 10  # leaf deliveries waiting in Redis when it restarts
 # A leaf that takes a moment, so that work is queued and in flight when Redis goes.
 STEADY_CODER = {
     "kind": "batch",
@@ -54,6 +56,13 @@ STEADY_CODER = {
         },
     ],
 }
+
+
+def queued_for_leaves(directive_ids: list[str]) -> int:
+    """Leaf deliveries committed (their messages sent) and not yet handled."""
+    return Envelope.objects.filter(
+        correlation_id__in=directive_ids, target_node_id="steady-coder", handled_at__isnull=True
+    ).count()
 
 
 def finished(directive_ids: list[str]) -> int:
@@ -105,25 +114,23 @@ def test_a_redis_restart_mid_run_loses_no_directive_and_duplicates_nothing() -> 
         override_settings(VSM_OUTBOX_GRACE_SECONDS=GRACE_SECONDS),
     ):
         env = {"REDIS_URL": redis.url, "CELERY_BROKER_URL": redis.url}
-        with (
-            celery_worker("controller", queues="controllers", env=env),
-            celery_worker("leaf", queues="leaves", env=env),
-        ):
+        with celery_worker("controller", queues="controllers", env=env):
             ids = [
                 directive_submit(
                     title=f"Survive a Redis restart {n}", metadata={"requires_code_write": "true"}
                 ).directive.id
                 for n in range(DIRECTIVES)
             ]
-            time.sleep(1)  # some done, some in flight, most queued
-            done_before = finished(ids)
+            # The controller routes the tasks; no leaf worker runs yet, so their messages
+            # wait in Redis: the restart is sure to lose them, however fast the machine.
+            wait_until(lambda: queued_for_leaves(ids) >= QUEUED_AT_RESTART, 120, "routed tasks")
+            queued_before = queued_for_leaves(ids)
             redis.restart(down_for=1)
-            sweep_until_finished(ids, timeout=180)
+            with celery_worker("leaf", queues="leaves", env=env):
+                sweep_until_finished(ids, timeout=180)
 
-    assert done_before < DIRECTIVES, "the restart came too late to lose anything"
+    assert queued_before >= QUEUED_AT_RESTART
     resent = Envelope.objects.filter(correlation_id__in=ids, resends__gt=0).count()
     assert resent > 0, "nothing was lost, so nothing was proved"
     assert_each_task_done_once(ids)
-    print(
-        f"redis restart: {DIRECTIVES - done_before} directives in flight, {resent} envelopes resent"
-    )
+    print(f"redis restart: {queued_before} leaf messages queued, {resent} envelopes resent")
