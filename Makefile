@@ -57,14 +57,21 @@ check: install
 test-embedded: install
 	@echo "==> tests on the embedded default (SQLite, embedded broker, in-memory channel layer)"
 	@env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL VSM_VAR_DIR=$(CURDIR)/var/test \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(PYTEST_ARGS) --ignore=tests/integration
+	@echo "==> real-worker integration tests on the embedded default (a process of their own)"
+	@env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL VSM_VAR_DIR=$(CURDIR)/var/test \
+		$(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration
 
 test-services: install
 	@bash .ci/services.sh
 	@echo "==> tests on PostgreSQL and Redis"
 	@env -u CELERY_BROKER_URL VSM_VAR_DIR=$(CURDIR)/var/test-services \
 		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(PYTEST_ARGS) --ignore=tests/integration
+	@echo "==> real-worker integration tests on PostgreSQL and Redis (a process of their own)"
+	@env -u CELERY_BROKER_URL VSM_VAR_DIR=$(CURDIR)/var/test-services \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration
 
 test-rabbitmq: install
 	@bash .ci/services.sh
