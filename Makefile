@@ -79,7 +79,7 @@ test-rabbitmq: install
 	@env -u REDIS_URL VSM_VAR_DIR=$(CURDIR)/var/test-rabbitmq CELERY_BROKER_URL=$(TEST_AMQP_URL) \
 		DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest $(PYTEST_ARGS) tests/integration
 
-test: check test-embedded test-services test-rabbitmq
+test: check test-embedded test-services
 	@echo "==> all checks and both test passes succeeded"
 
 clean:
