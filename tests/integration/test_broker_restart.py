@@ -20,6 +20,7 @@ from ledger import kinds
 from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import ledger_verify
 from organization.services import genome_apply_patch, genome_bootstrap
+from tests.support.organizations import replace_coder
 from tests.support.processes import celery_worker, wait_until
 from tests.support.servers import celery_broker, redis_server
 from workers.models import Directive, Envelope, Task
@@ -32,30 +33,12 @@ DIRECTIVES = 40
 GRACE_SECONDS = 3
 QUEUED_AT_RESTART = 10  # leaf deliveries waiting in Redis when it restarts
 # A leaf that takes a moment, so that work is queued and in flight when Redis goes.
-STEADY_CODER = {
-    "kind": "batch",
-    "patches": [
-        {"kind": "remove_subtree", "node_id": "primary-code-service"},
-        {
-            "kind": "add_child",
-            "parent_id": "root-codebase-system",
-            "child": {
-                "id": "steady-coder",
-                "name": "steady-coder",
-                "leaf_operation": {
-                    "kind": "Coding",
-                    "allows_code_write": True,
-                    "allows_test_execution": True,
-                    "allows_research": True,
-                    "allows_filesystem_read": True,
-                    "allows_filesystem_write": True,
-                },
-                "model": {"provider": "scripted", "model": "steady"},
-                "metadata": {"provider.scripted.latency_ms": "100"},
-            },
-        },
-    ],
-}
+STEADY_CODER = replace_coder(
+    "steady-coder",
+    provider="scripted",
+    model="steady",
+    metadata={"provider.scripted.latency_ms": "100"},
+)
 
 
 def queued_for_leaves(directive_ids: list[str]) -> int:

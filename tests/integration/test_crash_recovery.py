@@ -15,6 +15,7 @@ from ledger import kinds
 from ledger.models import LedgerEvent, TaskTrace
 from ledger.selectors import ledger_verify
 from organization.services import genome_apply_patch, genome_bootstrap
+from tests.support.organizations import replace_coder
 from tests.support.processes import celery_worker, purge_queues, wait_until
 from workers.models import Directive, Envelope, Task
 from workers.services.directives import directive_submit
@@ -22,30 +23,12 @@ from workers.services.leaf import workspace_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-SLOW_CODER = {
-    "kind": "batch",
-    "patches": [
-        {"kind": "remove_subtree", "node_id": "primary-code-service"},
-        {
-            "kind": "add_child",
-            "parent_id": "root-codebase-system",
-            "child": {
-                "id": "slow-coder",
-                "name": "slow-coder",
-                "leaf_operation": {
-                    "kind": "Coding",
-                    "allows_code_write": True,
-                    "allows_test_execution": True,
-                    "allows_research": True,
-                    "allows_filesystem_read": True,
-                    "allows_filesystem_write": True,
-                },
-                "model": {"provider": "scripted", "model": "slow"},
-                "metadata": {"provider.scripted.latency_ms": "3000"},
-            },
-        },
-    ],
-}
+SLOW_CODER = replace_coder(
+    "slow-coder",
+    provider="scripted",
+    model="slow",
+    metadata={"provider.scripted.latency_ms": "3000"},
+)
 # Redis hands an unacknowledged message to another worker only after this long.
 WORKER_ENV = {"VSM_REDIS_VISIBILITY_TIMEOUT": "6", "VSM_REDIS_RESTORE_INTERVAL": "1"}
 

@@ -18,6 +18,7 @@ import pytest
 from ledger.models import TaskTrace
 from ledger.selectors import ledger_verify
 from organization.services import genome_apply_patch, genome_bootstrap
+from tests.support.organizations import replace_coder
 from tests.support.processes import celery_worker, purge_queues, wait_until
 from tests.support.sandboxes import SANDBOX_PYTHON, kill_all, processes_running
 from workers.models import Directive, Envelope
@@ -48,32 +49,12 @@ print("done on the second attempt")
 
 
 def command_coder(agent: Path, marker: str) -> dict[str, object]:
-    return {
-        "kind": "batch",
-        "patches": [
-            {"kind": "remove_subtree", "node_id": "primary-code-service"},
-            {
-                "kind": "add_child",
-                "parent_id": "root-codebase-system",
-                "child": {
-                    "id": "agent-coder",
-                    "name": "agent-coder",
-                    "leaf_operation": {
-                        "kind": "Coding",
-                        "allows_code_write": True,
-                        "allows_test_execution": True,
-                        "allows_research": True,
-                        "allows_filesystem_read": True,
-                        "allows_filesystem_write": True,
-                    },
-                    "model": {"provider": "command", "model": "unbound"},
-                    "metadata": {
-                        "provider.command.argv": json.dumps([str(agent), marker, SECRET]),
-                    },
-                },
-            },
-        ],
-    }
+    return replace_coder(
+        "agent-coder",
+        provider="command",
+        model="unbound",
+        metadata={"provider.command.argv": json.dumps([str(agent), marker, SECRET])},
+    )
 
 
 def test_a_killed_worker_leaves_no_agent_process_and_the_redelivery_completes(tmp_path):

@@ -34,3 +34,34 @@ def bootstrap_wide(*, units: int, leaves_per_unit: int) -> int:
     with mock.patch.dict(templates.TEMPLATES, {"wide": lambda: genome}):
         genome_bootstrap(template="wide", actor="operator:test")
     return len(genome.nodes)
+
+
+def replace_coder(
+    node_id: str, *, provider: str, model: str, metadata: dict[str, str]
+) -> dict[str, object]:
+    """A patch (JSON) swapping the single-coder template's coder for a coding leaf ``node_id``
+    whose model is ``provider``/``model`` with ``metadata`` (its provider's options)."""
+    return {
+        "kind": "batch",
+        "patches": [
+            {"kind": "remove_subtree", "node_id": "primary-code-service"},
+            {
+                "kind": "add_child",
+                "parent_id": "root-codebase-system",
+                "child": {
+                    "id": node_id,
+                    "name": node_id,
+                    "leaf_operation": {
+                        "kind": "Coding",
+                        "allows_code_write": True,
+                        "allows_test_execution": True,
+                        "allows_research": True,
+                        "allows_filesystem_read": True,
+                        "allows_filesystem_write": True,
+                    },
+                    "model": {"provider": provider, "model": model},
+                    "metadata": metadata,
+                },
+            },
+        ],
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.apps import apps
 
 from ledger.models import LedgerEvent
@@ -16,3 +19,11 @@ def database_snapshot() -> dict[str, int]:
     }
     counts["ledger length"] = LedgerEvent.objects.count()
     return counts
+
+
+@contextmanager
+def nothing_changes() -> Iterator[None]:
+    """The block's requests are all refused: every table and the ledger stay as they were."""
+    before = database_snapshot()
+    yield
+    assert database_snapshot() == before

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from organization.services import genome_bootstrap
 from tests import factories
-from tests.support.snapshots import database_snapshot
+from tests.support.snapshots import nothing_changes
 from vsmsite.api_input import MAX_JSON_DEPTH, BoundedJSONParser
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +44,8 @@ def api() -> APIClient:
 
 @pytest.fixture
 def unchanged(api: APIClient) -> Iterator[None]:
-    before = database_snapshot()
-    yield
-    assert database_snapshot() == before
+    with nothing_changes():
+        yield
 
 
 def json_refusal(response: Any, status: int) -> str:

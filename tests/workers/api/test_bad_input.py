@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from organization.services import genome_bootstrap
 from tests import factories
-from tests.support.snapshots import database_snapshot
+from tests.support.snapshots import nothing_changes
 from workers.domain.input_rules import (
     MAX_METADATA_KEY_LENGTH,
     MAX_METADATA_KEYS,
@@ -38,10 +38,8 @@ def api() -> APIClient:
 
 @pytest.fixture
 def unchanged(api: APIClient) -> Iterator[None]:
-    """The test's requests are all refused: every table and the ledger stay as they were."""
-    before = database_snapshot()
-    yield
-    assert database_snapshot() == before
+    with nothing_changes():
+        yield
 
 
 def post_raw(api: APIClient, url: str, text: str) -> Any:
