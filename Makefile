@@ -23,7 +23,8 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run    install, migrate, bootstrap, then web + worker + beat on http://$(HOST):$(PORT)/ (embedded default)"
-	@echo "make test   ruff + mypy + the whole suite on SQLite and on PostgreSQL/Redis, integration on RabbitMQ"
+	@echo "make test   ruff + mypy + the whole suite on SQLite and on PostgreSQL/Redis"
+	@echo "make test-rabbitmq  the integration tests with RabbitMQ as the broker"
 	@echo "make check  ruff + mypy only;  make test-embedded  the suite on the embedded default only"
 
 install: $(BIN)/.installed
