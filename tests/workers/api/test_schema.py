@@ -204,6 +204,13 @@ def test_authenticated_requests_get_only_the_responses_the_schema_documents(
             exercise()
 
 
+def has_nul(case: Case) -> bool:
+    """Whether the case's URL holds a NUL (a path or query parameter): vsmsite/api_input.py
+    answers those with a 400 whoever asks."""
+    values = [*(case.path_parameters or {}).values(), *(case.query or {}).values()]
+    return any("\x00" in str(value) for value in values)
+
+
 @pytest.mark.slow
 @SEEDS
 def test_anonymous_requests_get_a_documented_401(
@@ -217,6 +224,9 @@ def test_anonymous_requests_get_a_documented_401(
         def exercise(case: Case) -> None:
             response = case.call()
 
+            if has_nul(case):  # refused by the request layer before anyone is asked who they are
+                assert response.status_code == 400 and "NUL" in response.text, response.text
+                return
             assert response.status_code == 401, response.text
             case.validate_response(response, checks=CONFORMANCE)
 
