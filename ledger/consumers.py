@@ -3,8 +3,9 @@
 ``/ws/events/?node=<id>&since=<seq>`` sends, as one JSON text frame per event,
 every event of ``node``'s subtree after ``since`` in seq order, then the live
 ones. Reconnecting with the last seq received resumes with no gap and no
-duplicate. Close codes: 4401 not logged in, 4400 bad query, 4404 unknown node,
-1013 (try again later) when reading the ledger failed; the error is logged.
+duplicate. Close codes: 4401 not logged in, 4403 without the consumer's
+``required_permission`` (the close reason names it), 4400 bad query, 4404 unknown
+node, 1013 (try again later) when reading the ledger failed; the error is logged.
 
 The ledger knows no nodes (it sits below ``organization``), so
 ``LedgerStreamConsumer`` asks its subclass whether a node exists:
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+# A websocket close reason is at most 123 bytes (RFC 6455, 5.5).
+CLOSE_REASON_BYTES = 123
 CLOSE_UNKNOWN_NODE = 4404
 # "Try again later": htmx's ws extension reconnects on it (not on 1011), and a
 # client of /ws/events/ resumes from its last seq without loss.
@@ -43,6 +47,8 @@ class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # 
 
     after_seq = 0
     _following = False
+    # The Django permission a user needs to follow (every subclass names one; none: refused).
+    required_permission: str | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -72,11 +78,27 @@ class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # 
         self._following = False
         await self.close(code=CLOSE_TRY_AGAIN_LATER)
 
-    async def refuse(self, code: int) -> None:
+    async def refuse(self, code: int, reason: str | None = None) -> None:
         # Accept first: a close before the handshake reaches a browser as a bare
         # HTTP 403, and the client could not tell why.
         await self.accept()
-        await self.close(code=code)
+        if reason:
+            reason = reason.encode()[:CLOSE_REASON_BYTES].decode(errors="ignore")
+        await self.close(code=code, reason=reason)
+
+    async def admit(self) -> bool:
+        """Whether the user may follow; if not, the socket is refused (4401 or 4403)."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED, "log in first")
+            return False
+        permission = self.required_permission
+        if permission is None or not await _has_perm(user, permission):
+            await self.refuse(
+                CLOSE_FORBIDDEN, f"{user.get_username()} lacks the {permission} permission"
+            )
+            return False
+        return True
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Clients only listen; anything they send is ignored."""
@@ -96,6 +118,11 @@ def _stream_query(query_string: bytes) -> tuple[str, int | None] | None:
     if not sinces[0].isdigit():
         return None
     return nodes[0], int(sinces[0])
+
+
+@in_database
+def _has_perm(user: Any, permission: str) -> bool:
+    return bool(user.is_active and user.has_perm(permission))
 
 
 @in_database
@@ -121,9 +148,7 @@ class LedgerStreamConsumer(LedgerFollowingConsumer):
         raise NotImplementedError
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
+        if not await self.admit():
             return
         parsed = _stream_query(self.scope.get("query_string", b""))
         if parsed is None:

@@ -97,6 +97,12 @@ TRIAL_WATCH_PASSED = "trial_watch_passed"
 TRIAL_ROLLED_BACK = "trial_rolled_back"
 EVOLUTION_GENERATION_CREATED = "evolution_generation_created"
 
+# Ours (not in the reference): who may do what. A user's roles changed; an admin registered,
+# changed or removed an acceptance verifier (a command directives' checks may run).
+USER_ROLES_CHANGED = "user_roles_changed"
+ACCEPTANCE_VERIFIER_REGISTERED = "acceptance_verifier_registered"
+ACCEPTANCE_VERIFIER_REMOVED = "acceptance_verifier_removed"
+
 ALL_KINDS: tuple[str, ...] = tuple(
     value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str)
 )

@@ -12,13 +12,14 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
 )
-from rest_framework import generics, permissions, serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger.fitness_queries import node_fitness
+from organization import roles
 from organization.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
@@ -117,12 +118,15 @@ class NodeList(generics.ListAPIView[Node]):
 
     serializer_class = NodeSerializer
     pagination_class = NodePagination
+    needs = {"GET": roles.VIEW}
     queryset = Node.objects.order_by("position")
 
 
 @extend_schema(responses={200: NodeSerializer, 401: UNAUTHENTICATED, 404: not_found("node")})
 class NodeDetail(generics.RetrieveAPIView[Node]):
     """One node: kind, derived capabilities, and whether (and by which signal) it is paused."""
+
+    needs = {"GET": roles.VIEW}
 
     serializer_class = NodeSerializer
     queryset = Node.objects.all()
@@ -180,6 +184,8 @@ class FitnessWindowSerializer(serializers.Serializer[Any]):
 class NodeFitnessView(APIView):
     """Direct and attributed fitness (docs/rules/fitness.md) of a node over a window of traces."""
 
+    needs = {"GET": roles.VIEW}
+
     @extend_schema(
         parameters=[
             OpenApiParameter("since", str, description="ISO 8601; traces started at or after."),
@@ -210,9 +216,6 @@ class NodeFitnessView(APIView):
         )
 
 
-ROLLBACK_PERMISSION = "organization.rollback_genome"
-
-
 class GenomeVersionSerializer(serializers.ModelSerializer[GenomeVersion]):
     parent_id = serializers.CharField(read_only=True, allow_null=True)
 
@@ -236,18 +239,11 @@ class RollbackSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
-class MayRollBack(permissions.BasePermission):
-    message = "Rolling the genome back needs the organization.rollback_genome permission."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.has_perm(ROLLBACK_PERMISSION))
-
-
 class GenomeRollback(APIView):
     """Make a copy of an earlier champion version the champion: a new version, recorded
     (``genome_rolled_back``); nothing in between is lost, the history only grows."""
 
-    permission_classes = [permissions.IsAuthenticated, MayRollBack]
+    needs = {"POST": roles.ROLLBACK_GENOME}
 
     @extend_schema(
         request={"application/json": RollbackSerializer},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ledger.consumers import LedgerStreamConsumer
 from ledger.stream import in_database
+from organization import roles
 from organization.models import Node
 
 
@@ -19,6 +20,8 @@ def _node_exists(node_id: str) -> bool:
 
 class SubtreeStreamConsumer(LedgerStreamConsumer):
     """``/ws/events/?node=<id>&since=<seq>`` for the nodes of the organization."""
+
+    required_permission = roles.VIEW
 
     async def node_known(self, node_id: str) -> bool:
         return await _node_exists(node_id)

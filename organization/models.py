@@ -162,6 +162,13 @@ class Node(models.Model):
 
     class Meta:
         ordering = ["position"]
+        # The viewer role's one permission: read the organization, its work and its ledger.
+        permissions = [
+            (
+                "view_organization",
+                "Can see the organization: dashboard pages, API reads and live streams",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.id

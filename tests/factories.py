@@ -1,4 +1,5 @@
-"""Personas: an operator (superuser), a viewer (staff who may only look) and an outsider."""
+"""Personas, one per role (docs/operations.md, "Roles"), an admin (a superuser) and an outsider
+(logged in, in no role)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,41 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
             user.save(update_fields=["password"])
 
 
+def with_roles(username: str, *roles: str) -> User:
+    """A user in exactly the groups of ``roles`` (staff if a role uses the admin site).
+
+    Straight into the groups, so that a persona adds no ledger event to the test's ledger;
+    ``user_roles_set`` (what ``role_assign`` runs) has tests of its own.
+    """
+    from django.contrib.auth.models import Group
+
+    from organization.roles import ROLES
+
+    staff = any(ROLES[name].uses_admin_site for name in roles)
+    user = UserFactory.create(username=username, is_staff=staff)
+    user.groups.set(Group.objects.filter(name__in=roles))
+    return user
+
+
+def admin() -> User:
+    return UserFactory.create(username="admin", is_staff=True, is_superuser=True)
+
+
 def operator() -> User:
-    return UserFactory.create(username="operator", is_staff=True, is_superuser=True)
+    return with_roles("operator", "operator")
+
+
+def approver() -> User:
+    return with_roles("approver", "approver")
 
 
 def viewer() -> User:
-    user = UserFactory.create(username="viewer", is_staff=True)
+    return with_roles("viewer", "viewer")
+
+
+def staff_viewer() -> User:
+    """Staff who may only look in the admin: the view_ permissions, no role."""
+    user = UserFactory.create(username="staff-viewer", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
     return user
 

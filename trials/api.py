@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organization import roles
 from organization.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
@@ -253,6 +254,7 @@ class TrialList(generics.ListAPIView[Trial]):
 
     serializer_class = TrialSerializer
     pagination_class = TrialPagination
+    needs = {"GET": roles.VIEW}
 
     def get_queryset(self) -> QuerySet[Trial]:
         # A plain dict, not the QueryDict: DRF reads an empty form field as absent, so
@@ -269,6 +271,8 @@ class TrialList(generics.ListAPIView[Trial]):
 
 class TrialDetail(APIView):
     """One trial with its evidence bundle and the hash that names it."""
+
+    needs = {"GET": roles.VIEW}
 
     @extend_schema(
         responses={200: TrialDetailSerializer, 401: UNAUTHENTICATED, 404: not_found("trial")}
@@ -317,6 +321,7 @@ def _decision_schema(serializer: type[serializers.Serializer[Any]], what: str) -
 
 
 class _Decision(APIView):
+    needs = {"POST": roles.APPROVE_TRIAL}
     verdict: str
     incoming: type[ApproveSerializer]
 

@@ -16,12 +16,12 @@ from urllib.parse import parse_qs
 from ledger.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_TRY_AGAIN_LATER,
-    CLOSE_UNAUTHENTICATED,
     CLOSE_UNKNOWN_NODE,
     LedgerFollowingConsumer,
 )
 from ledger.selectors import ledger_head_seq
 from ledger.stream import StreamEvent, in_database
+from organization import roles
 from trials.models import Trial
 from trials.views import SECTION_TEMPLATES, detail_state_html, inbox_sections_html, may_decide
 
@@ -56,12 +56,12 @@ class TrialsConsumer(LedgerFollowingConsumer):
     """Renders on a task of its own, so the shared reader never waits for a page render."""
 
     _renderer: asyncio.Task[None] | None = None
+    required_permission = roles.VIEW
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
+        if not await self.admit():
             return
+        user = self.scope["user"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         trials = query.get("trial", [])
         if len(trials) > 1 or (trials and not trials[0]):

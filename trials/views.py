@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from organization import roles
+from organization.access import page_needs
 from trials.charts import arm_chart
 from trials.errors import ApprovalDenied, TrialConflict, TrialNotFound
 from trials.models import Trial, TrialApproval
@@ -144,13 +145,13 @@ def detail_state_html(trial_id: str, *, may_decide: bool) -> str:
 
 
 @require_GET
-@login_required
+@page_needs(roles.VIEW)
 def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "trials/inbox.html", inbox_context(may_decide=may_decide(request.user)))
 
 
 @require_GET
-@login_required
+@page_needs(roles.VIEW)
 def detail(request: HttpRequest, trial_id: str) -> HttpResponse:
     return _detail_page(request, _trial_or_404(trial_id))
 
@@ -188,13 +189,13 @@ def _detail_page(
 
 
 @require_POST
-@login_required
+@page_needs(roles.VIEW)
 def approve(request: HttpRequest, trial_id: str) -> HttpResponse:
     return _decide(request, trial_id, verdict="approve")
 
 
 @require_POST
-@login_required
+@page_needs(roles.VIEW)
 def reject(request: HttpRequest, trial_id: str) -> HttpResponse:
     return _decide(request, trial_id, verdict="reject")
 

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -10,6 +11,8 @@ from vsmsite.dashboard import views as dashboard_views
 urlpatterns = [
     path("", dashboard_views.home, name="home"),
     path("", include("vsmsite.dashboard.urls")),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("workers.views.urls")),
     path("", include("trials.urls")),

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from ledger.admin import ReadOnlyAdmin, pretty_json
+from workers.errors import Rejected
 from workers.models import (
+    AcceptanceVerifier,
     AlgedonicSignalRecord,
     BlockedRoute,
     DeferredTask,
@@ -15,6 +21,7 @@ from workers.models import (
     ResourceGrant,
     Task,
 )
+from workers.services.verifiers import verifier_register, verifier_remove
 
 
 class TaskInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -146,3 +153,39 @@ class DeferredTaskAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["released_at"]
     search_fields = ["=task_id", "requester_node_id"]
+
+
+@admin.register(AcceptanceVerifier)
+class AcceptanceVerifierAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The commands directives' acceptance checks may name: the admin role's to write.
+
+    Saving and deleting go through ``workers.services.verifiers``, so each change is one
+    ledger event with its actor.
+    """
+
+    list_display = ["name", "command", "description", "created_by", "updated_at"]
+    search_fields = ["name", "command", "description"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    fields = ["name", "command", "description", *readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The name is the key directives use: renaming would orphan them, so it is fixed.
+        return [*self.readonly_fields, "name"] if obj is not None else list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        try:
+            verifier_register(
+                name=obj.name,
+                command=obj.command,
+                description=obj.description,
+                actor=f"user:{request.user.get_username()}",
+            )
+        except Rejected as rejected:
+            self.message_user(request, f"Not saved: {rejected}", level=messages.ERROR)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        verifier_remove(name=obj.name, actor=f"user:{request.user.get_username()}")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for verifier in queryset:
+            self.delete_model(request, verifier)

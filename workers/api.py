@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from ledger.models import TaskTrace
 from ledger.selectors import directive_latest_traces
+from organization import roles
 from organization.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
@@ -89,7 +90,10 @@ class AcceptanceItemSerializer(serializers.Serializer[Any]):
         default=None,
         min_length=1,
         max_length=input_rules.MAX_ITEM_LENGTH,
-        help_text="A shell command run in the task workspace; non-zero exit fails the task.",
+        help_text=(
+            "The name of a registered acceptance verifier (an admin registers their commands); "
+            "its command runs in the task workspace, and a non-zero exit fails the task."
+        ),
     )
 
 
@@ -264,6 +268,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 class DirectiveListCreate(generics.ListCreateAPIView[Directive]):
     """Submit directives to the organization and list them, newest first."""
 
+    needs = {"GET": roles.VIEW, "POST": roles.SUBMIT_DIRECTIVE}
     serializer_class = DirectiveSerializer
 
     def get_queryset(self) -> QuerySet[Directive]:
@@ -346,6 +351,7 @@ class DirectiveListCreate(generics.ListCreateAPIView[Directive]):
 class DirectiveDetail(generics.RetrieveAPIView[Directive]):
     """One directive with its task tree: packets, assigned nodes, results, traces."""
 
+    needs = {"GET": roles.VIEW}
     serializer_class = DirectiveDetailSerializer
 
     def get_queryset(self) -> QuerySet[Directive]:

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from django.http import QueryDict
 
 from ledger import kinds
-from ledger.consumers import CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHENTICATED, LedgerFollowingConsumer
+from ledger.consumers import CLOSE_TRY_AGAIN_LATER, LedgerFollowingConsumer
 from ledger.selectors import ledger_head_seq
 from ledger.stream import StreamEvent, in_database
+from organization import roles
 from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html
 
 logger = logging.getLogger(__name__)
@@ -50,11 +51,10 @@ class AlarmsConsumer(LedgerFollowingConsumer):
     """Renders on a task of its own, so the shared reader never waits for a page render."""
 
     _renderer: asyncio.Task[None] | None = None
+    required_permission = roles.VIEW
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
+        if not await self.admit():
             return
         # The page's own ?page=&q=, so that live sections show the rows the visitor looks at.
         query = self.scope.get("query_string", b"").decode("latin-1")

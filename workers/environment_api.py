@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organization import roles
 from organization.api_schema import INVALID, UNAUTHENTICATED, BoundedCharField
 from organization.genome import VsmChannelType
 from workers.api import MetadataField
@@ -156,6 +157,8 @@ class EnvironmentSignalCreate(APIView):
     The signal goes to the controller responsible for its target (the target's parent, or the
     root), which weighs it as environment pressure when it decomposes work and grants resources.
     """
+
+    needs = {"POST": roles.RAISE_SIGNAL}
 
     @extend_schema(
         request={"application/json": EnvironmentSignalCreateSerializer},

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from organization import roles
 from organization.api_schema import INVALID, UNAUTHENTICATED
 from workers.models import ID_LENGTH
 from workers.selectors import epoch_summary
@@ -66,6 +67,8 @@ class GrantCreate(APIView):
 
     Tasks the child deferred for want of budget go back to the controller at once.
     """
+
+    needs = {"POST": roles.GRANT_BUDGET}
 
     @extend_schema(
         request={"application/json": GrantCreateSerializer},

@@ -57,6 +57,8 @@ class Directive(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The roles (docs/operations.md, "Roles") grant these; vsmsite/roles.py says who has which.
+        permissions = [("submit_directive", "Can submit directives")]
         constraints = [
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"],
@@ -171,6 +173,12 @@ class AlgedonicSignalRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            (
+                "raise_signal",
+                "Can raise algedonic and environment signals, and pause and resume subtrees",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.valence} {self.severity} at {self.target_node_id}: {self.message[:60]}"
@@ -279,6 +287,7 @@ class ResourceGrant(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("grant_budget", "Can grant a node extra budget for its epoch")]
 
     def __str__(self) -> str:
         return f"{self.status} {self.approved_tokens} tokens for task {self.task_id}"
@@ -317,3 +326,26 @@ class DeferredTask(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id} deferred at {self.requester_node_id} in {self.epoch_key}"
+
+
+class AcceptanceVerifier(models.Model):
+    """A command an admin registered for directives' acceptance checks to name.
+
+    A directive names verifiers from this registry only: the command is a shell snippet run
+    on a worker (in the agent sandbox), so who may write one is an admin's decision
+    (docs/operations.md, "Roles"). The directive stores the command it resolved to, so a
+    later edit here never changes the checks of work already submitted.
+    """
+
+    name = models.SlugField(max_length=100, primary_key=True)
+    command = models.TextField(help_text="A bash snippet run in the task workspace; exit 0 passes.")
+    description = models.CharField(max_length=500, blank=True)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

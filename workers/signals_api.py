@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from organization import roles
 from organization.api_schema import (
     INVALID,
     PAGE_NOT_FOUND,
@@ -105,6 +106,7 @@ class SignalSerializer(serializers.ModelSerializer[AlgedonicSignalRecord]):
 class SignalListCreate(generics.ListCreateAPIView[AlgedonicSignalRecord]):
     """Raise an algedonic signal (pain or pleasure) about a node, or list recent ones."""
 
+    needs = {"GET": roles.VIEW, "POST": roles.RAISE_SIGNAL}
     serializer_class = SignalSerializer
     queryset = AlgedonicSignalRecord.objects.order_by("-created_at")
 

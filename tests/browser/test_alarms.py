@@ -58,7 +58,7 @@ def test_a_pain_signal_appears_live_and_pause_pauses_the_subtree(
     from playwright.sync_api import expect
 
     genome_bootstrap(template="nested", actor="operator:test")
-    operator = factories.operator()
+    operator = factories.admin()
     token = Token.objects.create(user=operator).key
     purge_queues("controllers", "leaves")
     page = browser_page
@@ -68,7 +68,7 @@ def test_a_pain_signal_appears_live_and_pause_pauses_the_subtree(
     with celery_worker("alarms", queues="controllers,leaves", env=no_exemption) as worker:
         # Log in through the admin's form, as a person would.
         page.goto(f"{daphne_server.url}/alarms/")
-        assert "/admin/login/" in page.url
+        assert "/login/?next=" in page.url and "/admin/" not in page.url
         page.fill("#id_username", operator.username)
         page.fill("#id_password", factories.PASSWORD)
         page.click("input[type=submit]")

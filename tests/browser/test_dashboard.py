@@ -53,7 +53,7 @@ def test_click_a_node_see_its_traces_pause_it_and_see_the_tree_mark_it(
     # 150 nodes: n-11 … n-14 sit at the third level with children of their own (collapsed).
     genome_bootstrap_from(genome=fan_out_organization(150), actor="test", label="fan-out-150")
     traces = traces_in_subtree_of_n1(3)
-    operator = factories.operator()
+    operator = factories.admin()
     purge_queues("controllers", "leaves")
     page = browser_page
     url = daphne_server.url
@@ -63,7 +63,7 @@ def test_click_a_node_see_its_traces_pause_it_and_see_the_tree_mark_it(
     ) as worker:
         # Anonymous: the login page first, then the overview.
         page.goto(f"{url}/")
-        assert "/admin/login/" in page.url
+        assert "/login/?next=" in page.url and "/admin/" not in page.url
         page.fill("#id_username", operator.username)
         page.fill("#id_password", factories.PASSWORD)
         page.click("input[type=submit]")

@@ -28,7 +28,7 @@ def test_an_operator_approves_a_pending_trial_and_sees_it_running_without_a_relo
 
     # Log in through the admin's form, as a person would.
     page.goto(f"{daphne_server.url}/trials/")
-    assert "/admin/login/" in page.url
+    assert "/login/?next=" in page.url and "/admin/" not in page.url
     page.fill("#id_username", operator.username)
     page.fill("#id_password", factories.PASSWORD)
     page.click("input[type=submit]")

@@ -103,7 +103,7 @@ def test_200_directives_from_20_clients_are_all_accepted_within_a_bounded_pool(
     if connection.vendor != "postgresql":
         pytest.skip("measures PostgreSQL connections (set DATABASE_URL=postgres://...)")
     genome_bootstrap(template="nested", actor="operator:test")
-    token = Token.objects.create(user=factories.operator()).key
+    token = Token.objects.create(user=factories.admin()).key
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         own_pid = int(cursor.fetchone()[0])

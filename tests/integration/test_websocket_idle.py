@@ -85,7 +85,7 @@ async def idle_then_event(
 
 def test_a_websocket_idle_for_30_seconds_stays_open_and_receives_the_next_event() -> None:
     genome_bootstrap(template="nested", actor="operator:test")
-    operator = factories.operator()
+    operator = factories.admin()
     token = Token.objects.create(user=operator).key
     browser = Client()
     browser.force_login(operator)

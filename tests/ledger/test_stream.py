@@ -51,7 +51,7 @@ def tree() -> None:
 @pytest.fixture
 def session_cookie(tree: None) -> bytes:
     client = Client()
-    client.force_login(factories.operator())
+    client.force_login(factories.admin())
     name = settings.SESSION_COOKIE_NAME
     return f"{name}={client.cookies[name].value}".encode()
 

@@ -29,7 +29,7 @@ def organization() -> GenomeVersion:
 @pytest.fixture
 def operator_client() -> Client:
     client = Client()
-    client.force_login(factories.operator())
+    client.force_login(factories.admin())
     return client
 
 
@@ -92,7 +92,7 @@ def test_not_even_a_superuser_can_add_change_or_delete(
 
 def test_ledger_events_are_listed_newest_first_for_a_viewer(organization: GenomeVersion) -> None:
     client = Client()
-    client.force_login(factories.viewer())
+    client.force_login(factories.staff_viewer())
 
     page = client.get(reverse("admin:ledger_ledgerevent_changelist"))
 

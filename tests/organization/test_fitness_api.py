@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def api() -> APIClient:
     genome_bootstrap(template="nested", actor="operator:test")
     client = APIClient()
-    client.force_authenticate(factories.operator())
+    client.force_authenticate(factories.admin())
     return client
 
 

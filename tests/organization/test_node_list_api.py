@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # thousand-node organiza
 def api() -> APIClient:
     genome_bootstrap_from(genome=fan_out_organization(1_050), actor="operator:test", label="big")
     client = APIClient()
-    client.force_authenticate(factories.operator())
+    client.force_authenticate(factories.admin())
     return client
 
 

@@ -99,7 +99,7 @@ def test_bad_input_is_a_400_and_the_champion_stays(
 ) -> None:
     _, patched = versions
 
-    response = api_of(factories.operator()).post(URL, body, format="json")
+    response = api_of(factories.admin()).post(URL, body, format="json")
 
     assert response.status_code == 400, response.content
     assert field in response.json()
@@ -118,7 +118,7 @@ def test_a_candidate_version_cannot_be_rolled_back_to(
         actor="system:trials",
     )
 
-    response = api_of(factories.operator()).post(
+    response = api_of(factories.admin()).post(
         URL, {"to_version_id": candidate.id, "reason": "try it"}, format="json"
     )
 
@@ -155,7 +155,7 @@ def test_the_admin_offers_the_rollback_only_with_the_permission(
     form = reverse("admin:organization_genomeversion_rollback", args=[first.id])
 
     assert form in logged_in(genome_operator()).get(page).content.decode()
-    viewer = logged_in(factories.viewer())
+    viewer = logged_in(factories.staff_viewer())
     assert form not in viewer.get(page).content.decode()
     assert viewer.get(form).status_code == 403
     assert viewer.post(form, {"reason": "why"}).status_code == 403

@@ -49,7 +49,7 @@ def operator() -> Client:
 
 @pytest.fixture
 def viewer() -> Client:
-    return logged_in(factories.viewer())
+    return logged_in(factories.staff_viewer())
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_it_sends_an_anonymous_visitor_to_the_login_form(tree: None) -> None:
     response = Client().get("/trials/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/trials/"
+    assert response["Location"] == "/login/?next=/trials/"
 
 
 @pytest.mark.django_db
@@ -171,7 +171,7 @@ def test_decisions_refuse_get_strangers_and_forged_requests(operator: Client, tr
     assert operator.get(f"/trials/{trial.id}/approve/").status_code == 405
     assert operator.post("/trials/ghost/approve/").status_code == 404
     anonymous = Client().post(f"/trials/{trial.id}/approve/")
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/admin/login/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(trial_operator())
     assert strict.post(f"/trials/{trial.id}/approve/").status_code == 403

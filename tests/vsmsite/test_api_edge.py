@@ -38,7 +38,7 @@ WRITES = [
 def api() -> APIClient:
     genome_bootstrap(template="nested", actor="operator:test")
     client = APIClient()
-    client.force_login(factories.operator())
+    client.force_login(factories.admin())
     return client
 
 

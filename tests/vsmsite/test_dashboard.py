@@ -94,7 +94,7 @@ def trace(node_id: str, ancestors: list[str], *, success: bool, minutes_ago: int
 def test_an_anonymous_visitor_gets_the_login_page(nested: None, url: str) -> None:
     response = Client().get(url)
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/?next=")
+    assert response["Location"].startswith("/login/?next=")
 
 
 @pytest.mark.django_db

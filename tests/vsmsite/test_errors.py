@@ -25,7 +25,7 @@ DIRECTIVES = "/api/directives/"
 def api() -> APIClient:
     genome_bootstrap(template="nested", actor="operator:test")
     client = APIClient()
-    token = Token.objects.create(user=factories.operator())
+    token = Token.objects.create(user=factories.admin())
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
 
@@ -115,7 +115,7 @@ def test_a_page_during_an_outage_gets_a_plain_503_not_a_debug_page(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     browser = Client()
-    browser.force_login(factories.operator())
+    browser.force_login(factories.admin())
 
     def down(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("could not connect to server")

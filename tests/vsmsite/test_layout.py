@@ -18,7 +18,7 @@ NAVIGATION = ["Overview", "Directives", "Genome", "Ledger", "Trials", "Alarms"]
 def operator_client() -> Client:
     genome_bootstrap(template="nested", actor="operator:test")
     client = Client()
-    client.force_login(factories.operator())
+    client.force_login(factories.admin())
     return client
 
 

@@ -62,7 +62,7 @@ def test_it_sends_an_anonymous_visitor_to_the_login_form(tree: None) -> None:
     response = Client().get("/alarms/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/alarms/"
+    assert response["Location"] == "/login/?next=/alarms/"
 
 
 @pytest.mark.django_db
@@ -128,7 +128,7 @@ def test_pause_and_resume_refuse_unknown_nodes_get_requests_and_strangers(
     assert operator_client.post("/alarms/nodes/ghost/pause/").status_code == 404
     assert operator_client.get("/alarms/nodes/backend-system/pause/").status_code == 405
     anonymous = Client().post("/alarms/nodes/backend-system/pause/")
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/admin/login/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(factories.operator())
     assert strict.post("/alarms/nodes/backend-system/pause/").status_code == 403

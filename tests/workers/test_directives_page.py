@@ -14,7 +14,7 @@ from workers.models import Directive, Task
 
 @pytest.fixture
 def operator() -> User:
-    return factories.operator()
+    return factories.admin()
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def listed(html: str) -> list[str]:
 @pytest.mark.django_db
 def test_an_anonymous_visitor_gets_the_login_page() -> None:
     response = Client().get("/directives/")
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
 @pytest.mark.django_db

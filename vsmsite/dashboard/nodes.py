@@ -13,12 +13,13 @@ import enum
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from ledger.selectors import TRACE_OUTCOMES, subtree_trace_page
+from organization import roles
+from organization.access import page_needs
 from organization.genome import ViableNode
 from organization.models import Node
 from organization.selectors import champion_node, node_place
@@ -32,7 +33,7 @@ NODE_EDGES = 20
 
 
 @require_GET
-@login_required
+@page_needs(roles.VIEW)
 def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
     place = node_place(node_id=node_id)
     if place is None:
@@ -96,13 +97,13 @@ def _shown(value: Any) -> str:
 
 
 @require_POST
-@login_required
+@page_needs(roles.RAISE_SIGNAL, action="pause subtrees")
 def pause(request: HttpRequest, node_id: str) -> HttpResponse:
     return _raise(request, node_id, resume=False)
 
 
 @require_POST
-@login_required
+@page_needs(roles.RAISE_SIGNAL, action="resume subtrees")
 def resume(request: HttpRequest, node_id: str) -> HttpResponse:
     return _raise(request, node_id, resume=True)
 

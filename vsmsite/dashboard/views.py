@@ -3,12 +3,13 @@ expands and collapses subtrees in place; the same template the full page include
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from ledger.selectors import ledger_head_seq
+from organization import roles
+from organization.access import page_needs
 from organization.selectors import TREE_EXPANDED_LIMIT, champion_tree
 from trials.selectors import trial_inbox
 from vsmsite.dashboard.drawing import tree_drawing
@@ -23,7 +24,7 @@ def _expanded(params: QueryDict) -> tuple[str, ...]:
 
 
 @require_GET
-@login_required
+@page_needs(roles.VIEW)
 def home(request: HttpRequest) -> HttpResponse:
     drawing = tree_drawing(champion_tree(expanded=_expanded(request.GET)))
     return render(
@@ -43,7 +44,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@page_needs(roles.VIEW)
 def tree(request: HttpRequest) -> HttpResponse:
     drawing = tree_drawing(champion_tree(expanded=_expanded(request.GET)))
     return render(request, "dashboard/_tree.html", {"drawing": drawing})

@@ -66,6 +66,8 @@ class AcceptanceCriterion:
     name: str
     description: str = ""
     verifier: str | None = None  # a shell command run in the task workspace
+    # The registered verifier (workers.AcceptanceVerifier) the command came from.
+    verifier_name: str | None = None
 
 
 @dataclass(kw_only=True)

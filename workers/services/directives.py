@@ -31,6 +31,7 @@ from workers.domain.messages import (
 from workers.errors import IdempotencyConflict, NoOrganization, Rejected
 from workers.models import Directive, Task
 from workers.services.transport import envelope_publish
+from workers.services.verifiers import acceptance_resolve, unregistered_verifiers
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def directive_submit(
     different request raises IdempotencyConflict. Raises NoOrganization when
     there is no organization to run it, and Rejected, naming each field and storing
     nothing, for a directive the rules refuse (an unknown target, a flag that is not
-    "true"/"false", duplicate names, a plan with a cycle). JSON types are the edge's
+    "true"/"false", duplicate names, a plan with a cycle, an acceptance check naming a
+    verifier nobody registered: ``workers.services.verifiers``). JSON types are the edge's
     business (the API serializer); the rules are checked here, for every way in.
     """
     fields = {
@@ -93,6 +95,8 @@ def directive_submit(
     }
     _validate(fields)
     fingerprint = request_fingerprint(fields)
+    # Names in, commands stored: the directive keeps what its checks will run.
+    fields["acceptance"] = acceptance_resolve(acceptance or [])
     owner = user if isinstance(user, User) else None
     if idempotency_key:
         existing = _existing(owner, idempotency_key, fingerprint)
@@ -157,6 +161,9 @@ def _validate(fields: dict[str, Any]) -> None:
         node_exists=lambda name: Node.objects.filter(Q(id=name) | Q(name=name)).exists(),
         texts=_texts(fields),
     )
+    unregistered = unregistered_verifiers(fields["acceptance"])
+    if unregistered:
+        errors.setdefault("acceptance", []).extend(unregistered)
     if errors:
         raise Rejected(errors)
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass, fields
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from organization import roles
+from organization.access import page_needs
 from organization.models import Node
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
 from workers.errors import Rejected
@@ -84,13 +85,13 @@ def alarm_sections_html(sections: set[str], listing: Listing) -> str:
 
 
 @require_GET
-@login_required
+@page_needs(roles.VIEW)
 def alarms(request: HttpRequest) -> HttpResponse:
     return render(request, "workers/alarms.html", _context(Listing.of(request.GET)))
 
 
 @require_POST
-@login_required
+@page_needs(roles.RAISE_SIGNAL, action="pause subtrees")
 def node_pause(request: HttpRequest, node_id: str) -> HttpResponse:
     return _raise(
         request,
@@ -103,7 +104,7 @@ def node_pause(request: HttpRequest, node_id: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@page_needs(roles.RAISE_SIGNAL, action="resume subtrees")
 def node_resume(request: HttpRequest, node_id: str) -> HttpResponse:
     return _raise(
         request,

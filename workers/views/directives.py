@@ -6,11 +6,12 @@ own page and the submit form are not built yet; each row opens the admin's page.
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from organization import roles
+from organization.access import page_needs
 from workers.models import Directive
 from workers.selectors import directive_page
 
@@ -18,7 +19,7 @@ MAX_QUERY_LENGTH = 200
 
 
 @require_GET
-@login_required
+@page_needs(roles.VIEW)
 def directive_list(request: HttpRequest) -> HttpResponse:
     page = request.GET.get("page", "")
     listing = directive_page(

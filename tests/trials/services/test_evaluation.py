@@ -13,7 +13,7 @@ from ledger.models import LedgerEvent, TaskTrace
 from ledger.services import task_trace_record
 from organization.models import LiveTrial
 from organization.selectors import champion_version_id, genome_version
-from tests.factories import operator
+from tests.factories import approver
 from trials.models import Trial
 from trials.services.approvals import trial_approve
 from trials.services.candidates import suggestion_queue
@@ -227,7 +227,7 @@ def test_at_its_deadline_an_undecided_trial_waits_for_an_operator(active):
     assert "deadline" in trial.reason
     assert not LiveTrial.objects.exists()
     # The operator overrides with a reason: the candidate is promoted.
-    trial_approve(trial_id=trial.id, user=operator(), reason="the team wants the reviewer")
+    trial_approve(trial_id=trial.id, user=approver(), reason="the team wants the reviewer")
     trial.refresh_from_db()
     assert trial.state == Trial.State.PROMOTED
 

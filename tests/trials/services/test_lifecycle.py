@@ -9,7 +9,7 @@ from ledger import kinds
 from ledger.models import LedgerEvent
 from organization.models import LiveTrial
 from organization.services import genome_apply_patch
-from tests.factories import operator, viewer
+from tests.factories import approver, viewer
 from trials.errors import ApprovalDenied, TrialConflict
 from trials.models import Trial, TrialApproval
 from trials.selectors import evidence_hash, trial_evidence_bundle
@@ -168,7 +168,7 @@ def test_an_operator_approves_a_probation_trial_and_its_traffic_may_flow(probati
 
     seen = evidence_hash(trial_evidence_bundle(trial=probation))
     approval = trial_approve(
-        trial_id=probation.id, user=operator(), evidence_hash=seen, reason="looks safe"
+        trial_id=probation.id, user=approver(), evidence_hash=seen, reason="looks safe"
     )
 
     probation.refresh_from_db()
@@ -179,13 +179,13 @@ def test_an_operator_approves_a_probation_trial_and_its_traffic_may_flow(probati
     assert probation.traffic_share_basis_points == live.traffic_share_basis_points == 5000
     assert approval.evidence_hash == seen
     event = LedgerEvent.objects.get(kind=kinds.TRIAL_APPROVAL_RECORDED, trial_id=probation.id)
-    assert event.actor == "user:operator"
+    assert event.actor == "user:approver"
     assert event.payload["verdict"] == "approve"
 
 
 def test_an_approval_of_evidence_that_has_changed_since_is_refused(probation):
     with pytest.raises(TrialConflict) as conflict:
-        trial_approve(trial_id=probation.id, user=operator(), evidence_hash="sha256:stale")
+        trial_approve(trial_id=probation.id, user=approver(), evidence_hash="sha256:stale")
     assert "evidence_hash" in conflict.value.errors
     probation.refresh_from_db()
     assert probation.approved_at is None
@@ -200,7 +200,7 @@ def test_a_viewer_may_not_approve(probation):
 
 
 def test_approving_twice_conflicts_but_the_same_key_replays(probation):
-    user = operator()
+    user = approver()
     first = trial_approve(trial_id=probation.id, user=user, idempotency_key="k-1")
     assert trial_approve(trial_id=probation.id, user=user, idempotency_key="k-1") == first
     with pytest.raises(TrialConflict):
@@ -211,8 +211,8 @@ def test_approving_twice_conflicts_but_the_same_key_replays(probation):
 
 def test_a_rejection_needs_a_reason_and_ends_the_trial(probation):
     with pytest.raises(Rejected):
-        trial_reject(trial_id=probation.id, user=operator(), reason="  ")
-    trial_reject(trial_id=probation.id, user=operator(), reason="too risky this week")
+        trial_reject(trial_id=probation.id, user=approver(), reason="  ")
+    trial_reject(trial_id=probation.id, user=approver(), reason="too risky this week")
     probation.refresh_from_db()
     assert probation.state == Trial.State.REJECTED
     assert "too risky" in probation.reason

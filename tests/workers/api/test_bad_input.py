@@ -32,7 +32,7 @@ ENVIRONMENT = "/api/environment-signals/"
 def api() -> APIClient:
     genome_bootstrap(template="nested", actor="operator:test")
     client = APIClient()
-    client.force_authenticate(factories.operator())
+    client.force_authenticate(factories.admin())
     return client
 
 

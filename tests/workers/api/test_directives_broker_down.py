@@ -27,7 +27,7 @@ BODY = {"title": "Ship it", "metadata": {"requires_code_write": True}}
 def client() -> APIClient:
     genome_bootstrap(template="single", actor="operator:test")
     api = APIClient()
-    token, _ = Token.objects.get_or_create(user=factories.operator())
+    token, _ = Token.objects.get_or_create(user=factories.admin())
     api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return api
 

@@ -183,8 +183,22 @@ def test_a_bad_token_is_refused(api: APIClient) -> None:
     assert stored_nothing()
 
 
-def test_a_token_is_enough_for_any_signed_in_user(api: APIClient) -> None:
+def test_an_operators_token_is_enough(api: APIClient) -> None:
+    client = APIClient()
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=factories.operator())}"
+    )
+
+    assert client.post(URL, CI_FAILURE, format="json").status_code == 201
+
+
+def test_a_viewers_token_is_refused_with_the_permission_it_lacks(api: APIClient) -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=factories.viewer())}")
 
-    assert client.post(URL, CI_FAILURE, format="json").status_code == 201
+    response = client.post(URL, CI_FAILURE, format="json")
+
+    assert response.status_code == 403
+    assert "workers.raise_signal" in response.json()["detail"]
+    assert "operator" in response.json()["detail"]
+    assert stored_nothing()

@@ -127,7 +127,7 @@ def api_schema(organization: None) -> schemathesis.BaseSchema:
 
 @pytest.fixture
 def token(organization: None) -> str:
-    return Token.objects.create(user=factories.operator()).key
+    return Token.objects.create(user=factories.admin()).key
 
 
 @pytest.fixture

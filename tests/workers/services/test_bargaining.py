@@ -130,7 +130,7 @@ def task_of(directive: Directive) -> Task:
 @pytest.fixture
 def operator_api() -> APIClient:
     client = APIClient()
-    client.force_authenticate(factories.operator())
+    client.force_authenticate(factories.admin())
     return client
 
 
@@ -527,7 +527,7 @@ def test_an_extra_grant_is_recorded_for_the_current_epoch_only(
     )
     event = LedgerEvent.objects.get(kind=kinds.RESOURCE_EXTRA_GRANTED)
     assert (event.actor, event.payload["tokens"], event.payload["budget_tokens"]) == (
-        "user:operator",
+        "user:admin",
         50,
         150,
     )

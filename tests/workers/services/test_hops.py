@@ -18,6 +18,7 @@ from organization.selectors import champion_version_id
 from organization.services import genome_apply_patch, genome_bootstrap
 from tests import factories
 from tests.support.processes import drain_in_process
+from tests.support.verifiers import registered
 from workers.models import Directive, Envelope, Task
 from workers.services.bargaining import grant_extra_tokens
 from workers.services.delivery import envelope_deliver
@@ -31,7 +32,7 @@ CODE = {"requires_code_write": "true"}
 @pytest.fixture
 def api() -> APIClient:
     client = APIClient()
-    client.force_authenticate(factories.operator())
+    client.force_authenticate(factories.admin())
     return client
 
 
@@ -216,7 +217,7 @@ def test_a_revision_travels_on_system2_coordination() -> None:
     directive = directive_submit(
         title="Break it",
         metadata={**CODE, "decompose": "true"},
-        acceptance=[{"name": "fails", "verifier": "false"}],
+        acceptance=[{"name": "fails", "verifier": registered("always-fails", "false")}],
     ).directive
     drain_in_process()
 

@@ -9,6 +9,7 @@ import pytest
 from ledger.models import TaskTrace
 from organization.services import genome_apply_patch, genome_bootstrap
 from tests.support.processes import drain_in_process
+from tests.support.verifiers import registered
 from workers.models import Task
 from workers.services.directives import directive_submit
 
@@ -41,7 +42,7 @@ def run_with_verifier(metadata: dict[str, str], verifier: str) -> TaskTrace:
     directive = directive_submit(
         title="Check it",
         metadata={"requires_code_write": "true"},
-        acceptance=[{"name": "check", "verifier": verifier}],
+        acceptance=[{"name": "check", "verifier": registered("check", verifier)}],
     ).directive
     drain_in_process()
     return TaskTrace.objects.get(directive_id=directive.id)

@@ -606,7 +606,7 @@ def test_without_a_live_trial_nothing_is_tagged_and_nobody_is_told(listening: An
 @pytest.fixture
 def api() -> APIClient:
     client = APIClient()
-    client.force_authenticate(factories.operator())
+    client.force_authenticate(factories.admin())
     return client
 
 

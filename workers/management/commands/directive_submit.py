@@ -37,8 +37,11 @@ class Command(BaseCommand):
             "--accept",
             action="append",
             default=[],
-            metavar="NAME=COMMAND",
-            help="An acceptance check: a shell command run in the task workspace.",
+            metavar="NAME=VERIFIER",
+            help=(
+                "An acceptance check NAME run by the registered verifier VERIFIER "
+                "(see verifier_register)."
+            ),
         )
         parser.add_argument("--wait", action="store_true", help="Wait for the directive to finish.")
         parser.add_argument("--timeout", type=float, default=300.0, help="Seconds --wait waits.")
@@ -47,8 +50,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         metadata = dict(self._pairs(options["metadata"], "--metadata"))
         acceptance = [
-            {"name": name, "verifier": command}
-            for name, command in self._pairs(options["accept"], "--accept")
+            {"name": name, "verifier": verifier}
+            for name, verifier in self._pairs(options["accept"], "--accept")
         ]
         data = {
             "title": options["title"],
