@@ -33,11 +33,15 @@ def denial(user: Any, permission: str, *, action: str = "do this") -> str | None
         return None
     name = getattr(user, "username", "") or "this user"
     roles = roles_with(permission)
+    if not roles:
+        return f"{name} may not {action}: it needs the {permission} permission, which no role has"
+    if len(roles) == 1:
+        holders = f"the {roles[0]} role has"
+    else:
+        holders = f"the {', '.join(roles[:-1])} and {roles[-1]} roles have"
     return (
-        f"{name} may not {action}: it needs the {permission} permission, which the "
-        f"{' and '.join(roles)} role{'s' if len(roles) > 1 else ''} "
-        f"{'have' if len(roles) > 1 else 'has'} (an admin grants one with "
-        f"'python manage.py role_assign {name} {roles[0]}')"
+        f"{name} may not {action}: it needs the {permission} permission, which {holders} "
+        f"(an admin grants a role with 'python manage.py role_assign {name} {roles[0]}')"
     )
 
 
@@ -87,6 +91,9 @@ def forbidden(request: HttpRequest, reason: str) -> HttpResponse:
     """A 403 that says why: the whole page, or for htmx only the message to swap in."""
     if request.headers.get("HX-Request") == "true":
         body = render_to_string("403_fragment.html", {"reason": reason}, request=request)
-    else:
-        body = render_to_string("403.html", {"reason": reason}, request=request)
-    return HttpResponse(body, status=403)
+        # Wherever the button meant to swap, the refusal goes at the top of the content.
+        headers = {"HX-Retarget": "#content", "HX-Reswap": "afterbegin"}
+        return HttpResponse(body, status=403, headers=headers)
+    return HttpResponse(
+        render_to_string("403.html", {"reason": reason}, request=request), status=403
+    )

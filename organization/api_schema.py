@@ -36,6 +36,26 @@ UNAUTHENTICATED = OpenApiResponse(
 PAGE_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such page.")
 
 
+def document_forbidden(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A drf-spectacular hook: every operation that answers 401 may answer 403 as well.
+
+    Each API view names the permission its methods need (``organization.access``); a user
+    without it gets a 403 whose ``detail`` names the permission and the roles that hold it.
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "401" in responses and "403" not in responses:
+                responses["403"] = {
+                    **responses["401"],
+                    "description": (
+                        "Logged in without the permission this operation needs: `detail` "
+                        "names it and the roles that hold it (docs/operations.md, \"Roles\")."
+                    ),
+                }
+    return result
+
+
 def not_found(what: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=f"No such {what}.")
 

@@ -23,6 +23,36 @@ RAISE_SIGNAL = "workers.raise_signal"
 GRANT_BUDGET = "workers.grant_budget"
 APPROVE_TRIAL = "trials.approve_trial"
 ROLLBACK_GENOME = "organization.rollback_genome"
+# What the Django admin shows: approvers see the trials and genome versions they decide on;
+# admins see every table and edit the beat schedule (the periodic audits and generations).
+APPROVER_ADMIN_VIEWS = (
+    "trials.view_trial",
+    "trials.view_genesuggestion",
+    "trials.view_trialapproval",
+    "trials.view_archiverecord",
+    "organization.view_genomeversion",
+)
+ADMIN_SITE_PERMISSIONS = (
+    *APPROVER_ADMIN_VIEWS,
+    "organization.view_championpointer",
+    "organization.view_node",
+    "organization.view_subtreepause",
+    "ledger.view_ledgerevent",
+    "ledger.view_tasktrace",
+    "trials.view_auditrun",
+    "trials.view_evolutiongeneration",
+    "workers.view_directive",
+    "workers.view_task",
+    "workers.view_envelope",
+    "workers.view_algedonicsignalrecord",
+    "workers.view_blockedroute",
+    "workers.view_resourceepoch",
+    "workers.view_resourcegrant",
+    "workers.view_deferredtask",
+    "django_celery_beat.view_periodictask",
+    "django_celery_beat.change_periodictask",
+    "auth.view_user",
+)
 VERIFIER_PERMISSIONS = (
     "workers.view_acceptanceverifier",
     "workers.add_acceptanceverifier",
@@ -52,7 +82,7 @@ ROLES: dict[str, Role] = {
         Role(
             "approver",
             "approves and rejects trials, rolls the genome back",
-            (VIEW, APPROVE_TRIAL, ROLLBACK_GENOME),
+            (VIEW, APPROVE_TRIAL, ROLLBACK_GENOME, *APPROVER_ADMIN_VIEWS),
             uses_admin_site=True,
         ),
         Role(
@@ -66,6 +96,7 @@ ROLES: dict[str, Role] = {
                 ROLLBACK_GENOME,
                 GRANT_BUDGET,
                 *VERIFIER_PERMISSIONS,
+                *ADMIN_SITE_PERMISSIONS,
             ),
             uses_admin_site=True,
         ),

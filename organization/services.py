@@ -20,6 +20,7 @@ from ledger import kinds
 from ledger.services import EventDraft, ledger_append, ledger_record
 from organization.genome import (
     TEMPLATES,
+    AdminOnlySettings,
     Batch,
     Delta,
     EncodedGenome,
@@ -36,6 +37,7 @@ from organization.genome import (
     subtree_ids,
     validate,
 )
+from organization.genome.privileges import privilege_escalations
 from organization.models import (
     ChampionPointer,
     EncodedJson,
@@ -358,11 +360,18 @@ def genome_candidate_create(
     transaction and records no event (the trial records ``trial_queued``).
 
     Raises GenomeFormatError / the structural errors / GenomeInvalid like
-    ``genome_apply_patch``, and GenomeVersion.DoesNotExist for an unknown base.
+    ``genome_apply_patch``, AdminOnlySettings for a patch that would give a node the command
+    provider or change its provider.command.* / sandbox.* settings (an admin's decision,
+    never a candidate's: ``organization.genome.privileges``), and GenomeVersion.DoesNotExist
+    for an unknown base.
     """
     parsed = parse_patch(patch) if isinstance(patch, dict) else patch
     base = GenomeVersion.objects.defer("genome").get(id=base_version_id)
-    encoded = apply_patch_encoded(genome_version_encoded(version_id=base.id), parsed)
+    base_encoded = genome_version_encoded(version_id=base.id)
+    encoded = apply_patch_encoded(base_encoded, parsed)
+    escalations = privilege_escalations(base_encoded.genome, encoded.genome)
+    if escalations:
+        raise AdminOnlySettings(escalations)
     genome = encoded.genome
     genome.metadata = {
         **genome.metadata,

@@ -19,6 +19,7 @@ from organization.genome.enums import (
     VsmChannelType,
 )
 from organization.genome.errors import (
+    AdminOnlySettings,
     CannotRemoveRoot,
     GenomeError,
     GenomeFormatError,
@@ -85,6 +86,7 @@ __all__ = [
     "AddChild",
     "AddPromptComponent",
     "AddTool",
+    "AdminOnlySettings",
     "Batch",
     "CannotRemoveRoot",
     "ChannelConfig",

@@ -61,3 +61,15 @@ class GenomeInvalid(GenomeError):
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"genome is invalid ({count} {noun}): " + "; ".join(self.problems))
+
+
+class AdminOnlySettings(GenomeError):
+    """A candidate would add or change settings only an admin may give (``privileges``)."""
+
+    def __init__(self, escalations: list[str]) -> None:
+        self.escalations = list(escalations)
+        super().__init__(
+            "only an admin may give a node the command provider or set provider.command.* "
+            "or sandbox.* (with 'python manage.py genome_patch' on the champion), never a "
+            "candidate: " + "; ".join(self.escalations)
+        )

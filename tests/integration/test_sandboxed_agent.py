@@ -21,6 +21,7 @@ from organization.services import genome_apply_patch, genome_bootstrap
 from tests.support.organizations import replace_coder
 from tests.support.processes import celery_worker, purge_queues, wait_until
 from tests.support.sandboxes import SANDBOX_PYTHON, kill_all, processes_running
+from tests.support.verifiers import registered
 from workers.models import Directive, Envelope
 from workers.services.directives import directive_submit
 
@@ -75,7 +76,10 @@ def test_a_killed_worker_leaves_no_agent_process_and_the_redelivery_completes(tm
                     acceptance=[
                         {
                             "name": "clean result",
-                            "verifier": 'grep -qx clean result.txt && test -z "$DJANGO_SECRET_KEY"',
+                            "verifier": registered(
+                                "clean-result",
+                                'grep -qx clean result.txt && test -z "$DJANGO_SECRET_KEY"',
+                            ),
                         }
                     ],
                 ).directive

@@ -14,12 +14,14 @@ from typing import Any
 from ledger import kinds
 from ledger.services import EventDraft, ledger_batch, ledger_record
 from organization.genome import (
+    AdminOnlySettings,
     GenomeError,
     OrganizationalGenome,
     ancestor_ids,
     apply_patch_encoded,
     parse_patch,
 )
+from organization.genome.privileges import privilege_escalations
 from organization.selectors import champion_version, genome_of, genome_version_encoded
 from organization.services import genome_candidate_create
 from trials.errors import SuggestionRefused
@@ -77,9 +79,12 @@ def suggestion_queue(
         raise SuggestionRefused({"id": [f"A suggestion called {draft.id!r} exists already."]})
     # Refuse before the transaction opens: inside a hop's batch an error would doom the hop.
     try:
-        apply_patch_encoded(
-            genome_version_encoded(version_id=champion.id), parse_patch(draft.patch)
+        base = genome_version_encoded(version_id=champion.id)
+        escalations = privilege_escalations(
+            base.genome, apply_patch_encoded(base, parse_patch(draft.patch)).genome
         )
+        if escalations:
+            raise AdminOnlySettings(escalations)
     except GenomeError as error:
         raise SuggestionRefused({"patch": [str(error)]}) from error
     limits = draft.safety_limits

@@ -1,4 +1,4 @@
-"""Create the local operator account (a superuser) and print its password."""
+"""Create the local operator account (in the operator role) and print its password."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from organization.roles import user_roles_set
+
 
 class Command(BaseCommand):
     help = (
-        "Create a local operator account for the admin and dashboard, with a random password "
+        "Create a local account in the operator role (directives, signals, pause and resume; "
+        "docs/operations.md, 'Roles') for the dashboard, with a random password "
         "that is printed and kept in var/operator-password (readable by you only). Re-running "
         "prints the kept password again; --reset-password makes a new one."
     )
@@ -43,12 +46,15 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         if user is None:
-            user = user_model.objects.create_superuser(
-                username=username, email="", password=password
-            )
+            user = user_model.objects.create_user(username=username, email="", password=password)
+            user_roles_set(username=username, roles=["operator"], actor="cli:operator_create")
         else:
             user.set_password(password)
             user.save(update_fields=["password"])
         password_file.write_text(password + "\n")
         password_file.chmod(0o600)
         self.stdout.write(f"operator account: {username} / {password}")
+        self.stdout.write(
+            f"  it may submit directives, raise signals, pause and resume; to approve trials "
+            f"or run the admin too: python manage.py role_assign {username} operator approver"
+        )
