@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from organization.genome import LeafOperationSpec, ModelSpec, ViableNode, patch_to_json
+from organization.genome import JsonObject, LeafOperationSpec, ModelSpec, ViableNode, patch_to_json
 from organization.genome.patches import AddChild
 from organization.models import GenomeVersion
 from organization.selectors import genome_version
