@@ -44,6 +44,7 @@ from ledger.models import TaskTrace, TaskTraceScope
 from ledger.services import EventDraft, ledger_append_many
 from organization import selectors as organization_selectors
 from organization.models import Node
+from organization.roles import user_roles_set
 from organization.selectors import champion_version_id
 from organization.services import subtree_pause
 from workers.models import AlgedonicSignalRecord, Directive, ResourceEpoch
@@ -171,7 +172,9 @@ def measure(size: int, *, events: int, traces: int, runs: int) -> dict[str, floa
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")
     client = Client()
-    client.force_login(get_user_model().objects.create_user("bench-operator", password="x"))
+    operator = get_user_model().objects.create_user("bench-operator", password="x")
+    user_roles_set(username=operator.username, roles=["operator"], actor="bench")
+    client.force_login(operator)
 
     def get(url: str) -> None:
         response = client.get(url)

@@ -76,6 +76,7 @@ from organization.genome import (  # noqa: E402
     nested,
 )
 from organization.models import GenomeVersion, Node  # noqa: E402
+from organization.roles import user_roles_set  # noqa: E402
 from organization.selectors import champion_version_id, genome_version  # noqa: E402
 from organization.services import genome_apply_patch  # noqa: E402
 from vsmsite.celery import app  # noqa: E402
@@ -194,6 +195,7 @@ def page_figures(figures: Figures, runs: int) -> None:
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")  # the test client's host
     user = get_user_model().objects.create_user("bench-operator", password="x")
+    user_roles_set(username=user.username, roles=["operator"], actor="bench")
     browser, api = Client(), Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user)}")
     browser.force_login(user)
     sizes: dict[str, int] = {}
