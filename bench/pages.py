@@ -184,6 +184,11 @@ def measure(size: int, *, events: int, traces: int, runs: int) -> dict[str, floa
     for label, node_id in at.items():
         urls[f"GET /nodes/<{label}>/"] = f"/nodes/{node_id}/"
     urls["GET /nodes/<root>/?outcome=failed&page=3"] = f"/nodes/{at['root']}/?outcome=failed&page=3"
+    urls["GET /ledger/"] = "/ledger/"
+    urls["GET /ledger/?kind=…&before=<middle>"] = (
+        f"/ledger/?kind={kinds.MESSAGE_PUBLISHED}&before={max(events // 2, 1)}"
+    )
+    urls["GET /ledger/?seq=<first>"] = "/ledger/?seq=1"
     figures: dict[str, float] = {}
     # A fresh web process: the champion genome is not decoded yet.
     organization_selectors._version_cache.clear()

@@ -37,6 +37,9 @@ PERSONAS = ("anonymous", "outsider", "viewer", "operator", "approver", "admin")
 RULES: dict[str, dict[str, str]] = {
     "home": {"GET": roles.VIEW},
     "dashboard:tree": {"GET": roles.VIEW},
+    "dashboard:ledger": {"GET": roles.VIEW},
+    "dashboard:ledger-check-start": {"POST": roles.VERIFY_LEDGER},
+    "dashboard:ledger-check": {"GET": roles.VIEW},
     "dashboard:node": {"GET": roles.VIEW},
     "dashboard:node-pause": {"POST": roles.RAISE_SIGNAL},
     "dashboard:node-resume": {"POST": roles.RAISE_SIGNAL},
@@ -76,7 +79,7 @@ WEBSOCKET_RULES = {
     "ws/alarms/": roles.VIEW,
     "ws/trials/": roles.VIEW,
 }
-SAMPLE_KWARGS = {"pk": "ghost", "node_id": "ghost", "trial_id": "ghost"}
+SAMPLE_KWARGS = {"pk": "ghost", "node_id": "ghost", "trial_id": "ghost", "run_id": "ghost"}
 # Query strings that pass validation where a view asks for one, to reach its 404.
 WEBSOCKET_QUERIES = {"ws/events/": "node=backend-system"}
 

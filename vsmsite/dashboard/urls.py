@@ -2,12 +2,15 @@
 
 from django.urls import path
 
-from vsmsite.dashboard import nodes, views
+from vsmsite.dashboard import ledger, nodes, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("tree/", views.tree, name="tree"),
+    path("ledger/", ledger.explorer, name="ledger"),
+    path("ledger/checks/", ledger.check_start, name="ledger-check-start"),
+    path("ledger/checks/<str:run_id>/", ledger.check_progress, name="ledger-check"),
     # Before the node page: its <path:> would swallow ".../pause/".
     path("nodes/<path:node_id>/pause/", nodes.pause, name="node-pause"),
     path("nodes/<path:node_id>/resume/", nodes.resume, name="node-resume"),
