@@ -82,6 +82,9 @@ def test_click_a_node_see_its_traces_pause_it_and_see_the_tree_mark_it(
         page.locator('g[data-node-id="n-1"] a.node-link').click()
         page.wait_for_url(f"{url}/nodes/n-1/")
         expect(page.locator("h1")).to_have_text("n-1")
+        # Its fitness over time, drawn by the vendored chart library from the page's series.
+        expect(page.locator("#fitness-chart")).to_have_attribute("data-drawn", "true")
+        expect(page.locator("#fitness-chart canvas")).to_have_count(1)
         rows = page.locator("#node-traces tbody tr")
         expect(rows).to_have_count(3)
         assert rows.first.get_attribute("data-trace-id") == traces[-1].id, "newest first"

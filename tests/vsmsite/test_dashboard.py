@@ -7,6 +7,7 @@ tests/browser/test_dashboard.py; the timing at size is bench/pages.py.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from datetime import timedelta
 
@@ -317,6 +318,48 @@ def test_a_node_page_lists_its_subtree_traces_newest_first_filtered_and_paged(
     second = operator_client.get("/nodes/backend-system/?page=2").content.decode()
     assert len(re.findall(r"<tr data-trace-id=", second)) == 5
     assert 'rel="next"' not in second and 'href="?page=1"' in second
+
+
+def fitness_series(html: str) -> dict[str, list[float]]:
+    found = re.search(r'<script id="fitness-data" type="application/json">(.*?)</script>', html)
+    assert found, "the page has no fitness series"
+    return dict(json.loads(found.group(1)))
+
+
+@pytest.mark.django_db
+def test_a_node_page_charts_direct_and_attributed_fitness_over_time(
+    nested: None, operator_client: Client
+) -> None:
+    ancestors = ["backend-system", "root-codebase-system"]
+    # An hour of failures, then an hour of successes: the later windows score higher.
+    for minutes in range(120, 60, -5):
+        trace("backend-coder", ancestors, success=False, minutes_ago=minutes)
+    for minutes in range(60, 0, -5):
+        trace("backend-coder", ancestors, success=True, minutes_ago=minutes)
+
+    leaf = operator_client.get("/nodes/backend-coder/").content.decode()
+    parent = operator_client.get("/nodes/backend-system/").content.decode()
+
+    series = fitness_series(leaf)
+    assert len(series["time"]) >= 2 and series["time"] == sorted(series["time"])
+    assert series["direct"][0] < series["direct"][-1], "the successes score above the failures"
+    assert 'src="/static/vendor/uplot/uPlot.iife.min.js"' in leaf  # vendored, never a CDN
+    # The parent has no traces of its own: its direct fitness is flat, its attributed is not.
+    parent_series = fitness_series(parent)
+    assert set(parent_series["direct"]) == {0.0}
+    assert parent_series["attributed"][0] < parent_series["attributed"][-1]
+    # The same figures in a table, for readers without the chart.
+    assert parent.count("<tr><td><time") == len(parent_series["time"])
+
+
+@pytest.mark.django_db
+def test_a_node_without_traces_says_it_has_no_fitness_yet(
+    nested: None, operator_client: Client
+) -> None:
+    html = operator_client.get("/nodes/backend-coder/").content.decode()
+
+    assert "No traces yet: fitness comes from" in html
+    assert 'id="fitness-data"' not in html
 
 
 @pytest.mark.django_db

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from ledger.fitness_queries import node_fitness_series
 from ledger.selectors import TRACE_OUTCOMES, subtree_trace_page
 from organization import roles
 from organization.access import page_needs
@@ -45,6 +46,7 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
         page=int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1,
     )
     genes = champion_node(node_id=node_id)
+    fitness = node_fitness_series(node_id=node_id)
     return render(
         request,
         "dashboard/node.html",
@@ -56,6 +58,13 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
             "traces": traces,
             "outcomes": TRACE_OUTCOMES,
             "budgets": budget_overview(node_id=node_id, limit=NODE_EDGES),
+            "fitness": fitness,
+            # For the chart (static/dashboard/fitness.js): seconds since the epoch, scores.
+            "fitness_series": {
+                "time": [point.until.timestamp() for point in fitness],
+                "direct": [point.direct for point in fitness],
+                "attributed": [point.attributed for point in fitness],
+            },
         },
     )
 
