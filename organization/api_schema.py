@@ -50,7 +50,7 @@ def document_forbidden(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
                     **responses["401"],
                     "description": (
                         "Logged in without the permission this operation needs: `detail` "
-                        "names it and the roles that hold it (docs/operations.md, \"Roles\")."
+                        'names it and the roles that hold it (docs/operations.md, "Roles").'
                     ),
                 }
     return result

@@ -37,6 +37,8 @@ PERSONAS = ("anonymous", "outsider", "viewer", "operator", "approver", "admin")
 RULES: dict[str, dict[str, str]] = {
     "home": {"GET": roles.VIEW},
     "dashboard:tree": {"GET": roles.VIEW},
+    "dashboard:genome": {"GET": roles.VIEW},
+    "dashboard:genome-diff": {"GET": roles.VIEW},
     "dashboard:node": {"GET": roles.VIEW},
     "dashboard:node-pause": {"POST": roles.RAISE_SIGNAL},
     "dashboard:node-resume": {"POST": roles.RAISE_SIGNAL},

@@ -2,12 +2,14 @@
 
 from django.urls import path
 
-from vsmsite.dashboard import nodes, views
+from vsmsite.dashboard import genome, nodes, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("tree/", views.tree, name="tree"),
+    path("genome/", genome.history, name="genome"),
+    path("genome/diff/", genome.diff, name="genome-diff"),
     # Before the node page: its <path:> would swallow ".../pause/".
     path("nodes/<path:node_id>/pause/", nodes.pause, name="node-pause"),
     path("nodes/<path:node_id>/resume/", nodes.resume, name="node-resume"),
