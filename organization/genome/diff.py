@@ -49,6 +49,19 @@ class FieldChange:
     def after_text(self) -> str:
         return _text(self.after)
 
+    @property
+    def items_added(self) -> list[Any]:
+        """For two lists (children, tools, rules …): the items only the newer one has."""
+        if not (isinstance(self.before, list) and isinstance(self.after, list)):
+            return []
+        return [item for item in self.after if item not in self.before]
+
+    @property
+    def items_removed(self) -> list[Any]:
+        if not (isinstance(self.before, list) and isinstance(self.after, list)):
+            return []
+        return [item for item in self.before if item not in self.after]
+
 
 @dataclass(frozen=True)
 class NodeChange:
