@@ -215,3 +215,26 @@ def test_the_navigation_links_every_logged_in_user_to_the_genome_history(
 
     assert '<a href="/genome/">Genome</a>' in html
     assert "/admin/organization/genomeversion/" not in html
+
+
+def test_a_page_of_history_costs_the_same_queries_however_long_the_history(
+    viewer_client: Client,
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    organization()
+    make_trial(state=Trial.State.QUEUED)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer_client.get("/genome/?candidates=1").status_code == 200
+        return len(captured)
+
+    short = queries()
+    for index in range(20):
+        genome_apply_patch(
+            patch=status_patch("backend-system", "Probation" if index % 2 else "Active"),
+            actor="user:bench",
+        )
+    assert queries() == short
