@@ -49,6 +49,7 @@ from ledger import kinds
 from ledger.models import TaskTrace, TaskTraceScope
 from ledger.services import EventDraft, ledger_append_many
 from organization import selectors as organization_selectors
+from organization.genome_history import genome_version_diffs_forget
 from organization.models import GenomeVersion, Node
 from organization.roles import user_roles_set
 from organization.selectors import champion_version_id
@@ -277,6 +278,7 @@ def measure(size: int, *, events: int, traces: int, runs: int, versions: int) ->
         lambda: get(urls["GET /nodes/<root>/"])
     )
     organization_selectors._version_cache.clear()
+    genome_version_diffs_forget()
     figures["GET /genome/diff/, cold version cache"] = timed_ms(
         lambda: get(f"/genome/diff/?from={older}&to={newer}")
     )
@@ -285,6 +287,14 @@ def measure(size: int, *, events: int, traces: int, runs: int, versions: int) ->
         figures[label] = statistics.median(
             timed_ms(functools.partial(get, url)) for _ in range(runs)
         )
+
+    def uncached_diff() -> None:
+        genome_version_diffs_forget()  # the versions stay decoded; the diff is computed again
+        get(f"/genome/diff/?from={older}&to={newer}")
+
+    figures["GET /genome/diff/, diff not cached"] = statistics.median(
+        timed_ms(uncached_diff) for _ in range(runs)
+    )
     return figures
 
 

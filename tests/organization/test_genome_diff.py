@@ -182,3 +182,16 @@ def test_patch_summaries_name_the_kind_and_the_target() -> None:
         "1 patch: remove_subtree n-9"
     )
     assert patch_target({"kind": "something_new"}) == ""
+
+
+def test_a_big_tree_draws_a_removed_subtree_under_its_old_parent() -> None:
+    before = fan_out_organization(1000)
+    after = apply_patch(before, RemoveSubtree(node_id="n-99"))  # n-99 under n-9; n-991 … n-999
+    diff = genome_diff(before, after)
+
+    tree = diff_tree(before, after, diff)
+
+    drawn = {node.id: node for node in tree}
+    assert drawn["n-99"].mark == REMOVED and drawn["n-99"].parent_id == "n-9"
+    assert [n.id for n in tree if n.parent_id == "n-99"] == [f"n-99{i}" for i in range(1, 10)]
+    assert drawn["n-98"].hidden_children == 10 and "n-981" not in drawn
