@@ -51,6 +51,8 @@ def test_open_a_genome_diff_from_the_history_and_follow_a_marked_node_to_its_cha
     page.click("input[type=submit]")
     page.wait_for_url(f"{url}/genome/")
 
+    if os.environ.get("VSM_SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["VSM_SCREENSHOTS"]) / "genome-history.png"))
     row = page.locator(f'tr[data-version-id="{patched.id}"]')
     expect(row).to_contain_text("user:alice")
     expect(row).to_contain_text("batch")

@@ -18,7 +18,7 @@ from organization.services import genome_apply_patch, genome_bootstrap_from
 from tests import factories
 from tests.trials.operators import make_trial, organization
 from trials.models import Trial
-from trials.services.promotion import trial_promote
+from trials.services.promotion import trial_promote, trial_rollback
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +83,17 @@ def test_a_viewer_sees_who_made_each_version_with_which_patch_and_trial(
     order = re.findall(r'<tr data-version-id="([^"]+)"', html)
     assert order == [promoted.id, patched.id, first.id]
     assert trial.candidate_version_id not in html
+
+
+def test_a_rollback_of_a_promotion_names_its_trial(viewer_client: Client) -> None:
+    organization()
+    trial = make_trial()
+    trial_promote(trial=trial, actor="system:trials", reason="better")
+    trial_rollback(trial=trial, actor="system:trials", reason="regressed", raise_pain=False)
+
+    row = history_row(viewer_client.get("/genome/").content.decode(), champion_version_id() or "")
+
+    assert "rollback" in row and "rolled back by" in row and f'href="/trials/{trial.id}/"' in row
 
 
 def test_the_candidates_filter_lists_the_trials_candidate_versions_too(
