@@ -22,7 +22,7 @@ beside the aim (<= 100 ms at 1,000 nodes, <= 250 ms at 10,000). The first node p
 cold version cache (a fresh web process decoding the champion genome) is printed apart, and
 so is the first diff (decoding both versions).
 
-The figures are in docs/performance.md ("Dashboard pages").
+The figures are in docs/performance.md ("Dashboard pages" and "The genome pages").
 """
 
 from __future__ import annotations
