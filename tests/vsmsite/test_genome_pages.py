@@ -177,7 +177,7 @@ def test_the_diff_lists_and_marks_added_removed_and_changed_nodes_on_the_tree(
     assert anchor and f'id="{anchor.group(1)}" data-node-id="new-tester"' in html
 
 
-def test_without_an_older_version_a_version_is_compared_with_its_parent(
+def test_a_missing_version_defaults_to_the_parent_or_the_champion(
     viewer_client: Client,
 ) -> None:
     first = organization()
@@ -185,8 +185,9 @@ def test_without_an_older_version_a_version_is_compared_with_its_parent(
 
     html = viewer_client.get(f"/genome/diff/?to={second.id[:8]}").content.decode()
     champion_html = viewer_client.get("/genome/diff/").content.decode()
+    against_champion = viewer_client.get(f"/genome/diff/?from={first.id}").content.decode()
 
-    for page in (html, champion_html):
+    for page in (html, champion_html, against_champion):
         assert f'value="{first.id}"' in page and f'value="{second.id}"' in page
         assert 'data-diff="changed"' in drawn_node(page, "backend-system")
 

@@ -4,9 +4,10 @@ node by node, drawn on the tree.
 The history lists the champion versions (``?candidates=1`` adds the trials' candidates),
 newest first: who, when, the patch (kind and target, the full JSON folded), the trial behind
 it and the reason. The diff compares ``?from=<id>&to=<id>`` (either may be a unique prefix of
-at least six characters); with only ``to`` it compares ``to`` with its parent, with neither
-the champion with its parent. The reads are ``trials.genome_history`` and
-``organization.genome_history``; these views parse the request and render.
+at least six characters); with only ``to`` it compares ``to`` with its parent, with only
+``from`` the champion with ``from``, with neither the champion with its parent. The reads
+are ``trials.genome_history`` and ``organization.genome_history``; these views parse the
+request and render.
 """
 
 from __future__ import annotations
