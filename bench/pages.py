@@ -1,5 +1,5 @@
-"""Server time of the dashboard's pages at size: /, /nodes/<id>/, /genome/ and /genome/diff/ at
-1,000 and 10,000 nodes.
+"""Server time of the dashboard's pages at size: /, /nodes/<id>/, /ledger/, /genome/ and
+/genome/diff/ at 1,000 and 10,000 nodes.
 
 Runs against a throwaway test database (created and dropped here) of whatever
 DATABASE_URL selects, through ``bench/scale.py``'s helpers (nothing else is touched):
@@ -252,6 +252,9 @@ def measure(size: int, *, events: int, traces: int, runs: int, versions: int) ->
     )
     leaf = Node.objects.filter(kind="leaf").order_by("position").values_list("id", flat=True)[0]
     older, newer = genome_history(versions=versions, metasystem=metasystems[0], leaf=leaf)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # the history's tables too, as autovacuum would
     print(f"  built {size} nodes: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")
@@ -271,6 +274,11 @@ def measure(size: int, *, events: int, traces: int, runs: int, versions: int) ->
     urls[f"GET /genome/ ({versions} versions)"] = "/genome/"
     urls["GET /genome/?page=20&candidates=1"] = "/genome/?page=20&candidates=1"
     urls["GET /genome/diff/ (a subtree removed, ...)"] = f"/genome/diff/?from={older}&to={newer}"
+    urls["GET /ledger/"] = "/ledger/"
+    urls["GET /ledger/?kind=…&before=<middle>"] = (
+        f"/ledger/?kind={kinds.MESSAGE_PUBLISHED}&before={max(events // 2, 1)}"
+    )
+    urls["GET /ledger/?seq=<first>"] = "/ledger/?seq=1"
     figures: dict[str, float] = {}
     # A fresh web process: the champion genome is not decoded yet.
     organization_selectors._version_cache.clear()

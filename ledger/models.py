@@ -159,3 +159,50 @@ class TaskTraceScope(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trace_id} in {self.node_id}"
+
+
+class LedgerVerification(models.Model):
+    """One run of the whole-ledger check asked for from the dashboard (``ledger_verify``'s work).
+
+    Not part of the chain: a record of who asked, how far the check got and what it found.
+    The worker updates ``events_verified`` as it walks, so the page can show progress.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        OK = "ok"
+        BROKEN = "broken"
+        FAILED = "failed"  # the check itself could not finish (an error, not a finding)
+
+    id = models.CharField(max_length=64, primary_key=True, default=_new_id, editable=False)
+    requested_by = models.CharField(max_length=150)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    events_total = models.BigIntegerField(default=0, help_text="The head's seq when asked.")
+    events_verified = models.BigIntegerField(default=0)
+    traces_verified = models.BigIntegerField(default=0)
+    summary = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Moved on every progress write: a run whose worker died stops moving.
+    updated_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        permissions = [("verify_ledger", "Can run a check of the whole ledger from the dashboard")]
+
+    def __str__(self) -> str:
+        return f"ledger check {self.id[:8]} ({self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.OK, self.State.BROKEN, self.State.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.finished:
+            return 100
+        if self.events_total <= 0:
+            return 0
+        return min(99, int(100 * self.events_verified / self.events_total))

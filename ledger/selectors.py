@@ -143,3 +143,73 @@ def subtree_trace_page(
     return TracePage(
         traces=rows[:page_size], number=page, has_next=len(rows) > page_size, outcome=outcome
     )
+
+
+EVENT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What the ledger explorer narrows to; empty fields do not narrow."""
+
+    kind: str = ""
+    node_id: str = ""
+    directive_id: str = ""
+    trial_id: str = ""
+    correlation_id: str = ""
+    causation_id: str = ""
+    actor: str = ""
+
+    def queryset(self) -> QuerySet[LedgerEvent]:
+        events = LedgerEvent.objects.all()
+        for column, value in (
+            ("kind", self.kind),
+            ("node_id", self.node_id),
+            ("directive_id", self.directive_id),
+            ("trial_id", self.trial_id),
+            ("correlation_id", self.correlation_id),
+            ("causation_id", self.causation_id),
+            ("actor", self.actor),
+        ):
+            if value:
+                events = events.filter(**{column: value})
+        return events
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[LedgerEvent]
+    older_than: int | None  # the ``before`` of the next (older) page, None at the start
+    newer_than: int | None  # the ``after`` of the previous (newer) page, None at the end
+
+
+def ledger_event_page(
+    *,
+    where: EventFilter,
+    before: int | None = None,
+    after: int | None = None,
+    size: int = EVENT_PAGE_SIZE,
+) -> EventPage:
+    """One page of matching events, newest first, by seq (keyset: cheap at any depth).
+
+    ``before`` gives the page of events below that seq, ``after`` the page just above it
+    (still shown newest first); neither gives the newest page.
+    """
+    events = where.queryset()
+    if after is not None:
+        chunk = list(events.filter(seq__gt=after).order_by("seq")[: size + 1])
+        more_newer = len(chunk) > size
+        page = list(reversed(chunk[:size]))
+        more_older = events.filter(seq__lte=after).exists()
+    else:
+        if before is not None:
+            events = events.filter(seq__lt=before)
+        chunk = list(events.order_by("-seq")[: size + 1])
+        more_older = len(chunk) > size
+        page = chunk[:size]
+        more_newer = before is not None and where.queryset().filter(seq__gte=before).exists()
+    return EventPage(
+        events=page,
+        older_than=page[-1].seq if page and more_older else None,
+        newer_than=page[0].seq if page and more_newer else None,
+    )

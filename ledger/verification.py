@@ -59,6 +59,31 @@ class LedgerReport:
     def problem(self) -> ChainBreak | TraceBreak | None:
         return self.chain_break or self.trace_break
 
+    def problems(self) -> list[str]:
+        """What is wrong, one line each (empty when ``ok``)."""
+        problems = []
+        if self.chain_break is not None:
+            problems.append(
+                f"ledger chain broken at {self.chain_break} "
+                f"({self.events} events verified before it)"
+            )
+        if self.trace_break is not None:
+            rows = _count(self.bad_traces, "trace row")
+            problems.append(f"{rows} not matching the ledger; the first: {self.trace_break}")
+        return problems
+
+    def summary(self) -> str:
+        """``ok <N> events, <M> traces…``: what a clean check covered."""
+        summary = f"ok {self.events} events"
+        if self.traces:
+            summary += f", {_count(self.traces, 'trace')}"
+        if self.unverifiable_traces:
+            summary += (
+                f", {_count(self.unverifiable_traces, 'trace')} written before trace hashes "
+                "(not verifiable)"
+            )
+        return summary
+
     def trace_failed(self, problem: TraceBreak) -> None:
         self.bad_traces += 1
         if self.trace_break is None:
@@ -85,6 +110,10 @@ def ledger_audit(
     _check_traces(report)
     _find_unnamed_trace(report)
     return report
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _event_fields(event: LedgerEvent) -> dict[str, object]:

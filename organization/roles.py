@@ -7,8 +7,9 @@ the pages, the websockets) asks for one permission per operation (``organization
 for a role by name: a superuser has every permission, and a site may build its own groups.
 
 - viewer: reads everything (pages, API reads, live streams, the ledger).
-- operator: a viewer who submits directives, raises signals, pauses and resumes subtrees.
-- approver: a viewer who approves and rejects trials and rolls the genome back.
+- operator: a viewer who submits directives, raises signals, pauses and resumes subtrees, and
+  runs a check of the ledger.
+- approver: a viewer who approves and rejects trials, rolls the genome back, checks the ledger.
 - admin: everything, including budget grants and the registry of acceptance verifiers (the
   shell commands a directive's checks may run), and the Django admin.
 """
@@ -23,6 +24,7 @@ RAISE_SIGNAL = "workers.raise_signal"
 GRANT_BUDGET = "workers.grant_budget"
 APPROVE_TRIAL = "trials.approve_trial"
 ROLLBACK_GENOME = "organization.rollback_genome"
+VERIFY_LEDGER = "ledger.verify_ledger"
 # What the Django admin shows: approvers see the trials and genome versions they decide on;
 # admins see every table and edit the beat schedule (the periodic audits and generations).
 APPROVER_ADMIN_VIEWS = (
@@ -77,12 +79,12 @@ ROLES: dict[str, Role] = {
         Role(
             "operator",
             "submits directives, raises signals, pauses and resumes subtrees",
-            (VIEW, SUBMIT_DIRECTIVE, RAISE_SIGNAL),
+            (VIEW, SUBMIT_DIRECTIVE, RAISE_SIGNAL, VERIFY_LEDGER),
         ),
         Role(
             "approver",
             "approves and rejects trials, rolls the genome back",
-            (VIEW, APPROVE_TRIAL, ROLLBACK_GENOME, *APPROVER_ADMIN_VIEWS),
+            (VIEW, APPROVE_TRIAL, ROLLBACK_GENOME, VERIFY_LEDGER, *APPROVER_ADMIN_VIEWS),
             uses_admin_site=True,
         ),
         Role(
@@ -95,6 +97,7 @@ ROLES: dict[str, Role] = {
                 APPROVE_TRIAL,
                 ROLLBACK_GENOME,
                 GRANT_BUDGET,
+                VERIFY_LEDGER,
                 *VERIFIER_PERMISSIONS,
                 *ADMIN_SITE_PERMISSIONS,
             ),

@@ -5,6 +5,7 @@ and restarts it while workers are delivering: deliveries that meet the database 
 with OperationalError and are retried with backoff (``vsm.deliver``), the sweeper sends what
 waited, and every directive completes with one result and one trace per task, the ledger
 verified. The broker is a redis-server of the test's own on the PostgreSQL + Redis stack,
+the pass's own RabbitMQ vhost on the RabbitMQ pass (``make test-rabbitmq`` empties it first),
 the embedded broker (in a temporary directory) on the embedded default. Everything runs in
 subprocesses against that cluster (``tests.support.outbox_driver``): the test database is
 not involved.
@@ -43,7 +44,10 @@ def stack() -> Iterator[tuple[PostgresServer, dict[str, str]]]:
             "VSM_VAR_DIR": var_dir,
             "VSM_OUTBOX_GRACE_SECONDS": "3",
         }
-        if os.environ.get("REDIS_URL"):
+        broker = os.environ.get("CELERY_BROKER_URL", "")
+        if broker.startswith("amqp"):
+            env.update(REDIS_URL="", CELERY_BROKER_URL=broker)
+        elif os.environ.get("REDIS_URL"):
             redis = resources.enter_context(redis_server())
             env.update(REDIS_URL=redis.url, CELERY_BROKER_URL=redis.url)
         else:

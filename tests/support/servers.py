@@ -98,23 +98,43 @@ def redis_server() -> Iterator[RedisServer]:
 
 @contextmanager
 def celery_broker(url: str, **transport_options: Any) -> Iterator[None]:
-    """Make this process's Celery app publish to ``url`` for the block."""
+    """Make this process's Celery app publish to ``url`` for the block, then to its own broker
+    again.
+
+    Two traps, both met on the RabbitMQ pass (docs/operations.md, "RabbitMQ"):
+
+    * Celery reads the broker from the ``CELERY_BROKER_URL`` environment variable before its
+      configuration (``celery.app.utils.Settings.broker_url``), so where that variable is set
+      a change to ``app.conf.broker_url`` alone changes nothing: the variable is replaced for
+      the block too.
+    * Celery's connection and producer pools are kombu's process-wide ones, keyed by the
+      connection's URL and options. Closing one leaves it closed in kombu's registry, and
+      the next ``send_task`` to that broker then fails with "Acquire on closed pool" (every
+      later test's envelopes waited for a sweeper that never ran). ``kombu.pools.reset``
+      closes them and forgets them, so fresh ones are made on the next publish.
+    """
+    from kombu import pools
+
     from vsmsite.celery import app
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._after_fork()
+        pools.reset()
+        app._after_fork()  # drops the app's references to the pools just closed
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    saved_environment = os.environ.get("CELERY_BROKER_URL")
     reset()
     app.conf.broker_url = url
     app.conf.broker_transport_options = transport_options
+    if saved_environment is not None:
+        os.environ["CELERY_BROKER_URL"] = url
     try:
         yield
     finally:
         reset()
         app.conf.broker_url, app.conf.broker_transport_options = saved
+        if saved_environment is not None:
+            os.environ["CELERY_BROKER_URL"] = saved_environment
 
 
 class PostgresServer:

@@ -39,6 +39,9 @@ RULES: dict[str, dict[str, str]] = {
     "dashboard:tree": {"GET": roles.VIEW},
     "dashboard:genome": {"GET": roles.VIEW},
     "dashboard:genome-diff": {"GET": roles.VIEW},
+    "dashboard:ledger": {"GET": roles.VIEW},
+    "dashboard:ledger-check-start": {"POST": roles.VERIFY_LEDGER},
+    "dashboard:ledger-check": {"GET": roles.VIEW},
     "dashboard:node": {"GET": roles.VIEW},
     "dashboard:node-pause": {"POST": roles.RAISE_SIGNAL},
     "dashboard:node-resume": {"POST": roles.RAISE_SIGNAL},
@@ -78,9 +81,10 @@ WEBSOCKET_RULES = {
     "ws/alarms/": roles.VIEW,
     "ws/trials/": roles.VIEW,
 }
-SAMPLE_KWARGS = {"pk": "ghost", "node_id": "ghost", "trial_id": "ghost"}
+SAMPLE_KWARGS = {"pk": "ghost", "node_id": "ghost", "trial_id": "ghost", "run_id": "ghost"}
 # Query strings that pass validation where a view asks for one, to reach its 404.
-WEBSOCKET_QUERIES = {"ws/events/": "node=backend-system"}
+# The whole history from seq 0: the stream sends at once, as the other two routes do.
+WEBSOCKET_QUERIES = {"ws/events/": "node=root-codebase-system&since=0"}
 
 
 def url_routes() -> Iterator[tuple[str, str]]:
@@ -214,26 +218,21 @@ def test_each_websocket_admits_only_the_personas_with_its_permission(
         headers.append((b"cookie", f"{name}={client_of(persona).cookies[name].value}".encode()))
     path = f"/{route}?{WEBSOCKET_QUERIES.get(route, '')}"
 
-    async def first_message() -> dict[str, Any] | None:
-        """The first thing the server sends, or None if it keeps the socket open and quiet."""
+    async def first_message() -> dict[str, Any]:
+        """The first thing the server sends: a frame when admitted, else the close."""
         socket = WebsocketCommunicator(application, path, headers=headers)
         connected, _ = await socket.connect()
         assert connected  # accepted first, so that a browser can read why it was closed
-        try:
-            if await socket.receive_nothing(timeout=1):
-                return None
-            return dict(await socket.receive_output(timeout=1))
-        finally:
+        message = dict(await socket.receive_output(timeout=5))
+        if message["type"] != "websocket.close":
             await socket.disconnect()
+        return message
 
     message = async_to_sync(first_message)()
     need = WEBSOCKET_RULES[route]
     if may(persona, need):
-        assert message is None or message["type"] == "websocket.send", (
-            f"{persona} was refused {route}: {message}"
-        )
+        assert message["type"] == "websocket.send", f"{persona} was refused {route}: {message}"
         return
-    assert message is not None, f"{persona} was let into {route}"
     if persona == "anonymous":
         assert (message["type"], message["code"]) == ("websocket.close", 4401)
     else:

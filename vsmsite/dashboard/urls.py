@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from vsmsite.dashboard import genome, nodes, views
+from vsmsite.dashboard import genome, ledger, nodes, views
 
 app_name = "dashboard"
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path("tree/", views.tree, name="tree"),
     path("genome/", genome.history, name="genome"),
     path("genome/diff/", genome.diff, name="genome-diff"),
+    path("ledger/", ledger.explorer, name="ledger"),
+    path("ledger/checks/", ledger.check_start, name="ledger-check-start"),
+    path("ledger/checks/<str:run_id>/", ledger.check_progress, name="ledger-check"),
     # Before the node page: its <path:> would swallow ".../pause/".
     path("nodes/<path:node_id>/pause/", nodes.pause, name="node-pause"),
     path("nodes/<path:node_id>/resume/", nodes.resume, name="node-resume"),

@@ -22,7 +22,7 @@ from ledger.checkpoint import (
     checkpoint_read,
     checkpoint_sign,
 )
-from ledger.verification import LedgerReport, checkpoint_problem, ledger_audit
+from ledger.verification import checkpoint_problem, ledger_audit
 
 KEY_SETTING = "VSM_LEDGER_CHECKPOINT_KEY"
 
@@ -52,14 +52,14 @@ class Command(BaseCommand):
         anchor = _checkpoint_read_or_fail(_checkpoint_text(wanted)) if wanted else None
         key = _key() if options["checkpoint"] else ""
         report = ledger_audit(progress=lambda n: self.stderr.write(f"verified {n} events…"))
-        problems = _problems(report)
+        problems = report.problems()
         if anchor is not None:
             against = checkpoint_problem(report, anchor)
             if against is not None:
                 problems.append(f"checkpoint {anchor} not held: {against}")
         if problems:
             raise CommandError("\n".join(problems))
-        summary = _summary(report)
+        summary = report.summary()
         if anchor is not None:
             summary += f"; holds checkpoint {anchor}"
         if options["checkpoint"]:
@@ -99,32 +99,3 @@ def _checkpoint_text(value: str) -> str:
     if not path.is_file():
         raise CommandError(f"checkpoint refused: {value!r} is neither a checkpoint nor a file")
     return path.read_text(encoding="utf-8")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def _problems(report: LedgerReport) -> list[str]:
-    problems = []
-    if report.chain_break is not None:
-        problems.append(
-            f"ledger chain broken at {report.chain_break} "
-            f"({report.events} events verified before it)"
-        )
-    if report.trace_break is not None:
-        rows = _count(report.bad_traces, "trace row")
-        problems.append(f"{rows} not matching the ledger; the first: {report.trace_break}")
-    return problems
-
-
-def _summary(report: LedgerReport) -> str:
-    summary = f"ok {report.events} events"
-    if report.traces:
-        summary += f", {_count(report.traces, 'trace')}"
-    if report.unverifiable_traces:
-        summary += (
-            f", {_count(report.unverifiable_traces, 'trace')} written before trace hashes "
-            "(not verifiable)"
-        )
-    return summary
