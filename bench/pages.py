@@ -1,4 +1,5 @@
-"""Server time of the dashboard's pages at size: / and /nodes/<id>/ at 1,000 and 10,000 nodes.
+"""Server time of the dashboard's pages at size: /, /nodes/<id>/, /ledger/, /genome/ and
+/genome/diff/ at 1,000 and 10,000 nodes.
 
 Runs against a throwaway test database (created and dropped here) of whatever
 DATABASE_URL selects, through ``bench/scale.py``'s helpers (nothing else is touched):
@@ -10,13 +11,18 @@ For each size N the database is emptied and an organization of N nodes, ten to a
 (``fan_out_organization``), becomes the champion; then the ledger gets ``--events`` events
 (spread over the nodes), ``--traces`` task traces of the leaves with their subtree scopes,
 a grant row for each of the first 200 edges this epoch, 500 directives, 50 signals and one
-paused subtree (then ANALYZE on PostgreSQL). Each page is requested in-process
+paused subtree; and a genome history of ``--versions`` versions (a tenth of them trial
+candidates), the newest two real patches of the champion: a batch that removes a subtree,
+adds a leaf and changes a node's status, whose diff against its parent /genome/diff/ draws
+(the older history rows are inserted in bulk with a placeholder genome: the history never
+reads the genome column). Then ANALYZE on PostgreSQL. Each page is requested in-process
 (``django.test.Client``, logged in) once to warm the templates and the genome version
 cache, then ``--runs`` times; the median is printed
 beside the aim (<= 100 ms at 1,000 nodes, <= 250 ms at 10,000). The first node page after a
-cold version cache (a fresh web process decoding the champion genome) is printed apart.
+cold version cache (a fresh web process decoding the champion genome) is printed apart, and
+so is the first diff (decoding both versions).
 
-The figures are in docs/performance.md ("Dashboard pages").
+The figures are in docs/performance.md ("Dashboard pages" and "The genome pages").
 """
 
 from __future__ import annotations
@@ -43,15 +49,85 @@ from ledger import kinds
 from ledger.models import TaskTrace, TaskTraceScope
 from ledger.services import EventDraft, ledger_append_many
 from organization import selectors as organization_selectors
-from organization.models import Node
+from organization.genome_history import genome_version_diffs_forget
+from organization.models import GenomeVersion, Node
 from organization.roles import user_roles_set
 from organization.selectors import champion_version_id
-from organization.services import subtree_pause
+from organization.services import genome_apply_patch, subtree_pause
+from trials.models import GeneSuggestion, Trial
 from workers.models import AlgedonicSignalRecord, Directive, ResourceEpoch
 from workers.services.bargaining import current_epoch_key
 
 AIMS_MS = {1000: 100.0, 10000: 250.0}
 EVENT_CHUNK = 2000
+CANDIDATE_SHARE = 10  # one history row in ten is a trial's candidate
+
+
+def genome_history(*, versions: int, metasystem: str, leaf: str) -> tuple[str, str]:
+    """``versions`` versions in all; returns (older, newer) of the real patch the diff shows."""
+    champion = GenomeVersion.objects.defer("genome").get(id=champion_version_id())
+    older_rows, now = [], timezone.now()
+    parent = champion
+    for index in range(max(versions - 3, 0)):
+        row = GenomeVersion(
+            id=f"bench-version-{index:05d}",
+            content_hash=f"sha256:bench{index}",
+            parent=parent,
+            patch={"kind": "set_node_status", "node_id": leaf, "status": "Probation"},
+            actor=f"user:bench-{index % 7}",
+            reason=f"bench history {index}",
+            created_at=now - timedelta(days=30, minutes=versions - index),
+            genome={},
+        )
+        older_rows.append(row)
+        if index % CANDIDATE_SHARE:
+            parent = row
+    GenomeVersion.objects.bulk_create(older_rows, batch_size=500)
+    candidates = [row for index, row in enumerate(older_rows) if index % CANDIDATE_SHARE == 0]
+    suggestions = GeneSuggestion.objects.bulk_create(
+        GeneSuggestion(
+            id=f"bench-suggestion-{row.id}",
+            suggested_by_node_id=metasystem,
+            target_node_id=leaf,
+            source="Other",
+            patch=row.patch,
+        )
+        for row in candidates
+    )
+    Trial.objects.bulk_create(
+        Trial(
+            suggestion=suggestion,
+            controller_node_id=metasystem,
+            state=Trial.State.PRUNED,
+            mode="probation",
+            base_version=row.parent or champion,
+            candidate_version=row,
+        )
+        for suggestion, row in zip(suggestions, candidates, strict=True)
+    )
+    genome_apply_patch(
+        patch={"kind": "set_node_status", "node_id": leaf, "status": "Probation"},
+        actor="user:bench",
+        reason="bench: the diff's parent",
+    )
+    older = champion_version_id() or ""
+    genome_apply_patch(
+        patch={
+            "kind": "batch",
+            "patches": [
+                {"kind": "remove_subtree", "node_id": metasystem},
+                {"kind": "set_node_status", "node_id": leaf, "status": "Shadow"},
+                {
+                    "kind": "add_child",
+                    "parent_id": "root-codebase-system",
+                    "child": {"id": "bench-fresh-leaf", "name": "bench fresh leaf"},
+                },
+            ],
+        },
+        actor="user:bench",
+        reason="bench: the diff drawn",
+    )
+    return older, champion_version_id() or ""
 
 
 def fill(*, events: int, traces: int) -> dict[str, str]:
@@ -164,10 +240,21 @@ def fill(*, events: int, traces: int) -> dict[str, str]:
     }
 
 
-def measure(size: int, *, events: int, traces: int, runs: int) -> dict[str, float]:
+def measure(size: int, *, events: int, traces: int, runs: int, versions: int) -> dict[str, float]:
     started = time.perf_counter()
     organization(size)
     at = fill(events=events, traces=traces)
+    # A metasystem the diff removes (not the paused one, nor where the node pages look).
+    metasystems = list(
+        Node.objects.filter(kind="metasystem", depth=2)
+        .order_by("-position")
+        .values_list("id", flat=True)[:1]
+    )
+    leaf = Node.objects.filter(kind="leaf").order_by("position").values_list("id", flat=True)[0]
+    older, newer = genome_history(versions=versions, metasystem=metasystems[0], leaf=leaf)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # the history's tables too, as autovacuum would
     print(f"  built {size} nodes: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")
@@ -184,6 +271,9 @@ def measure(size: int, *, events: int, traces: int, runs: int) -> dict[str, floa
     for label, node_id in at.items():
         urls[f"GET /nodes/<{label}>/"] = f"/nodes/{node_id}/"
     urls["GET /nodes/<root>/?outcome=failed&page=3"] = f"/nodes/{at['root']}/?outcome=failed&page=3"
+    urls[f"GET /genome/ ({versions} versions)"] = "/genome/"
+    urls["GET /genome/?page=20&candidates=1"] = "/genome/?page=20&candidates=1"
+    urls["GET /genome/diff/ (a subtree removed, ...)"] = f"/genome/diff/?from={older}&to={newer}"
     urls["GET /ledger/"] = "/ledger/"
     urls["GET /ledger/?kind=…&before=<middle>"] = (
         f"/ledger/?kind={kinds.MESSAGE_PUBLISHED}&before={max(events // 2, 1)}"
@@ -195,11 +285,24 @@ def measure(size: int, *, events: int, traces: int, runs: int) -> dict[str, floa
     figures["GET /nodes/<root>/, cold version cache"] = timed_ms(
         lambda: get(urls["GET /nodes/<root>/"])
     )
+    organization_selectors._version_cache.clear()
+    genome_version_diffs_forget()
+    figures["GET /genome/diff/, cold version cache"] = timed_ms(
+        lambda: get(f"/genome/diff/?from={older}&to={newer}")
+    )
     for label, url in urls.items():
         get(url)  # warm
         figures[label] = statistics.median(
             timed_ms(functools.partial(get, url)) for _ in range(runs)
         )
+
+    def uncached_diff() -> None:
+        genome_version_diffs_forget()  # the versions stay decoded; the diff is computed again
+        get(f"/genome/diff/?from={older}&to={newer}")
+
+    figures["GET /genome/diff/, diff not cached"] = statistics.median(
+        timed_ms(uncached_diff) for _ in range(runs)
+    )
     return figures
 
 
@@ -209,6 +312,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--traces", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--versions", type=int, default=1000)
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",")]
     with test_database():
@@ -219,7 +323,11 @@ def main() -> None:
         )
         columns = {
             size: measure(
-                size, events=arguments.events, traces=arguments.traces, runs=arguments.runs
+                size,
+                events=arguments.events,
+                traces=arguments.traces,
+                runs=arguments.runs,
+                versions=arguments.versions,
             )
             for size in sizes
         }

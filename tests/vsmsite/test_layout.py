@@ -35,6 +35,8 @@ def main_navigation(html: str) -> str:
         ("/", "Overview"),
         ("/nodes/backend-system/", "Overview"),
         ("/directives/", "Directives"),
+        ("/genome/", "Genome"),
+        ("/genome/diff/", "Genome"),
         ("/trials/", "Trials"),
         ("/alarms/", "Alarms"),
     ],
@@ -52,7 +54,8 @@ def test_every_page_has_the_same_navigation_with_its_own_entry_marked(
 
 @pytest.mark.django_db
 def test_the_pages_load_nothing_from_another_host(operator_client: Client) -> None:
-    for url in ("/", "/alarms/", "/trials/", "/nodes/backend-system/", "/directives/"):
+    pages = ("/", "/alarms/", "/trials/", "/nodes/backend-system/", "/directives/", "/genome/diff/")
+    for url in pages:
         html = operator_client.get(url).content.decode()
         sources = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert sources

@@ -37,6 +37,8 @@ PERSONAS = ("anonymous", "outsider", "viewer", "operator", "approver", "admin")
 RULES: dict[str, dict[str, str]] = {
     "home": {"GET": roles.VIEW},
     "dashboard:tree": {"GET": roles.VIEW},
+    "dashboard:genome": {"GET": roles.VIEW},
+    "dashboard:genome-diff": {"GET": roles.VIEW},
     "dashboard:ledger": {"GET": roles.VIEW},
     "dashboard:ledger-check-start": {"POST": roles.VERIFY_LEDGER},
     "dashboard:ledger-check": {"GET": roles.VIEW},

@@ -2,12 +2,14 @@
 
 from django.urls import path
 
-from vsmsite.dashboard import ledger, nodes, views
+from vsmsite.dashboard import genome, ledger, nodes, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("tree/", views.tree, name="tree"),
+    path("genome/", genome.history, name="genome"),
+    path("genome/diff/", genome.diff, name="genome-diff"),
     path("ledger/", ledger.explorer, name="ledger"),
     path("ledger/checks/", ledger.check_start, name="ledger-check-start"),
     path("ledger/checks/<str:run_id>/", ledger.check_progress, name="ledger-check"),
