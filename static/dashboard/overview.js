@@ -1,8 +1,9 @@
 // Keeps the overview's tree current: follows /ws/events/ from the ledger seq the page was
 // rendered at and, when an event that changes the picture lands (a pause, a resume, a genome
 // patch, a trial starting or ending), fetches the tree again through htmx (the same /tree/
-// fragment the "+N" buttons use), keeping the subtrees the operator opened. Without
-// JavaScript the page is complete as served; a reload shows the same.
+// fragment the "+N" buttons use), keeping the subtrees the operator opened. Any event also
+// refreshes the side panel (/panel/: directives, alarms, trials, budgets, the runtime), at
+// most once a second. Without JavaScript the page is complete as served; a reload shows the same.
 (function () {
   "use strict";
   var REDRAW_KINDS = {
@@ -19,7 +20,13 @@
   var figure = document.getElementById("org-tree");
   var live = document.getElementById("overview-live");
   if (!figure || !live || !window.WebSocket) { return; }
-  var since = live.dataset.since, root = live.dataset.root, pending = null;
+  var since = live.dataset.since, root = live.dataset.root, pending = null, panelPending = null;
+
+  function refreshPanel() {
+    panelPending = null;
+    if (!document.getElementById("overview-side")) { return; }
+    htmx.ajax("GET", live.dataset.panel, { target: "#overview-side", swap: "outerHTML" });
+  }
 
   function redraw() {
     pending = null;
@@ -42,12 +49,15 @@
       if (REDRAW_KINDS[event.kind] && pending === null) {
         pending = window.setTimeout(redraw, 250); // one redraw for a burst of events
       }
+      if (panelPending === null) {
+        panelPending = window.setTimeout(refreshPanel, 1000);
+      }
     };
     socket.onclose = function (closed) {
       live.dataset.stream = "offline";
       live.textContent = "offline";
-      // 4401/4404/4400 will not get better by retrying; anything else resumes from since.
-      if (closed.code !== 4401 && closed.code !== 4404 && closed.code !== 4400) {
+      // 4401/4403/4404/4400 will not get better by retrying; anything else resumes from since.
+      if ([4400, 4401, 4403, 4404].indexOf(closed.code) < 0) {
         window.setTimeout(connect, 2000);
       }
     };

@@ -443,3 +443,25 @@ def test_node_names_and_ids_are_escaped_in_the_tree_and_on_the_page(
     page = operator_client.get('/nodes/odd"id&more/')
     assert page.status_code == 200
     assert "<img" not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_side_panel_alone_is_the_fragment_the_live_overview_swaps_in(
+    nested: None, operator_client: Client
+) -> None:
+    AlgedonicSignalRecord.objects.create(
+        source="User",
+        valence="Pain",
+        severity=8,
+        target_node_id="backend-coder",
+        message="the build is red",
+        raised_by="user:operator",
+    )
+
+    fragment = operator_client.get("/panel/").content.decode()
+    page = operator_client.get("/").content.decode()
+
+    assert fragment.lstrip().startswith('<aside id="overview-side"')
+    assert "<html" not in fragment and "the build is red" in fragment
+    assert fragment.strip() in page  # the very markup the full page serves
+    assert 'data-panel="/panel/"' in page

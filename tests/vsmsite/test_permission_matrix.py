@@ -37,6 +37,7 @@ PERSONAS = ("anonymous", "outsider", "viewer", "operator", "approver", "admin")
 RULES: dict[str, dict[str, str]] = {
     "home": {"GET": roles.VIEW},
     "dashboard:tree": {"GET": roles.VIEW},
+    "dashboard:panel": {"GET": roles.VIEW},
     "dashboard:genome": {"GET": roles.VIEW},
     "dashboard:genome-diff": {"GET": roles.VIEW},
     "dashboard:ledger": {"GET": roles.VIEW},

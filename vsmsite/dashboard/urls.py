@@ -8,6 +8,7 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("tree/", views.tree, name="tree"),
+    path("panel/", views.panel, name="panel"),
     path("genome/", genome.history, name="genome"),
     path("genome/diff/", genome.diff, name="genome-diff"),
     path("ledger/", ledger.explorer, name="ledger"),

@@ -1,5 +1,6 @@
-"""``/``: the organization at a glance, and ``/tree/``, the tree alone (the htmx fragment that
-expands and collapses subtrees in place; the same template the full page includes)."""
+"""``/``: the organization at a glance; ``/tree/``, the tree alone (the htmx fragment that
+expands and collapses subtrees in place), and ``/panel/``, the side panel alone (what the live
+page swaps in): the same templates the full page includes."""
 
 from __future__ import annotations
 
@@ -26,21 +27,31 @@ def _expanded(params: QueryDict) -> tuple[str, ...]:
 @require_GET
 @page_needs(roles.VIEW)
 def home(request: HttpRequest) -> HttpResponse:
+    # The head first: whatever lands after it is streamed to the page and redrawn.
+    ledger_seq = ledger_head_seq()
     drawing = tree_drawing(champion_tree(expanded=_expanded(request.GET)))
     return render(
         request,
         "dashboard/home.html",
-        {
-            "drawing": drawing,
-            "directives": directive_overview(),
-            "trials": trial_inbox(recent_limit=RECENT_TRIALS),
-            "alarms": alarm_summary(),
-            "budgets": budget_overview(),
-            "liveness": runtime_liveness(),
-            # Where the page's live tree starts following the ledger (overview.js).
-            "ledger_seq": ledger_head_seq(),
-        },
+        {"drawing": drawing, "ledger_seq": ledger_seq, **_side_panel()},
     )
+
+
+@require_GET
+@page_needs(roles.VIEW)
+def panel(request: HttpRequest) -> HttpResponse:
+    """The side panel alone: what overview.js swaps in when the ledger moves."""
+    return render(request, "dashboard/_side.html", _side_panel())
+
+
+def _side_panel() -> dict[str, object]:
+    return {
+        "directives": directive_overview(),
+        "trials": trial_inbox(recent_limit=RECENT_TRIALS),
+        "alarms": alarm_summary(),
+        "budgets": budget_overview(),
+        "liveness": runtime_liveness(),
+    }
 
 
 @require_GET
