@@ -213,3 +213,35 @@ def ledger_event_page(
         older_than=page[-1].seq if page and more_older else None,
         newer_than=page[0].seq if page and more_newer else None,
     )
+
+
+def subtree_recent_events(
+    *, node_id: str, limit: int = 20, scan_limit: int = 5_000
+) -> tuple[list[LedgerEvent], int]:
+    """The latest ``limit`` events of ``node_id``'s subtree, newest first, and the head seq.
+
+    Walks back from the head through at most ``scan_limit`` events (the subtree test runs in
+    Python, as in ``subtree_events_after``), so a quiet subtree in a busy ledger costs a
+    bounded read; the head seq is where a live page starts following.
+    """
+    head = ledger_head_seq()
+    found: list[LedgerEvent] = []
+    before, scanned = head + 1, 0
+    while len(found) < limit and scanned < scan_limit and before > 1:
+        chunk = list(
+            LedgerEvent.objects.filter(seq__lt=before).order_by("-seq")[:SUBTREE_SCAN_CHUNK]
+        )
+        if not chunk:
+            break
+        scanned += len(chunk)
+        before = chunk[-1].seq
+        found.extend(
+            event
+            for event in chunk
+            if in_subtree(
+                node_id=node_id,
+                event_node_id=event.node_id,
+                responsible_ancestor_ids=event.responsible_ancestor_ids or (),
+            )
+        )
+    return found[:limit], head

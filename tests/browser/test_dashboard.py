@@ -99,6 +99,12 @@ def test_click_a_node_see_its_traces_pause_it_and_see_the_tree_mark_it(
         expect(overview.locator("#overview-live")).to_have_attribute("data-stream", "live")
         overview.evaluate("window.loadedOnce = true")
 
+        # The node's page open in a third tab, following its subtree's events.
+        watcher = page.context.new_page()
+        watcher.goto(f"{url}/nodes/n-1/")
+        expect(watcher.locator("#node-events-live")).to_have_attribute("data-stream", "live")
+        watcher.evaluate("window.loadedOnce = true")
+
         # Pause it from its page; the controller worker applies it; the open overview's tree
         # redraws itself from the stream and marks the subtree, without a reload.
         page.locator("button.pause").click()
@@ -106,6 +112,10 @@ def test_click_a_node_see_its_traces_pause_it_and_see_the_tree_mark_it(
         node = overview.locator('g[data-node-id="n-1"]')
         expect(node).to_have_attribute("data-paused", "true", timeout=20_000)
         assert overview.evaluate("window.loadedOnce") is True, "marked without a reload"
+        # The watching node page got the pause signal at n-1 as it landed, without a reload.
+        raised = watcher.locator("#node-event-list tbody tr", has_text="algedonic_signal_raised")
+        expect(raised.first).to_be_visible(timeout=10_000)
+        assert watcher.evaluate("window.loadedOnce") is True, "listed without a reload"
         page = overview
         assert "pause-target" in (node.get_attribute("class") or "")
         expect(page.locator('g[data-node-id="n-15"]')).to_have_attribute("data-paused", "true")

@@ -16,8 +16,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from ledger import kinds
 from ledger.models import TaskTrace
-from ledger.services import task_trace_record
+from ledger.services import ledger_append, task_trace_record
 from organization.genome import fan_out_organization
 from organization.models import LiveTrial, SubtreePause
 from organization.selectors import champion_version_id
@@ -465,3 +466,23 @@ def test_the_side_panel_alone_is_the_fragment_the_live_overview_swaps_in(
     assert "<html" not in fragment and "the build is red" in fragment
     assert fragment.strip() in page  # the very markup the full page serves
     assert 'data-panel="/panel/"' in page
+
+
+@pytest.mark.django_db
+def test_a_node_page_lists_its_subtrees_latest_events_and_where_to_follow_them(
+    nested: None, operator_client: Client
+) -> None:
+    mine = ledger_append(
+        kind=kinds.AUDIT_STARTED,
+        node_id="backend-coder",
+        responsible_ancestor_ids=["backend-system", "root-codebase-system"],
+    )
+    above = ledger_append(kind=kinds.AUDIT_STARTED, node_id="root-codebase-system")
+
+    html = operator_client.get("/nodes/backend-system/").content.decode()
+
+    listed = re.findall(r'<tr data-seq="(\d+)">', html)
+    assert str(mine.seq) in listed and str(above.seq) not in listed
+    assert listed == sorted(listed, key=int, reverse=True)
+    assert f'data-since="{above.seq}"' in html  # the live table starts at the head
+    assert 'src="/static/dashboard/node-events.js"' in html

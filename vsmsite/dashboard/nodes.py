@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from ledger.fitness_queries import node_fitness_series
-from ledger.selectors import TRACE_OUTCOMES, subtree_trace_page
+from ledger.selectors import TRACE_OUTCOMES, subtree_recent_events, subtree_trace_page
 from organization import roles
 from organization.access import page_needs
 from organization.genome import ViableNode
@@ -31,6 +31,7 @@ from workers.services.algedonic import signal_raise
 
 PAUSE_SEVERITY = 5
 NODE_EDGES = 20
+NODE_EVENTS = 20
 
 
 @require_GET
@@ -47,6 +48,7 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
     )
     genes = champion_node(node_id=node_id)
     fitness = node_fitness_series(node_id=node_id)
+    events, head_seq = subtree_recent_events(node_id=node_id, limit=NODE_EVENTS)
     return render(
         request,
         "dashboard/node.html",
@@ -59,6 +61,9 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
             "outcomes": TRACE_OUTCOMES,
             "budgets": budget_overview(node_id=node_id, limit=NODE_EDGES),
             "fitness": fitness,
+            "events": events,
+            # Where node-events.js starts following /ws/events/ for this subtree.
+            "head_seq": head_seq,
             # For the chart (static/dashboard/fitness.js): seconds since the epoch, scores.
             "fitness_series": {
                 "time": [point.until.timestamp() for point in fitness],
