@@ -82,7 +82,7 @@ class FitnessPoint:
 
 
 SERIES_WINDOWS = 12
-SERIES_MAX_TRACES = 2_000
+SERIES_MAX_TRACES = 600
 
 
 def node_fitness_series(

@@ -76,6 +76,11 @@ class LedgerEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        # The explorer's keyset pages (newest first within a kind or a node) read these.
+        indexes = [
+            models.Index(fields=["kind", "seq"], name="ledger_event_kind_seq"),
+            models.Index(fields=["node_id", "seq"], name="ledger_event_node_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind}"

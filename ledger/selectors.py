@@ -216,32 +216,36 @@ def ledger_event_page(
 
 
 def subtree_recent_events(
-    *, node_id: str, limit: int = 20, scan_limit: int = 5_000
+    *, node_id: str, limit: int = 20, scan_limit: int = 2_000
 ) -> tuple[list[LedgerEvent], int]:
     """The latest ``limit`` events of ``node_id``'s subtree, newest first, and the head seq.
 
-    Walks back from the head through at most ``scan_limit`` events (the subtree test runs in
-    Python, as in ``subtree_events_after``), so a quiet subtree in a busy ledger costs a
-    bounded read; the head seq is where a live page starts following.
+    Walks back from the head through at most ``scan_limit`` events, reading only their seq,
+    node and ancestors (the subtree test runs in Python, as in ``subtree_events_after``), then
+    fetches the matches whole: a quiet subtree in a busy ledger costs a bounded, light read.
+    The head seq is where a live page starts following.
     """
     head = ledger_head_seq()
-    found: list[LedgerEvent] = []
+    matched: list[int] = []
     before, scanned = head + 1, 0
-    while len(found) < limit and scanned < scan_limit and before > 1:
+    while len(matched) < limit and scanned < scan_limit and before > 1:
         chunk = list(
-            LedgerEvent.objects.filter(seq__lt=before).order_by("-seq")[:SUBTREE_SCAN_CHUNK]
+            LedgerEvent.objects.filter(seq__lt=before)
+            .order_by("-seq")
+            .values_list("seq", "node_id", "responsible_ancestor_ids")[:SUBTREE_SCAN_CHUNK]
         )
         if not chunk:
             break
         scanned += len(chunk)
-        before = chunk[-1].seq
-        found.extend(
-            event
-            for event in chunk
+        before = chunk[-1][0]
+        matched.extend(
+            seq
+            for seq, event_node_id, ancestors in chunk
             if in_subtree(
                 node_id=node_id,
-                event_node_id=event.node_id,
-                responsible_ancestor_ids=event.responsible_ancestor_ids or (),
+                event_node_id=event_node_id,
+                responsible_ancestor_ids=ancestors or (),
             )
         )
-    return found[:limit], head
+    events = LedgerEvent.objects.filter(seq__in=matched[:limit]).order_by("-seq")
+    return list(events), head
