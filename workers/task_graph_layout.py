@@ -11,7 +11,8 @@ waypoints ourselves, as vertices of the graph handed to igraph, so that every ed
 joins neighbouring columns: python-igraph 1.0 crashed the process (a segfault, not an
 exception) now and then when it had to add them itself, with or without ``layers=``; on graphs
 whose edges all join neighbouring columns it has not (tests/workers/test_task_graph_layout.py
-runs thousands of random graphs in a subprocess to keep it so).
+runs thousands of random graphs in a subprocess to keep it so). Where igraph leaves two
+boxes of one column closer than a row, they are pushed apart, in igraph's order.
 """
 
 from __future__ import annotations
@@ -87,17 +88,34 @@ def layered_dag(node_ids: Sequence[str], depends_on: Mapping[str, Sequence[str]]
         return LayeredGraph(places={}, edges={})
     graph = igraph.Graph(n=len(layers), edges=graph_edges, directed=True)
     coords = graph.layout_sugiyama(layers=layers).coords
-    top = min(x for x, _ in coords)
+    rows = _spaced_rows([x for x, _ in coords], layers)
+    top = min(rows)
 
     def point(vertex: int) -> Point:
-        x, y = coords[vertex]
-        return Point(column=round(y), row=x - top)
+        return Point(column=layers[vertex], row=rows[vertex] - top)
 
     return LayeredGraph(
         places={node_id: point(index[node_id]) for node_id in node_ids},
         edges={edge: [point(vertex) for vertex in chain] for edge, chain in chains.items()},
         cyclic=cyclic,
     )
+
+
+def _spaced_rows(positions: Sequence[float], layers: Sequence[int]) -> list[float]:
+    """igraph's positions, pushed apart where two in one column are closer than a row.
+
+    igraph's coordinate assignment sometimes leaves two vertices of a column half a row
+    apart (boxes would overlap); its order, the crossing minimisation's result, is kept.
+    """
+    rows = list(positions)
+    by_layer: dict[int, list[int]] = {}
+    for vertex, layer in enumerate(layers):
+        by_layer.setdefault(layer, []).append(vertex)
+    for vertices in by_layer.values():
+        vertices.sort(key=lambda vertex: (positions[vertex], vertex))
+        for above, below in zip(vertices, vertices[1:], strict=False):
+            rows[below] = max(rows[below], rows[above] + 1)
+    return rows
 
 
 # A directive's graph keeps its shape while its tasks change status, and the live page draws
