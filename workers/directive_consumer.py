@@ -79,7 +79,7 @@ class DirectiveConsumer(LedgerFollowingConsumer):
         self.start_following(after_seq=head)
 
     def wants(self, event: StreamEvent) -> bool:
-        return event.directive_id == self.directive_id
+        return bool(event.directive_id == self.directive_id)
 
     async def deliver(self, events: Sequence[StreamEvent]) -> None:
         self._dirty.set()

@@ -107,7 +107,7 @@ class DirectiveSubmitForm(forms.Form):
 
     def renew_key(self) -> None:
         """A fresh key for the next submission (the form was used for another directive)."""
-        data = self.data.copy()
+        data = dict(self.data.items())
         data["form_key"] = new_form_key()
         self.data = data
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import graphlib
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -113,7 +114,7 @@ def _spaced_rows(positions: Sequence[float], layers: Sequence[int]) -> list[floa
         by_layer.setdefault(layer, []).append(vertex)
     for vertices in by_layer.values():
         vertices.sort(key=lambda vertex: (positions[vertex], vertex))
-        for above, below in zip(vertices, vertices[1:], strict=False):
+        for above, below in itertools.pairwise(vertices):
             rows[below] = max(rows[below], rows[above] + 1)
     return rows
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -51,7 +52,7 @@ def test_every_task_sits_one_column_past_its_deepest_dependency_and_none_overlap
     # Nothing shares a spot: tasks and the bends of long edges are a row apart at least.
     for rows in occupied.values():
         rows.sort()
-        assert all(b - a >= 1 - 1e-9 for a, b in zip(rows, rows[1:], strict=False))
+        assert all(b - a >= 1 - 1e-9 for a, b in itertools.pairwise(rows))
     if ids:
         assert min(row for rows in occupied.values() for row in rows) == 0
 

@@ -33,9 +33,9 @@ NODE_CHARACTERS = 30
 # page's time.
 GRAPH_TASK_LIMIT = 250
 # A box has room for a word or two; the tooltip and the task list say the whole label.
-SHORT_STATUS = {
-    Task.Status.BLOCKED_PAUSED: "held: paused",
-    Task.Status.DEFERRED_BUDGET: "held: budget",
+SHORT_STATUS: dict[str, str] = {
+    Task.Status.BLOCKED_PAUSED.value: "held: paused",
+    Task.Status.DEFERRED_BUDGET.value: "held: budget",
 }
 
 
