@@ -141,6 +141,9 @@ def test_bad_input_shows_its_error_beside_the_field_and_stores_nothing(
     html = response.content.decode()
     errors = field_errors(html, field)
     assert any(message in error for error in errors), (field, errors)
+    # Screen readers hear the error with the field.
+    assert re.search(rf'aria-invalid="true" aria-describedby="[^"]*id_{field}_error"', html)
+    assert f'<ul class="errorlist field-errors" id="id_{field}_error"' in html
     assert nothing_stored()
     # The page comes back whole, the form open and filled in as it was sent.
     assert '<details class="submit" open>' in html
