@@ -243,6 +243,23 @@ def test_a_directive_too_big_to_draw_lists_its_tasks_instead(
     assert graph_nodes(html) == {}
     assert "4 tasks: more than the 3 the graph is drawn for" in html
     assert len(re.findall(r'<tr data-task-id="', html)) == 4
+    assert "not listed" not in html
+
+
+@pytest.mark.django_db
+def test_a_directive_of_very_many_tasks_lists_those_not_completed(
+    operator: User, operator_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("workers.views.directive_detail.TASK_LIST_LIMIT", 3)
+    directive = a_directive(operator)
+    for index in range(4):
+        a_task(directive, f"t{index}", "completed")
+    failed = a_task(directive, "broken", "failed")
+    running = a_task(directive, "running", "routed")
+    html = operator_client.get(f"/directives/{directive.id}/").content.decode()
+    assert re.findall(r'<tr data-task-id="([^"]+)"', html) == [failed.id, running.id]
+    assert "4 tasks not listed" in html
+    assert "4 of 6 tasks finished" not in html and "5 of 6 tasks finished" in html
 
 
 @pytest.mark.django_db

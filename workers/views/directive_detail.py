@@ -30,6 +30,9 @@ SECTION_TEMPLATES = (
     "workers/_directive_tasks.html",
 )
 MAX_TASK_ID_LENGTH = 64
+# Past this many tasks the list leaves out the completed ones (and stops there): rendering
+# thousands of rows on every live redraw would cost seconds, and the counts say the rest.
+TASK_LIST_LIMIT = 250
 
 
 def selected_task_id(value: str | None) -> str | None:
@@ -40,17 +43,25 @@ def selected_task_id(value: str | None) -> str | None:
 
 def live_context(read: DirectiveTasks, task_id: str | None) -> dict[str, Any]:
     """What the live part shows: the graph, the list and the chosen task (when it is one of
-    the directive's; otherwise the first one that failed, or else the first one)."""
+    the directive's; otherwise the first one that failed, or else the first one: a page
+    opened before the root mapped the directive shows its first task once there is one)."""
     if task_id not in read.by_id:
         failed = [task for task in read.tasks if task.status == Task.Status.FAILED]
         first = (failed or read.tasks)[:1]
         task_id = first[0].id if first else None
     directive_id = read.directive.id
     open_task = task_in_full(directive_id=directive_id, task_id=task_id) if task_id else None
-    dependencies = open_task.task.dependencies or [] if open_task else []
+    dependencies = (open_task.task.dependencies or []) if open_task else []
+    listed = read.tasks
+    if len(listed) > TASK_LIST_LIMIT:
+        listed = [task for task in listed if task.status != Task.Status.COMPLETED]
+        listed = listed[:TASK_LIST_LIMIT]
     return {
         "directive": read.directive,
         "read": read,
+        "listed": listed,
+        "unlisted": read.total - len(listed),
+        "list_limit": TASK_LIST_LIMIT,
         "graph": task_graph(read.tasks, directive_id=directive_id, selected_task_id=task_id),
         "open_task": open_task,
         "open_dependencies": [read.by_id[d] for d in dependencies if d in read.by_id],
