@@ -1,5 +1,5 @@
-"""Server time of the dashboard's pages at size: /, /nodes/<id>/, /ledger/, /genome/ and
-/genome/diff/ at 1,000 and 10,000 nodes.
+"""Server time of the dashboard's pages at size: /, /nodes/<id>/, a directive's page,
+/ledger/, /genome/ and /genome/diff/ at 1,000 and 10,000 nodes.
 
 Runs against a throwaway test database (created and dropped here) of whatever
 DATABASE_URL selects, through ``bench/scale.py``'s helpers (nothing else is touched):
@@ -11,16 +11,19 @@ For each size N the database is emptied and an organization of N nodes, ten to a
 (``fan_out_organization``), becomes the champion; then the ledger gets ``--events`` events
 (spread over the nodes), ``--traces`` task traces of the leaves with their subtree scopes,
 a grant row for each of the first 200 edges this epoch, 500 directives, 50 signals and one
-paused subtree; and a genome history of ``--versions`` versions (a tenth of them trial
-candidates), the newest two real patches of the champion: a batch that removes a subtree,
-adds a leaf and changes a node's status, whose diff against its parent /genome/diff/ draws
-(the older history rows are inserted in bulk with a placeholder genome: the history never
-reads the genome column). Then ANALYZE on PostgreSQL. Each page is requested in-process
-(``django.test.Client``, logged in) once to warm the templates and the genome version
-cache, then ``--runs`` times; the median is printed
+paused subtree; one directive of ``--directive-tasks`` tasks (200 by default: a plan whose
+tasks each wait for one or two of the ten before them, most finished, with packets, results,
+acceptance output and traces) for ``/directives/<id>/``; and a genome history of
+``--versions`` versions (a tenth of them trial candidates), the newest two real patches of the
+champion: a batch that removes a subtree, adds a leaf and changes a node's status, whose diff
+against its parent /genome/diff/ draws (the older history rows are inserted in bulk with a
+placeholder genome: the history never reads the genome column). Then ANALYZE on PostgreSQL.
+Each page is requested in-process (``django.test.Client``, logged in) once to warm the
+templates and the genome version cache, then ``--runs`` times; the median is printed
 beside the aim (<= 100 ms at 1,000 nodes, <= 250 ms at 10,000). The first node page after a
-cold version cache (a fresh web process decoding the champion genome) is printed apart, and
-so is the first diff (decoding both versions).
+cold version cache (a fresh web process decoding the champion genome), the first diff
+(decoding both versions) and the first directive page before its graph's layout is kept are
+printed apart.
 
 The figures are in docs/performance.md ("Dashboard pages" and "The genome pages").
 """
@@ -55,7 +58,8 @@ from organization.roles import user_roles_set
 from organization.selectors import champion_version_id
 from organization.services import genome_apply_patch, subtree_pause
 from trials.models import GeneSuggestion, Trial
-from workers.models import AlgedonicSignalRecord, Directive, ResourceEpoch
+from workers import task_graph_layout
+from workers.models import AlgedonicSignalRecord, Directive, ResourceEpoch, Task
 from workers.services.bargaining import current_epoch_key
 
 AIMS_MS = {1000: 100.0, 10000: 250.0}
@@ -130,7 +134,81 @@ def genome_history(*, versions: int, metasystem: str, leaf: str) -> tuple[str, s
     return older, champion_version_id() or ""
 
 
-def fill(*, events: int, traces: int) -> dict[str, str]:
+def big_directive(*, tasks: int, root: str, leaves: list[str], version: str) -> str:
+    """A running directive of ``tasks`` planned tasks, most of them done; returns its id."""
+    directive = Directive.objects.create(
+        title=f"bench directive of {tasks} tasks",
+        status=Directive.Status.RUNNING,
+        root_node_id=root,
+        genome_id=version,
+        acceptance=[{"name": "tests", "description": "", "verifier": "make test"}],
+    )
+    statuses = [Task.Status.COMPLETED] * 6 + [Task.Status.FAILED, Task.Status.ROUTED]
+    now = timezone.now()
+    rows, trace_rows = [], []
+    for index in range(tasks):
+        task_id = f"{directive.id[:8]}-task-{index:04d}"
+        # Each waits for one or two of the ten tasks before it: long chains that fan in.
+        after = sorted({max(0, index - 1 - (index * 7) % 10), max(0, index - 1 - (index * 3) % 10)})
+        dependencies = [f"{directive.id[:8]}-task-{d:04d}" for d in after if d < index]
+        status = statuses[index % len(statuses)] if index < tasks * 0.9 else Task.Status.WAITING
+        leaf = leaves[index % len(leaves)]
+        packet = {
+            "id": task_id,
+            "title": f"bench task {index}",
+            "goal": "Change the code so that the benchmark has something to show. " * 8,
+            "dependencies": dependencies,
+            "acceptance": [{"name": "tests", "description": "", "verifier": "make test"}],
+        }
+        finished = status in Task.FINISHED
+        result = {
+            "task_id": task_id,
+            "produced_by": leaf,
+            "status": "Completed" if status == Task.Status.COMPLETED else "Failed",
+            "summary": "done " * 100,
+            "artifacts": [
+                {"kind": "model_output", "content": "output " * 200},
+                {
+                    "kind": "acceptance_check",
+                    "content": "ok\n" * 200,
+                    "metadata": {"name": "tests", "passed": "true"},
+                },
+            ],
+        }
+        rows.append(
+            Task(
+                id=task_id,
+                directive=directive,
+                title=f"bench task {index}",
+                role="implementation",
+                packet=packet,
+                dependencies=dependencies,
+                status=status,
+                assigned_node_id=leaf if status != Task.Status.WAITING else "",
+                executed_by=leaf if finished else "",
+                result=result if finished else None,
+                result_summary="done" if finished else "",
+            )
+        )
+        if finished:
+            trace_rows.append(
+                TaskTrace(
+                    task_id=task_id,
+                    directive_id=directive.id,
+                    genome_id=version,
+                    assigned_node_id=leaf,
+                    started_at=now,
+                    completed_at=now,
+                    latency_ms=900,
+                    outcome_score=1.0,
+                )
+            )
+    Task.objects.bulk_create(rows, batch_size=500)
+    TaskTrace.objects.bulk_create(trace_rows, batch_size=500)
+    return directive.id
+
+
+def fill(*, events: int, traces: int, directive_tasks: int) -> dict[str, str]:
     """Everything but the nodes; returns the node ids the pages are measured at."""
     nodes = list(
         Node.objects.order_by("position").values_list("id", "kind", "ancestor_ids", "depth")
@@ -226,6 +304,12 @@ def fill(*, events: int, traces: int) -> dict[str, str]:
         severity=6,
         require_human_confirmation=False,
     )
+    directive_id = big_directive(
+        tasks=directive_tasks,
+        root=nodes[0][0],
+        leaves=[node_id for node_id, _ancestors in leaves[:20]],
+        version=version,
+    )
     if connection.vendor == "postgresql":
         # As autovacuum would have by now on a live database: without statistics on the
         # freshly bulk-loaded tables the planner sorts every scope of the root (measured:
@@ -237,13 +321,16 @@ def fill(*, events: int, traces: int) -> dict[str, str]:
         "a metasystem at depth 1": metasystems[1],
         "a leaf": leaves[len(leaves) // 2][0],
         "folded": folded,
+        "directive": directive_id,
     }
 
 
-def measure(size: int, *, events: int, traces: int, runs: int, versions: int) -> dict[str, float]:
+def measure(
+    size: int, *, events: int, traces: int, directive_tasks: int, runs: int, versions: int
+) -> dict[str, float]:
     started = time.perf_counter()
     organization(size)
-    at = fill(events=events, traces=traces)
+    at = fill(events=events, traces=traces, directive_tasks=directive_tasks)
     # A metasystem the diff removes (not the paused one, nor where the node pages look).
     metasystems = list(
         Node.objects.filter(kind="metasystem", depth=2)
@@ -268,6 +355,13 @@ def measure(size: int, *, events: int, traces: int, runs: int, versions: int) ->
         assert response.status_code == 200, (url, response.status_code)
 
     urls = {"GET /": "/", "GET / with a folded subtree opened": f"/?expand={at.pop('folded')}"}
+    directive_id = at.pop("directive")
+    directive_url = f"/directives/{directive_id}/"
+    urls[f"GET /directives/<{directive_tasks} tasks>/"] = directive_url
+    urls[f"GET /directives/<{directive_tasks} tasks>/?task=<one>"] = (
+        f"{directive_url}?task={directive_id[:8]}-task-0100"
+    )
+    urls["GET /directives/"] = "/directives/"
     for label, node_id in at.items():
         urls[f"GET /nodes/<{label}>/"] = f"/nodes/{node_id}/"
     urls["GET /nodes/<root>/?outcome=failed&page=3"] = f"/nodes/{at['root']}/?outcome=failed&page=3"
@@ -290,6 +384,11 @@ def measure(size: int, *, events: int, traces: int, runs: int, versions: int) ->
     figures["GET /genome/diff/, cold version cache"] = timed_ms(
         lambda: get(f"/genome/diff/?from={older}&to={newer}")
     )
+    # A fresh web process: the directive graph's layout is not kept yet.
+    task_graph_layout.layered_dag_cached.cache_clear()
+    figures[f"GET /directives/<{directive_tasks} tasks>/, cold layout"] = timed_ms(
+        lambda: get(directive_url)
+    )
     for label, url in urls.items():
         get(url)  # warm
         figures[label] = statistics.median(
@@ -311,6 +410,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--traces", type=int, default=20_000)
+    parser.add_argument("--directive-tasks", type=int, default=200)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--versions", type=int, default=1000)
     arguments = parser.parse_args()
@@ -326,6 +426,7 @@ def main() -> None:
                 size,
                 events=arguments.events,
                 traces=arguments.traces,
+                directive_tasks=arguments.directive_tasks,
                 runs=arguments.runs,
                 versions=arguments.versions,
             )

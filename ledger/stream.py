@@ -80,6 +80,7 @@ class StreamEvent:
     node_id: str | None
     responsible_ancestor_ids: tuple[str, ...]
     frame: str
+    directive_id: str | None = None
 
     @classmethod
     def of(cls, event: LedgerEvent) -> StreamEvent:
@@ -89,6 +90,7 @@ class StreamEvent:
             node_id=event.node_id,
             responsible_ancestor_ids=tuple(event.responsible_ancestor_ids or ()),
             frame=json.dumps(event_frame(event), separators=(",", ":")),
+            directive_id=event.directive_id,
         )
 
     def in_subtree_of(self, node_id: str) -> bool:

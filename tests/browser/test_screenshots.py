@@ -12,7 +12,17 @@ from django.conf import settings
 
 from tests.browser.conftest import needs_chromium
 
-PAGES = ["overview", "node", "directives", "genome", "genome-diff", "ledger", "trials", "trial"]
+PAGES = [
+    "overview",
+    "node",
+    "directives",
+    "directive",
+    "genome",
+    "genome-diff",
+    "ledger",
+    "trials",
+    "trial",
+]
 
 
 @needs_chromium

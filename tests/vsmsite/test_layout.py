@@ -10,6 +10,7 @@ from django.test import Client
 
 from organization.services import genome_bootstrap
 from tests import factories
+from workers.models import Directive
 
 NAVIGATION = ["Overview", "Directives", "Genome", "Ledger", "Trials", "Alarms"]
 
@@ -17,6 +18,9 @@ NAVIGATION = ["Overview", "Directives", "Genome", "Ledger", "Trials", "Alarms"]
 @pytest.fixture
 def operator_client() -> Client:
     genome_bootstrap(template="nested", actor="operator:test")
+    Directive.objects.create(
+        id="layout-directive", title="A directive", root_node_id="root-codebase-system"
+    )
     client = Client()
     client.force_login(factories.admin())
     return client
@@ -35,8 +39,10 @@ def main_navigation(html: str) -> str:
         ("/", "Overview"),
         ("/nodes/backend-system/", "Overview"),
         ("/directives/", "Directives"),
+        ("/directives/layout-directive/", "Directives"),
         ("/genome/", "Genome"),
         ("/genome/diff/", "Genome"),
+        ("/ledger/", "Ledger"),
         ("/trials/", "Trials"),
         ("/alarms/", "Alarms"),
     ],
@@ -54,8 +60,8 @@ def test_every_page_has_the_same_navigation_with_its_own_entry_marked(
 
 @pytest.mark.django_db
 def test_the_pages_load_nothing_from_another_host(operator_client: Client) -> None:
-    pages = ("/", "/alarms/", "/trials/", "/nodes/backend-system/", "/directives/", "/genome/diff/")
-    for url in pages:
+    pages = ["/", "/alarms/", "/trials/", "/nodes/backend-system/", "/directives/", "/genome/diff/"]
+    for url in [*pages, "/directives/layout-directive/", "/ledger/"]:
         html = operator_client.get(url).content.decode()
         sources = re.findall(r'(?:src|href)="([^"]+)"', html)
         assert sources

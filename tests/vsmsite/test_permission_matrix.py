@@ -48,6 +48,9 @@ RULES: dict[str, dict[str, str]] = {
     "dashboard:node-resume": {"POST": roles.RAISE_SIGNAL},
     "workers:alarms": {"GET": roles.VIEW},
     "workers:directives": {"GET": roles.VIEW},
+    "workers:directive": {"GET": roles.VIEW},
+    "workers:directive-live": {"GET": roles.VIEW},
+    "workers:directive-submit": {"POST": roles.SUBMIT_DIRECTIVE},
     "workers:node-pause": {"POST": roles.RAISE_SIGNAL},
     "workers:node-resume": {"POST": roles.RAISE_SIGNAL},
     "trials:inbox": {"GET": roles.VIEW},
@@ -81,11 +84,21 @@ WEBSOCKET_RULES = {
     "ws/events/": roles.VIEW,
     "ws/alarms/": roles.VIEW,
     "ws/trials/": roles.VIEW,
+    "ws/directives/": roles.VIEW,
 }
-SAMPLE_KWARGS = {"pk": "ghost", "node_id": "ghost", "trial_id": "ghost", "run_id": "ghost"}
+SAMPLE_KWARGS = {
+    "pk": "ghost",
+    "node_id": "ghost",
+    "trial_id": "ghost",
+    "run_id": "ghost",
+    "directive_id": "ghost",
+}
 # Query strings that pass validation where a view asks for one, to reach its 404.
 # The whole history from seq 0: the stream sends at once, as the other two routes do.
-WEBSOCKET_QUERIES = {"ws/events/": "node=root-codebase-system&since=0"}
+WEBSOCKET_QUERIES = {
+    "ws/events/": "node=root-codebase-system&since=0",
+    "ws/directives/": "directive=matrix-directive",
+}
 
 
 def url_routes() -> Iterator[tuple[str, str]]:
@@ -213,6 +226,9 @@ def test_each_websocket_admits_only_the_personas_with_its_permission(
     route: str, persona: str
 ) -> None:
     genome_bootstrap(template="nested", actor="operator:test")
+    Directive.objects.create(
+        id="matrix-directive", title="Watched", root_node_id="root-codebase-system"
+    )
     headers = [(b"origin", b"http://localhost")]
     if persona != "anonymous":
         name = settings.SESSION_COOKIE_NAME

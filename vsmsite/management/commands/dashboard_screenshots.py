@@ -85,7 +85,12 @@ class Command(BaseCommand):
             os.killpg(daphne.pid, signal.SIGTERM)
             daphne.wait(timeout=15)
         for path in taken:
-            self.stdout.write(f"wrote {path.relative_to(settings.BASE_DIR)}")
+            shown = (
+                path.relative_to(settings.BASE_DIR)
+                if path.is_relative_to(settings.BASE_DIR)
+                else path
+            )
+            self.stdout.write(f"wrote {shown}")
         shutil.rmtree(var_dir / "workspaces", ignore_errors=True)
 
     def _run(self, manage: list[str], *argv: str, env: dict[str, str]) -> str:
@@ -119,6 +124,8 @@ trial = Trial.objects.order_by("-queued_at").first()
 print(f"node={node.id if node else ''}")
 print(f"trial={trial.id if trial else ''}")
 print(f"champion={champion_version_id() or ''}")
+directive = Directive.objects.order_by("-created_at").first()
+print(f"directive={directive.id if directive else ''}")
 """
 
 
@@ -129,6 +136,10 @@ def _photograph(url: str, out: Path, ids: dict[str, str]) -> list[Path]:
         ("overview", "/"),
         ("node", f"/nodes/{ids.get('node') or 'root-codebase-system'}/"),
         ("directives", "/directives/"),
+        (
+            "directive",
+            f"/directives/{ids['directive']}/" if ids.get("directive") else "/directives/",
+        ),
         ("genome", "/genome/"),
         ("genome-diff", f"/genome/diff/?to={ids.get('champion', '')}"),
         ("ledger", "/ledger/"),
