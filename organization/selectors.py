@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, cast
 from django.db.models import Count, Q, QuerySet
 
 from organization.genome import (
+    ChannelConfig,
     EncodedGenome,
     OrganizationalGenome,
     ViableNode,
@@ -402,3 +403,30 @@ def champion_node(*, node_id: str) -> ViableNode | None:
     """The node's genes in the champion genome (from the version cache), or None."""
     genome = champion_genome()
     return None if genome is None else genome.nodes.get(node_id)
+
+
+# Genomes are immutable and shared from the version cache: index each one's channels by the
+# nodes at their ends once (a 10,000-node genome has about 50,000 channels).
+_channels_by_node: dict[int, tuple[OrganizationalGenome, dict[str, list[ChannelConfig]]]] = {}
+NODE_CHANNELS_LIMIT = 100
+
+
+def node_channels(
+    *, node_id: str, limit: int = NODE_CHANNELS_LIMIT
+) -> tuple[list[ChannelConfig], int]:
+    """The champion's channels that start or end at ``node_id`` (at most ``limit``), and how
+    many there are in all."""
+    genome = champion_genome()
+    if genome is None:
+        return [], 0
+    cached = _channels_by_node.get(id(genome))
+    if cached is None or cached[0] is not genome:
+        index: dict[str, list[ChannelConfig]] = {}
+        for channel in genome.channels:
+            for end in {channel.from_node_id, channel.to_node_id} - {None}:
+                index.setdefault(str(end), []).append(channel)
+        if len(_channels_by_node) >= 4:
+            _channels_by_node.clear()
+        cached = _channels_by_node[id(genome)] = (genome, index)
+    mine = cached[1].get(node_id, [])
+    return mine[:limit], len(mine)

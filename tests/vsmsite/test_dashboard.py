@@ -10,6 +10,7 @@ import itertools
 import json
 import re
 from datetime import timedelta
+from html import unescape as html_unescape
 
 import pytest
 from django.contrib.auth.models import User
@@ -21,7 +22,7 @@ from ledger.models import TaskTrace
 from ledger.services import ledger_append, task_trace_record
 from organization.genome import fan_out_organization
 from organization.models import LiveTrial, SubtreePause
-from organization.selectors import champion_version_id
+from organization.selectors import champion_genome, champion_version_id
 from organization.services import genome_bootstrap, genome_bootstrap_from
 from tests import factories
 from tests.support.processes import drain_in_process
@@ -486,3 +487,17 @@ def test_a_node_page_lists_its_subtrees_latest_events_and_where_to_follow_them(
     assert listed == sorted(listed, key=int, reverse=True)
     assert f'data-since="{above.seq}"' in html  # the live table starts at the head
     assert 'src="/static/dashboard/node-events.js"' in html
+
+
+@pytest.mark.django_db
+def test_a_node_page_lists_the_channels_at_its_ends(nested: None, operator_client: Client) -> None:
+    genome = champion_genome()
+    assert genome is not None
+    expected = [c for c in genome.channels if "backend-system" in (c.from_node_id, c.to_node_id)]
+
+    html = operator_client.get("/nodes/backend-system/").content.decode()
+
+    shown = [html_unescape(id) for id in re.findall(r'<tr data-channel-id="([^"]+)">', html)]
+    assert expected and sorted(shown) == sorted(c.id for c in expected)
+    assert f"Channels ({len(expected)})" in html
+    assert 'href="/nodes/backend-coder/"' in html  # the other end of a channel, linked

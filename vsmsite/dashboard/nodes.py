@@ -23,7 +23,7 @@ from organization import roles
 from organization.access import page_needs
 from organization.genome import ViableNode
 from organization.models import Node
-from organization.selectors import champion_node, node_place
+from organization.selectors import champion_node, node_channels, node_place
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
 from workers.errors import Rejected
 from workers.selectors import budget_overview
@@ -49,6 +49,7 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
     genes = champion_node(node_id=node_id)
     fitness = node_fitness_series(node_id=node_id)
     events, head_seq = subtree_recent_events(node_id=node_id, limit=NODE_EVENTS)
+    channels, channel_count = node_channels(node_id=node_id)
     return render(
         request,
         "dashboard/node.html",
@@ -62,6 +63,8 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
             "budgets": budget_overview(node_id=node_id, limit=NODE_EDGES),
             "fitness": fitness,
             "events": events,
+            "channels": channels,
+            "channel_count": channel_count,
             # Where node-events.js starts following /ws/events/ for this subtree.
             "head_seq": head_seq,
             # For the chart (static/dashboard/fitness.js): seconds since the epoch, scores.
