@@ -360,6 +360,7 @@ def test_a_timeout_leaves_no_process_behind_not_even_a_setsid_grandchild(tmp_pat
     assert processes_running(grandchild) == []  # the grandchild, and the agent itself
 
 
+@pytest.mark.slow  # it waits out a grandchild on purpose (about 6 s)
 def test_without_the_sandbox_a_setsid_grandchild_outlives_the_group_kill(tmp_path):
     """The control: the grandchild above really escapes a process-group kill."""
     grandchild = marker()
