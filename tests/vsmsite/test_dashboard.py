@@ -501,3 +501,14 @@ def test_a_node_page_lists_the_channels_at_its_ends(nested: None, operator_clien
     assert expected and sorted(shown) == sorted(c.id for c in expected)
     assert f"Channels ({len(expected)})" in html
     assert 'href="/nodes/backend-coder/"' in html  # the other end of a channel, linked
+
+
+@pytest.mark.django_db
+def test_a_viewer_sees_a_node_page_without_the_pause_buttons(nested: None) -> None:
+    viewer = Client()
+    viewer.force_login(factories.viewer())
+
+    html = viewer.get("/nodes/backend-system/").content.decode()
+
+    assert "<h1>backend-system</h1>" in html
+    assert "Pause subtree" not in html and "Resume subtree" not in html
