@@ -41,10 +41,6 @@ POLL_INTERVAL = 1.0
 # channels-redis forgets group members after its group_expiry (300 s here);
 # the reader joins its group again well before that.
 REJOIN_INTERVAL = 60.0
-# The longest the listener waits for a bell before it looks whether it should stop: a
-# layer call that swallows the reader's cancellation (channels-redis's group_add can) must
-# not keep a stopped listener, and the event loop that waits for it, for a whole minute.
-LISTEN_SLICE = 2.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -178,10 +174,14 @@ class LedgerReader:
                     await self.layer.group_add(LEDGER_GROUP, channel)
                     bell_listening(self.layer)
                     joined = time.monotonic()
+                # A layer call may swallow the reader's cancellation (channels-redis's
+                # group_add can): look whether the reader stopped before waiting a minute.
+                # Not a shorter wait instead: each timeout cancels a receive mid-read, which
+                # channels-redis and redis-py do not survive reliably.
                 if self._stopped:
                     return
                 with contextlib.suppress(TimeoutError):
-                    message = await asyncio.wait_for(self.layer.receive(channel), LISTEN_SLICE)
+                    message = await asyncio.wait_for(self.layer.receive(channel), REJOIN_INTERVAL)
                     if message.get("type") == BELL_MESSAGE_TYPE:
                         self._wake.set()
             except Exception:
