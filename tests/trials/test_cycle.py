@@ -81,9 +81,15 @@ def test_a_reviewer_that_helps_is_promoted_and_the_candidate_ran_under_its_genom
     assert outcome.ledger_ok and ledger_verify()[1] is None
 
 
-def test_a_reviewer_that_hurts_is_pruned_and_the_champion_stays(in_process):
+def test_a_reviewer_that_hurts_is_never_promoted_and_the_champion_stays(in_process):
     outcome = cycle(DemoWorld(effect=-0.25))
     assert outcome.trial is not None
-    assert outcome.trial.state == Trial.State.PRUNED, outcome.trial.reason
+    # Usually pruned within its 80 traces. The scripted outcomes hang on random task ids, and
+    # in a rare run the evidence still spans the margin at the cap: the trial then waits for
+    # an operator. Either way it is not promoted (the prune itself is pinned, without luck,
+    # in tests/trials/services/test_evaluation.py).
+    assert outcome.trial.state in (Trial.State.PRUNED, Trial.State.INCONCLUSIVE), (
+        outcome.trial.reason
+    )
     assert "review-probation-leaf" not in names(champion_genome())
     assert outcome.ledger_ok
