@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from ledger.selectors import ledger_head_seq
 from ledger.stream import StreamEvent, events_after, in_database, ledger_reader
@@ -47,6 +48,10 @@ class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # 
 
     after_seq = 0
     _following = False
+    # Followers hear the ledger through the process's shared reader, so none needs a channel
+    # of its own on the layer (on Redis a blocking pop per websocket, whose cancellation at
+    # an event loop's end was seen to hang): an alias no settings name subscribes none.
+    channel_layer_alias = "vsm-ledger-followers-need-no-channel"
     # The Django permission a user needs to follow (every subclass names one; none: refused).
     required_permission: str | None = None
 
@@ -61,12 +66,12 @@ class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # 
     def start_following(self, *, after_seq: int) -> None:
         self.after_seq = after_seq
         self._following = True
-        ledger_reader(self.channel_layer).join(self)
+        ledger_reader(get_channel_layer()).join(self)
 
     def stop_following(self) -> None:
         if self._following:
             self._following = False
-            ledger_reader(self.channel_layer).leave(self)
+            ledger_reader(get_channel_layer()).leave(self)
 
     def wants(self, event: StreamEvent) -> bool:
         raise NotImplementedError
