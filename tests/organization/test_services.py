@@ -22,6 +22,7 @@ from organization.services import (
     UnknownTemplate,
     genome_apply_patch,
     genome_bootstrap,
+    genome_bootstrap_from,
 )
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +197,45 @@ def test_stored_versions_are_immutable() -> None:
     with pytest.raises(Exception, match="immutable"):
         version.delete()
     assert GenomeVersion.objects.get().actor == "operator:test"
+
+
+def test_on_postgresql_versions_are_stored_as_json_text_compressed_with_lz4() -> None:
+    """A patch at 1,000 nodes and more is mostly its version's INSERT, and lz4 halves that
+    INSERT's compression (docs/performance.md, "Scale"). A genome big enough to be TOASTed
+    comes back whole."""
+    from django.db import connection
+
+    from tests.support.organizations import wide_genome
+
+    if connection.vendor != "postgresql":
+        pytest.skip("column compression exists on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL was built without lz4")
+    base, _ = genome_bootstrap_from(
+        genome=wide_genome(units=3, leaves_per_unit=20), actor="operator:test", label="wide"
+    )
+    version = genome_apply_patch(
+        patch={"kind": "set_node_status", "node_id": "unit-2-leaf-19", "status": "Probation"},
+        actor="operator:test",
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT format_type(atttypid, atttypmod), attcompression FROM pg_attribute"
+            " WHERE attrelid = 'organization_genomeversion'::regclass AND attname = 'genome'"
+        )
+        assert cursor.fetchone() == ("json", "l")
+        cursor.execute(
+            "SELECT pg_column_compression(genome) FROM organization_genomeversion WHERE id = %s",
+            [version.id],
+        )
+        assert cursor.fetchone()[0] == "lz4"
+    stored = GenomeVersion.objects.get(pk=version.id)
+    assert content_hash(genome_from_json(stored.genome)) == version.content_hash
+    assert len(genome_from_json(stored.genome).nodes) == len(
+        genome_from_json(GenomeVersion.objects.get(pk=base.id).genome).nodes
+    )
