@@ -157,9 +157,15 @@ def trial_arms(trial: Trial) -> Arms:
     """Both arms' traces, oldest first (see the module docstring)."""
     since = trial.started_at or trial.queued_at
     role = CANDIDATE_ROLE.get(trial.mode, "control")
+    # Both arms are read through the subtree scope index (node, start): the trial routes only
+    # inside its controller's subtree, so its traces are there, and the read costs the
+    # trial's window, not the whole history of traces (the metadata keys have no index).
     candidate = arm_traces(
         TaskTrace.objects.filter(
-            metadata__trial_id=trial.id, metadata__trial_route_role=role, started_at__gte=since
+            scopes__node_id=trial.controller_node_id,
+            scopes__started_at__gte=since,
+            metadata__trial_id=trial.id,
+            metadata__trial_route_role=role,
         )
     )
     champion = [

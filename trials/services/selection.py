@@ -324,8 +324,11 @@ def archive_record_outcome(*, trial: Trial) -> int:
     of records updated; called by ``trial_end`` for every ending."""
     role = "shadow" if trial.mode == TrialMode.SHADOW else "control"
     since = trial.started_at or trial.queued_at
-    traces = TaskTrace.objects.filter(
-        metadata__trial_id=trial.id, metadata__trial_route_role=role, started_at__gte=since
+    traces = TaskTrace.objects.filter(  # through the scope index, as the evaluation reads
+        scopes__node_id=trial.controller_node_id,
+        scopes__started_at__gte=since,
+        metadata__trial_id=trial.id,
+        metadata__trial_route_role=role,
     )
     scores = [_score(trace) for trace in traces]
     return ArchiveRecord.objects.filter(trial=trial).update(
