@@ -9,7 +9,7 @@ re-checked after every trace, and a random choice (a control).
 
     VSM_VAR_DIR=$PWD/var/bench-evo .venv/bin/python bench/evolution.py [--seeds 100]
         [--services-seeds 4] [--worker-seeds 1] [--policies a,b] [--jobs 2] [--quick]
-        [--svg docs/evolution-champion.svg]
+        [--svg docs/evolution-champion.svg] [--source scripted|generations]
 
 Two engines run the same loop on the same world:
 
@@ -27,7 +27,10 @@ Two engines run the same loop on the same world:
 
 Candidates come from the scripted source (bench/evolution_world/source.py): the System 3*
 audit's reviewer first (through ``audit_run`` in the services engine), then the other genes in
-an order drawn from the seed, queued with ``suggestion_queue``. Figures: docs/evolution.md.
+an order drawn from the seed, queued with ``suggestion_queue``. With ``--source generations``
+the services engine takes them from the project's evolution generation
+(``trials.services.evolution``) first, the scripted source when it has no offspring; the model
+engine keeps the scripted source. Figures: docs/evolution.md.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ patched out), the trial evaluated after every trace as the runtime asks (on comm
 decision, promotion with its watch window (``trials_tick`` → ``watch_check`` → rollback) or
 prune. The world provider replaces the coder's model: it reads the structure from the request
 and draws the outcome from the world. Needs Django set up and an empty test database.
+
+``Settings.source == "generations"``: the founding genome has a legacy coder before the coder;
+each generation's candidate is an offspring of ``evolution_generation_attempt`` (the real
+service, run whenever nothing is queued at the root, with the bench's trial bounds) while one
+is queued, else the scripted source's next gene; whichever ``trials_tick`` activates is run.
 """
 
 from __future__ import annotations

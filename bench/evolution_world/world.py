@@ -5,6 +5,11 @@ request shows (the kinds of the leaves beside it, the prompt components in its i
 Each structure has a true success rate per task class and a token cost; outcomes are drawn
 with common random numbers keyed by (seed, task number), so every structure faces the same
 luck on the same task, and a rerun with the same seed draws exactly the same outcomes.
+
+``GENERATION_GENES`` are what the evolution generation's operators produce (``--source
+generations``): its parsimony guardrail, read from a leaf's prompt like any prompt gene, and a
+legacy coder the retirement operator can retire (read from the serving leaf's own prompt, so a
+retired legacy coder, which the router no longer reaches, shows in no request).
 """
 
 from __future__ import annotations
