@@ -81,3 +81,25 @@ def test_generations_give_candidates_that_reach_a_verdict_and_the_same_ledger_fo
     scripted = run_services(3, RULE, replace(SMOKE, source="scripted"))
     assert scripted.ledger_hash != first.ledger_hash
     assert all(t.source == "scripted" for t in scripted.trials)
+
+
+@pytest.mark.slow  # a run of the real services: seconds
+@pytest.mark.django_db(transaction=True)
+def test_an_offspring_a_promotion_superseded_is_rejected_and_counted(monkeypatch):
+    from bench.evolution_world import services
+    from trials.domain.evolution import PARSIMONY, RETIRE
+    from trials.models import Trial
+
+    # Token pressure at once: generation 1 queues a parsimony guardrail beside the retirement.
+    monkeypatch.setattr(services, "TOKEN_PRESSURE", 1)
+    run = services.run_services(3, RULE, SMOKE)
+    # Selection starts the retirement; promoted, it supersedes the guardrail's base, which is
+    # rejected at the next activation; the next generation proposes it again on the new champion.
+    assert [(t.operator, t.state) for t in run.trials] == [
+        (RETIRE, "promoted"),
+        (PARSIMONY, "inconclusive"),
+    ]
+    assert run.offspring == {PARSIMONY: 2, RETIRE: 1} and run.rejected == {PARSIMONY: 1}
+    rejected = Trial.objects.get(state=Trial.State.REJECTED)
+    assert rejected.metadata["evolution_operator"] == PARSIMONY
+    assert "base genome superseded" in rejected.reason
