@@ -148,9 +148,9 @@ CODE_TASK = {"requires_code_write": "true", "task_class": "code"}
 
 
 def evolution_policy(settings: Settings) -> EvolutionPolicy:
-    """The generation's policy with the bench's trial bounds (the production defaults, 10
-    tasks at a 10% share, could never reach the 20 traces a decision needs) and the world's
-    token scale."""
+    """The generation's policy with the scripted candidates' trial bounds (instead of the
+    production probation, 10 tasks at a 10% share), so their trials compare, and the world's
+    token scale (about 500 a task, not the production threshold's 120 000)."""
     return EvolutionPolicy(
         high_average_token_threshold=TOKEN_PRESSURE,
         probation_max_tasks=settings.max_tasks,
