@@ -9,7 +9,7 @@ re-checked after every trace, and a random choice (a control).
 
     VSM_VAR_DIR=$PWD/var/bench-evo .venv/bin/python bench/evolution.py [--seeds 100]
         [--services-seeds 4] [--worker-seeds 1] [--policies a,b] [--jobs 2] [--quick]
-        [--svg docs/evolution-champion.svg]
+        [--svg docs/evolution-champion.svg] [--source scripted|generations]
 
 Two engines run the same loop on the same world:
 
@@ -27,7 +27,10 @@ Two engines run the same loop on the same world:
 
 Candidates come from the scripted source (bench/evolution_world/source.py): the System 3*
 audit's reviewer first (through ``audit_run`` in the services engine), then the other genes in
-an order drawn from the seed, queued with ``suggestion_queue``. Figures: docs/evolution.md.
+an order drawn from the seed, queued with ``suggestion_queue``. With ``--source generations``
+the services engine takes them from the project's evolution generation
+(``trials.services.evolution``) first, the scripted source when it has no offspring; the model
+engine keeps the scripted source. Figures: docs/evolution.md.
 """
 
 from __future__ import annotations
@@ -55,7 +58,11 @@ if os.environ.get("PYTHONHASHSEED") != "0" and __name__ == "__main__":
 from bench.evolution_world.metrics import Figures, aims, figures  # noqa: E402
 from bench.evolution_world.model import run_model  # noqa: E402
 from bench.evolution_world.records import POLICIES, SHORT, SeedRun, Settings  # noqa: E402
-from bench.evolution_world.report import champion_svg, print_figures  # noqa: E402
+from bench.evolution_world.report import (  # noqa: E402
+    champion_svg,
+    print_figures,
+    print_generations,
+)
 
 RULE = POLICIES[0]
 
@@ -208,12 +215,22 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--max-tasks", type=int, default=200, help="a trial's maximum tasks")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument(
+        "--source",
+        choices=("scripted", "generations"),
+        default="scripted",
+        help="where candidates come from: the scripted source, or the project's evolution "
+        "generation (services engine only; the model engine keeps the scripted source)",
+    )
     parser.add_argument("--quick", action="store_true", help="10 model seeds, 1 services seed")
     parser.add_argument("--svg", type=Path, default=None, help="write the champion plot here")
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.seeds, arguments.services_seeds = 10, 1
     settings = replace(Settings(), generations=arguments.generations, max_tasks=arguments.max_tasks)
+    services_settings = replace(settings, source=arguments.source)
+    if arguments.source == "generations" and arguments.worker_seeds:
+        parser.error("--source generations runs in the services engine only, not the worker's")
     first = arguments.first_seed
     policies = tuple(arguments.policies.split(","))
     if unknown := set(policies) - set(POLICIES):
@@ -224,13 +241,18 @@ def main() -> None:
         f"seeds, {arguments.worker_seeds} worker seeds from seed {first}; {len(policies)} "
         f"policies there; canary share "
         f"{settings.share_basis_points} bp, at most {settings.max_tasks} tasks a trial, "
-        f"{settings.generations} generations; candidates from the scripted source"
+        f"{settings.generations} generations; candidates from the {arguments.source} source"
+        + (
+            " in the services engine (the model engine's stay scripted)"
+            if arguments.source == "generations"
+            else ""
+        )
     )
 
     started = time.perf_counter()
     services_seeds = range(first, first + arguments.services_seeds)
     services = (
-        run_all(arguments.jobs, "services", services_seeds, settings, policies)
+        run_all(arguments.jobs, "services", services_seeds, services_settings, policies)
         if arguments.services_seeds
         else {policy: [] for policy in POLICIES}
     )
@@ -257,12 +279,20 @@ def main() -> None:
     same = {
         policy: [run for run in model[policy] if run.seed in services_seeds] for policy in POLICIES
     }
-    if arguments.services_seeds:
+    if arguments.source == "generations":
+        print_generations(services)
+        print_figures(
+            f"Services engine, --source generations ({len(services_seeds)} seeds)",
+            table({p: runs for p, runs in services.items() if runs}),
+        )
+    elif arguments.services_seeds:
         print_figures(
             f"Services engine beside the model engine on the same {len(services_seeds)} seeds",
             table(services),
             compare=table(same),
         )
+    if not arguments.seeds:
+        return
     by_policy = table(model)
     print_figures(f"Model engine, {arguments.seeds} seeds ({model_seconds:.0f} s)", by_policy)
     print("\nAims (this project's rule, model engine):")

@@ -162,4 +162,10 @@ class Loop:
 
 
 def run_model(seed: int, policy: str, settings: Settings) -> SeedRun:
+    if settings.source != "scripted":
+        # The generation plans on genomes, trial evaluations and traces the database holds;
+        # this engine has structures only (docs/evolution.md, "--source generations").
+        raise ValueError(
+            "the model engine runs the scripted source only; generations run in the services engine"
+        )
     return Loop(seed, policy, settings).go()

@@ -28,6 +28,9 @@ class Settings:
     watch_tasks: int = 20
     baseline: int = 10  # directives on the founding champion before generation 1
     generations: int = 10
+    # Where candidates come from: "scripted" (source.py) or "generations" (the project's
+    # evolution generation first, the scripted source when it has no offspring; services only).
+    source: str = "scripted"
 
     @property
     def directive_budget(self) -> int:
@@ -50,6 +53,8 @@ class TrialRecord:
     champion_traces: int
     directives: int
     tokens: int  # every token spent on the trial's directives, both arms
+    source: str = "scripted"  # or "generation": an offspring of the evolution generation
+    operator: str = ""  # the generation operator that made it (the trial's metadata)
 
     @property
     def promoted(self) -> bool:
@@ -76,5 +81,9 @@ class SeedRun:
     tasks: int = 0
     regret_tasks: int = 0  # tasks served by a structure worse than the best champion so far
     ledger_hash: str = ""
+    # --source generations: offspring each operator queued, and those rejected at activation
+    # (their base superseded by a champion promoted meanwhile).
+    offspring: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
     ledger_events: int = 0
     seconds: float = 0.0

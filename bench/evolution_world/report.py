@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .metrics import Figures
-from .records import SHORT
+from .records import SHORT, SeedRun
 from .world import best_reachable
 
 ROWS = (
@@ -21,6 +21,43 @@ ROWS = (
     ("seeds at the best within 10 gens", lambda f: f.reached_best.show(False)),
     ("mean generations to the best", lambda f: f"{f.mean_generations_to_best:.1f}"),
 )
+
+
+def by_operator(runs: list[SeedRun]) -> dict[str, dict[str, int]]:
+    """Per source ("scripted", or the generation operator that made the candidate): offspring
+    queued, trials run, and the trials' verdicts (plus offspring rejected at activation)."""
+    table: dict[str, dict[str, int]] = {}
+    for run in runs:
+        for operator, count in run.offspring.items():
+            row = table.setdefault(operator, {})
+            row["queued"] = row.get("queued", 0) + count
+        for operator, count in run.rejected.items():
+            row = table.setdefault(operator, {})
+            row["rejected"] = row.get("rejected", 0) + count
+        for trial in run.trials:
+            row = table.setdefault(trial.operator or "scripted", {})
+            row["trials"] = row.get("trials", 0) + 1
+            row[trial.state] = row.get(trial.state, 0) + 1
+            row["correct"] = row.get("correct", 0) + trial.correct
+    return table
+
+
+def print_generations(by_policy: dict[str, list[SeedRun]]) -> None:
+    """Every trial of ``--source generations``, then verdicts by operator, per policy."""
+    print("\n--source generations: every trial (gene, or operator(what it changes in the world))")
+    for policy, runs in by_policy.items():
+        for run in runs:
+            print(f"  seed {run.seed:4d} {SHORT[policy]:>9}:")
+            for t in run.trials:
+                print(
+                    f"    gen {t.generation:2d} {t.source:>10} {t.gene:>22} ({t.kind}, gain "
+                    f"{t.gain:+.2f}, tokens x{t.token_ratio:.2f}): {t.state} "
+                    f"({t.candidate_traces}/{t.champion_traces} traces)"
+                )
+        if runs:
+            print(f"  {SHORT[policy]} by operator:")
+            for operator, row in sorted(by_operator(runs).items()):
+                print(f"    {operator:>32}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
 
 
 def print_figures(

@@ -7,6 +7,11 @@ patched out), the trial evaluated after every trace as the runtime asks (on comm
 decision, promotion with its watch window (``trials_tick`` → ``watch_check`` → rollback) or
 prune. The world provider replaces the coder's model: it reads the structure from the request
 and draws the outcome from the world. Needs Django set up and an empty test database.
+
+``Settings.source == "generations"``: the founding genome has a legacy coder before the coder;
+each generation's candidate is an offspring of ``evolution_generation_attempt`` (the real
+service, run whenever nothing is queued at the root, with the bench's trial bounds) while one
+is queued, else the scripted source's next gene; whichever ``trials_tick`` activates is run.
 """
 
 from __future__ import annotations
@@ -35,18 +40,25 @@ from organization.genome import (
     PromptComponent,
     PromptSection,
     ViableNode,
+    apply_patch,
+    parse_patch,
     single_coder,
 )
 from organization.genome.patches import AddChild, AddPromptComponent, patch_to_json
 from organization.selectors import _version_cache, champion_genome
 from organization.services import genome_bootstrap_from
 from trials.domain.audit import RuleBasedSystem3StarAuditor, review_leaf
+from trials.domain.evolution import PARSIMONY, RECOMBINE, RETIRE, EvolutionPolicy
 from trials.models import Trial
 from trials.services.audits import audit_run
 from trials.services.candidates import suggestion_queue
+from trials.services.evolution import evolution_generation_attempt
 from trials.services.promotion import trial_conclude
 from trials.services.schedule import trials_tick
 from workers.domain.homeostat import GeneSuggestionDraft, SafetyLimits, SuggestionSource, TrialMode
+from workers.domain.messages import TaskPacket
+from workers.domain.prompt import build_model_request
+from workers.domain.routing import route
 from workers.models import Directive
 from workers.providers.base import ModelRequest, ModelResponse, ProviderError, Usage
 from workers.services.controller import controller_receive
@@ -58,7 +70,9 @@ from .determinism import Clock, deterministic
 from .records import SeedRun, Settings, TrialRecord
 from .source import ScriptedSource
 from .world import (
+    BASE_TOKENS,
     GENE_BY_NAME,
+    LEGACY_MARKER,
     Structure,
     is_best,
     outcome,
@@ -70,7 +84,12 @@ from .world import (
 
 ROOT = "root-codebase-system"
 CODER = "primary-code-service"
+LEGACY = "legacy-coder"
 ACTOR = "bench:evolution"
+OPERATOR_LABEL = {PARSIMONY: "parsimony", RETIRE: "retire", RECOMBINE: "recombine"}
+# The world's tokens are ~500 a task, not the production threshold's 120 000: token pressure
+# when the recent traces average 5% over the founding cost.
+TOKEN_PRESSURE = int(BASE_TOKENS * 1.05)
 FINAL = {"promoted", "pruned", "inconclusive", "rolled_back", "frozen", "rejected"}
 
 
@@ -98,30 +117,46 @@ class WorldProvider:
         return ModelResponse(output_text=f"world: task {number} done", usage=usage)
 
 
-def world_genome() -> OrganizationalGenome:
+def world_genome(source: str = "scripted") -> OrganizationalGenome:
+    """A lone coder; for ``--source generations`` a legacy coder beside it that the router
+    reaches first (so the generation has a low-fitness child to retire)."""
     genome = single_coder()
     genome.nodes[CODER].model = ModelSpec(provider="scripted", model="world")
+    if source == "generations":
+        legacy = ViableNode.leaf(LEGACY, LeafOperationSpec.coding(), id=LEGACY)
+        legacy.system_5.identity = "Legacy coding leaf, kept from an older organization."
+        legacy.model = ModelSpec(provider="scripted", model="world")
+        legacy.prompt.behavior_rules.append(
+            PromptComponent(id="legacy-style", text=LEGACY_MARKER, tags=["evolution-bench"])
+        )
+        genome = apply_patch(genome, AddChild(parent_id=ROOT, child=legacy))
+        root = genome.nodes[ROOT]
+        root.children = [LEGACY, *(child for child in root.children if child != LEGACY)]
     return genome
 
 
 def structure_of(genome: OrganizationalGenome) -> Structure:
-    """The world's view of a genome: the coder's live siblings and its prompt."""
-    coder = genome.nodes[CODER]
-    peers = ",".join(
-        str(node.leaf_operation.kind)
-        for node_id in genome.nodes[ROOT].children
-        if node_id != CODER
-        and (node := genome.nodes[node_id]).leaf_operation.kind is not None
-        and node.status.value != "Retired"
+    """The world's view of a genome: what the request of the leaf its router gives a code task
+    shows (its live sibling leaves' kinds, its own active prompt), as the provider reads it."""
+    task = TaskPacket(id="bench-structure", title="structure", metadata=CODE_TASK)
+    leaf = route(genome, ROOT, task).child_id
+    request = build_model_request(genome, leaf, task)
+    return structure_from_request(request.metadata["peer_leaf_kinds"], request.instructions)
+
+
+CODE_TASK = {"requires_code_write": "true", "task_class": "code"}
+
+
+def evolution_policy(settings: Settings) -> EvolutionPolicy:
+    """The generation's policy with the scripted candidates' trial bounds (instead of the
+    production probation, 10 tasks at a 10% share), so their trials compare, and the world's
+    token scale (about 500 a task, not the production threshold's 120 000)."""
+    return EvolutionPolicy(
+        high_average_token_threshold=TOKEN_PRESSURE,
+        probation_max_tasks=settings.max_tasks,
+        probation_token_budget=10**9,
+        canary_traffic_share_basis_points=settings.share_basis_points,
     )
-    prompt = coder.prompt
-    texts = " ".join(
-        c.text
-        for section in (prompt.behavior_rules, prompt.domain_hints)
-        for c in section
-        if c.active
-    )
-    return structure_from_request(peers, texts)
 
 
 def gene_patch(name: str, genome: OrganizationalGenome) -> dict[str, Any]:
@@ -161,6 +196,9 @@ class Loop:
         self.state: dict[str, Any] = {"tokens": 0, "regret": 0, "best_so_far": 0.0}
         self.outbox: list[tuple[str, str]] = []
         self.run = SeedRun(seed=seed, policy=policy, engine="services")
+        self.evolution = evolution_policy(settings)
+        self.offspring_ids: set[str] = set()
+        self.scripted_yet = False  # --source generations: the first scripted gene is audited
 
     def capture(self, *, envelope_id: str, queue: str) -> None:
         self.outbox.append((envelope_id, queue))
@@ -197,8 +235,12 @@ class Loop:
         """Every token the world's provider has spent so far."""
         return int(self.state["tokens"])
 
-    def queue(self, generation: int, gene: str) -> Trial:
-        if generation == 1 and gene == "reviewer":
+    def queue(self, generation: int, gene: str, *, audit: bool | None = None) -> Trial:
+        """Queue the scripted source's gene: the reviewer through the System 3* audit when
+        ``audit`` (by default: in generation 1)."""
+        if audit is None:
+            audit = generation == 1
+        if audit and gene == "reviewer":
             auditor = RuleBasedSystem3StarAuditor(
                 trial_mode=TrialMode.CANARY,
                 traffic_share_basis_points=self.settings.share_basis_points,
@@ -228,12 +270,22 @@ class Loop:
         return suggestion_queue(draft=draft, actor=ACTOR)
 
     def trial(self, generation: int, gene: str) -> TrialRecord:
-        base = structure_of(champion_genome())  # type: ignore[arg-type]
-        candidate = Structure(base.genes | {gene})
+        """The scripted source's trial of ``gene``: queued, activated, run to its end."""
+        genome = champion_genome()
+        assert genome is not None
         trial = self.queue(generation, gene)
         if self.policy != "sequential_confidence_v1":
             Trial.objects.filter(pk=trial.pk).update(metadata={"decision_rule": self.policy})
         trials_tick(actor=ACTOR)
+        return self.conduct(trial, generation, gene, genome)
+
+    def conduct(
+        self, trial: Trial, generation: int, gene: str, genome: OrganizationalGenome
+    ) -> TrialRecord:
+        """Directives until the active ``trial`` ends (or the bench's budget for it is spent),
+        then its watch window if promoted. ``genome``: the champion it was tried against."""
+        base = structure_of(genome)
+        candidate = structure_of(apply_patch(genome, parse_patch(trial.suggestion.patch)))
         tokens_before, directives = self.tokens(), 0
         state = Trial.objects.values_list("state", flat=True).get(pk=trial.pk)
         while state == Trial.State.ACTIVE and directives < self.settings.directive_budget:
@@ -250,6 +302,7 @@ class Loop:
                 self.directive()
             trials_tick(actor=ACTOR)
             trial.refresh_from_db()
+        operator = str(trial.metadata.get("evolution_operator", ""))
         return TrialRecord(
             seed=self.seed,
             policy=self.policy,
@@ -264,22 +317,87 @@ class Loop:
             champion_traces=trial.champion_traces,
             directives=directives,
             tokens=self.tokens() - tokens_before,
+            source="generation" if operator else "scripted",
+            operator=operator,
         )
+
+    def generation_slot(
+        self, generation: int, source: ScriptedSource, champion: Structure
+    ) -> TrialRecord | None:
+        """One trial under ``--source generations``: the evolution generation's offspring while
+        any is queued (a generation runs when none is), else the scripted source's next gene;
+        the trial ``trials_tick`` activates is run. A queued offspring whose base a promotion
+        superseded is rejected at activation (counted in ``run.rejected``); then try again."""
+        for _ in range(3):
+            queued = Trial.objects.filter(state=Trial.State.QUEUED, controller_node_id=ROOT)
+            if not queued.exists():
+                attempt = evolution_generation_attempt(
+                    controller_node_id=ROOT, actor=ACTOR, policy=self.evolution
+                )
+                for offspring in attempt.trials:
+                    operator = str(offspring.metadata["evolution_operator"])
+                    self.run.offspring[operator] = self.run.offspring.get(operator, 0) + 1
+                    self.offspring_ids.add(offspring.pk)
+            gene = None
+            if not queued.exists():
+                gene = source.next(champion.genes)
+                if gene is None:
+                    return None
+                self.queue(generation, gene, audit=not self.scripted_yet)
+                self.scripted_yet = True
+            if self.policy != "sequential_confidence_v1":
+                for waiting in queued:
+                    waiting.metadata = {**waiting.metadata, "decision_rule": self.policy}
+                    waiting.save(update_fields=["metadata"])
+            genome = champion_genome()
+            assert genome is not None
+            report = trials_tick(actor=ACTOR)
+            self.count_rejected()
+            if not report.activated:
+                continue
+            trial = Trial.objects.select_related("suggestion").get(pk=report.activated[0])
+            operator = str(trial.metadata.get("evolution_operator", ""))
+            if operator:
+                label = OPERATOR_LABEL.get(operator, operator)
+                changed = structure_of(apply_patch(genome, parse_patch(trial.suggestion.patch)))
+                diff = [f"+{g}" for g in sorted(changed.genes - champion.genes)] + [
+                    f"-{g}" for g in sorted(champion.genes - changed.genes)
+                ]
+                record = self.conduct(trial, generation, f"{label}({''.join(diff)})", genome)
+            else:
+                assert gene is not None
+                record = self.conduct(trial, generation, gene, genome)
+                source.tried(gene, record.state)
+            return record
+        return None
+
+    def count_rejected(self) -> None:
+        rejected = Trial.objects.filter(pk__in=self.offspring_ids, state=Trial.State.REJECTED)
+        for trial_id, metadata in rejected.values_list("pk", "metadata"):
+            operator = str(metadata.get("evolution_operator", ""))
+            self.run.rejected[operator] = self.run.rejected.get(operator, 0) + 1
+            self.offspring_ids.discard(trial_id)
 
     def go(self) -> SeedRun:
         started = time.perf_counter()
         run, source = self.run, ScriptedSource(self.seed)
-        genome_bootstrap_from(genome=world_genome(), actor=ACTOR, label="evolution-world")
+        generations = self.settings.source == "generations"
+        genome_bootstrap_from(
+            genome=world_genome(self.settings.source), actor=ACTOR, label="evolution-world"
+        )
         champion = structure_of(champion_genome())  # type: ignore[arg-type]
         self.state["best_so_far"] = champion.mean_rate
         run.champion_rate.append(champion.mean_rate)
         for _ in range(self.settings.baseline):
             self.directive()
         for generation in range(1, self.settings.generations + 1):
-            gene = source.next(champion.genes)
-            if gene is not None:
+            record: TrialRecord | None = None
+            if generations:
+                record = self.generation_slot(generation, source, champion)
+            elif (gene := source.next(champion.genes)) is not None:
                 record = self.trial(generation, gene)
                 source.tried(gene, record.state)
+            if record is not None:
                 run.trials.append(record)
                 champion = structure_of(champion_genome())  # type: ignore[arg-type]
                 self.state["best_so_far"] = max(self.state["best_so_far"], champion.mean_rate)

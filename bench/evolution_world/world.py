@@ -5,6 +5,11 @@ request shows (the kinds of the leaves beside it, the prompt components in its i
 Each structure has a true success rate per task class and a token cost; outcomes are drawn
 with common random numbers keyed by (seed, task number), so every structure faces the same
 luck on the same task, and a rerun with the same seed draws exactly the same outcomes.
+
+``GENERATION_GENES`` are what the evolution generation's operators produce (``--source
+generations``): its parsimony guardrail, read from a leaf's prompt like any prompt gene, and a
+legacy coder the retirement operator can retire (read from the serving leaf's own prompt, so a
+retired legacy coder, which the router no longer reaches, shows in no request).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from trials.domain.evolution import PARSIMONY_TEXT
 
 TASK_CLASSES = ("code", "docs")
 # The founding champion: a lone coder.
@@ -77,7 +84,29 @@ GENES: tuple[Gene, ...] = (
         description="a behavior rule a little better on success, far worse on tokens",
     ),
 )
-GENE_BY_NAME = {gene.name: gene for gene in GENES}
+# What the evolution generation's operators produce (``--source generations``, services engine
+# only). Not in ``GENES``: the scripted source's order and the best reachable structure are
+# drawn over those alone, so the scripted runs and their chain hashes stay as they were.
+LEGACY_MARKER = "Follow the 2019 legacy house style and rewrite every touched file in full."
+GENERATION_GENES: tuple[Gene, ...] = (
+    Gene(
+        "parsimony",
+        "worse",
+        {"code": -0.02, "docs": -0.02},
+        token_factor=0.8,
+        prompt_marker=PARSIMONY_TEXT,
+        description="the generation's parsimony guardrail in a leaf's prompt: fewer tokens, "
+        "a little less success",
+    ),
+    Gene(
+        "legacy",
+        "worse",
+        {"code": -0.28, "docs": -0.48},
+        prompt_marker=LEGACY_MARKER,
+        description="a legacy coder the router reaches first: it fails almost every task",
+    ),
+)
+GENE_BY_NAME = {gene.name: gene for gene in (*GENES, *GENERATION_GENES)}
 
 
 def clip(rate: float) -> float:
@@ -127,7 +156,7 @@ def structure_from_request(peer_leaf_kinds: str, instructions: str) -> Structure
     peers = set(peer_leaf_kinds.split(","))
     names = [
         gene.name
-        for gene in GENES
+        for gene in (*GENES, *GENERATION_GENES)
         if (gene.peer_kind is not None and gene.peer_kind in peers)
         or (gene.prompt_marker is not None and gene.prompt_marker in instructions)
     ]
