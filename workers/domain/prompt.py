@@ -1,7 +1,8 @@
 """The prompt builder (docs/rules/leaf.md): what a leaf's model is told, from the genome alone.
 
 The instructions restate the node's System 5 policy, its runtime capabilities (derived from
-structure, never from prompt text) and its permissions, then the active prompt genes. The
+structure, never from prompt text) and its permissions, then the active prompt genes, and
+the behavior rules of the controllers above it (a metasystem's rules govern its subtree). The
 input is the task packet itself as JSON, so nothing the controller decided is paraphrased.
 """
 
@@ -77,10 +78,33 @@ def build_instructions(genome: OrganizationalGenome, node: ViableNode, task: Tas
         active = [component for component in components if component.active]
         if active:
             sections.append(f"# {title}\n{_bullets(c.text for c in active)}")
+    inherited = controller_behavior_rules(genome, node)
+    if inherited:
+        sections.append(f"# Behavior rules of the controllers above\n{_bullets(inherited)}")
     contract = prompt.output_contract
     contract_text = contract.text if contract is not None and contract.active else None
     sections.append(f"# Output contract\n{contract_text or DEFAULT_OUTPUT_CONTRACT}\n")
     return "\n".join(sections)
+
+
+def controller_behavior_rules(genome: OrganizationalGenome, node: ViableNode) -> list[str]:
+    """The active behavior rules of ``node``'s controllers, nearest first, each text once.
+
+    A metasystem never calls a model, so a rule it carries (an operator's patch, or the
+    evolution's parsimony guardrail) governs its subtree only by reaching the leaves'
+    instructions: every leaf below it reads it here.
+    """
+    texts: list[str] = []
+    seen = {c.text for c in node.prompt.behavior_rules if c.active}
+    parent_id = node.parent_id
+    while parent_id is not None:
+        controller = genome.nodes[parent_id]
+        for component in controller.prompt.behavior_rules:
+            if component.active and component.text not in seen:
+                seen.add(component.text)
+                texts.append(component.text)
+        parent_id = controller.parent_id
+    return texts
 
 
 def _identity(node: ViableNode, task: TaskPacket) -> str:

@@ -148,6 +148,44 @@ def test_only_active_prompt_genes_appear_in_their_sections(genome, task):
     ]
 
 
+def test_a_leaf_reads_the_active_behavior_rules_of_its_controllers_nearest_first(genome, task):
+    """A metasystem calls no model: a rule on a controller (the evolution's parsimony
+    guardrail, say) governs its subtree only through its leaves' instructions."""
+    unit = ViableNode.metasystem("unit", id="unit")
+    add_child(genome, genome.root_node_id, unit)
+    coder = ViableNode.leaf("deep-coder", LeafOperationSpec.coding(), id="deep-coder")
+    add_child(genome, "unit", coder)
+    genome.node(genome.root_node_id).prompt.behavior_rules = [
+        PromptComponent(text="Prefer the smallest bundle that can succeed."),
+        PromptComponent(text="A retired root rule.", active=False),
+        PromptComponent(text="Keep changes small."),
+    ]
+    unit.prompt.behavior_rules = [PromptComponent(text="Keep changes small.")]
+    coder.prompt.behavior_rules = [PromptComponent(text="Run the tests before answering.")]
+
+    instructions = build_model_request(genome, "deep-coder", task).instructions
+
+    assert (
+        "\n# Behavior rules\n- Run the tests before answering.\n"
+        "\n# Behavior rules of the controllers above\n"
+        "- Keep changes small.\n- Prefer the smallest bundle that can succeed.\n"
+        "\n# Output contract\n"
+    ) in instructions
+    assert "A retired root rule." not in instructions
+    # The leaf's own rule is not repeated when a controller carries the same text.
+    coder.prompt.behavior_rules = [PromptComponent(text="Keep changes small.")]
+    again = build_model_request(genome, "deep-coder", task).instructions
+    assert again.count("Keep changes small.") == 1
+
+
+def test_no_inherited_heading_when_no_controller_has_an_active_rule(genome, task):
+    genome.node(genome.root_node_id).prompt.behavior_rules = [
+        PromptComponent(text="Retired.", active=False)
+    ]
+    instructions = build_model_request(genome, LEAF, task).instructions
+    assert "controllers above" not in instructions
+
+
 def test_an_active_output_contract_replaces_the_default(genome, task):
     genome.node(LEAF).prompt.output_contract = PromptComponent(text="Answer with JSON only.")
 
