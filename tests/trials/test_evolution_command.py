@@ -67,7 +67,8 @@ def test_it_prints_the_generation_each_operator_and_the_queued_trial(nested: Non
         "needs more than one" in output
     )
     assert (
-        "recombine_elite_parent_patches: skipped: 0 elite parent(s); recombination needs two"
+        "recombine_elite_parent_patches: skipped: 0 promoted elite parent(s); recombination "
+        "needs two"
         in output
     )
     assert (

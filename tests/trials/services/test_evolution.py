@@ -245,7 +245,10 @@ def decided_trial(tool: str, *, candidate: tuple[int, int], champion: tuple[int,
     return trial_evaluate(trial_id=trial.id)
 
 
-def test_recombination_leaves_out_the_promoted_parent_already_in_the_champion(champion) -> None:
+def test_recombination_never_breeds_from_pruned_trials(champion) -> None:
+    """The elites here are one promoted trial (its patch is in the champion now) and two
+    pruned ones. The reference would batch the two pruned patches, bringing both losses
+    back; this project recombines promoted parents only, so nothing is bred."""
     promoted = decided_trial("lint", candidate=(55, 5), champion=(20, 40))
     assert promoted.state == Trial.State.PROMOTED
     fmt = decided_trial("format", candidate=(10, 50), champion=(45, 15))
@@ -254,17 +257,13 @@ def test_recombination_leaves_out_the_promoted_parent_already_in_the_champion(ch
 
     attempt = evolution_generation_attempt(controller_node_id=ROOT, actor="operator:test")
 
-    generation = attempt.generation
-    assert generation is not None
-    assert generation.parent_trial_ids[0] == promoted.id
-    assert set(generation.parent_trial_ids) == {promoted.id, fmt.id, docs.id}
-    [child] = Trial.objects.filter(pk__in=generation.offspring_trial_ids)
-    assert child.metadata["evolution_operator"] == RECOMBINE
-    assert set(child.metadata["evolution_parent_trial_ids"]) == {fmt.id, docs.id}
-    steps = child.suggestion.patch["patches"]
-    assert sorted(step["tool"]["name"] for step in steps) == ["docs", "format"]
-    [recombine] = [op for op in generation.operators if op["operator"] == RECOMBINE]
-    assert "patch is already in the champion" in recombine["reason"]
+    assert [e.trial_id for e in attempt.plan.elites][0] == promoted.id
+    assert {e.trial_id for e in attempt.plan.elites} == {promoted.id, fmt.id, docs.id}
+    assert all(o.operator != RECOMBINE for o in attempt.plan.offspring)
+    assert not Trial.objects.filter(metadata__evolution_operator=RECOMBINE).exists()
+    [report] = [r for r in attempt.plan.reports if r.operator == RECOMBINE]
+    assert "1 promoted elite parent(s)" in report.reason
+    assert "pruned: a loss is not a parent" in report.reason
 
 
 def test_the_lineage_follows_a_rollback_to_the_version_it_restored(champion) -> None:

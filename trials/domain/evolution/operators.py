@@ -35,6 +35,7 @@ from trials.domain.evolution.checks import (
 )
 from trials.domain.evolution.model import (
     PARSIMONY,
+    PROMOTED,
     RECOMBINE,
     RETIRE,
     Elite,
@@ -193,11 +194,18 @@ def recombine_elite_parents(
 ) -> Proposal | str:
     """For elite pairs (i < j) in rank order, the first batch of both parents' patches that
     applies cleanly to the champion, leaving out steps the champion already has; a pair
-    where either parent would add nothing new is not a recombination."""
-    if len(elites) < 2:
-        return f"{len(elites)} elite parent(s); recombination needs two"
+    where either parent would add nothing new is not a recombination.
+
+    Only promoted elites are parents: a pruned trial measured a loss (or broke a guardrail),
+    and a batch carrying its patch brings the loss back (the reference recombined pruned
+    trials above all, since the promoted ones were already in the champion)."""
+    pruned = [elite.trial_id[:8] for elite in elites if elite.state != PROMOTED]
+    parents = [elite for elite in elites if elite.state == PROMOTED]
+    if len(parents) < 2:
+        left_out = f" ({', '.join(pruned)} pruned: a loss is not a parent)" if pruned else ""
+        return f"{len(parents)} promoted elite parent(s){left_out}; recombination needs two"
     skipped = []
-    for left, right in combinations(elites, 2):
+    for left, right in combinations(parents, 2):
         pair = f"{left.trial_id[:8]}+{right.trial_id[:8]}"
         try:
             left_steps, after_left = novel_steps(inputs.champion, parse_patch(left.patch))
