@@ -21,7 +21,7 @@ from ledger.consumers import CLOSE_TRY_AGAIN_LATER, LedgerFollowingConsumer
 from ledger.selectors import ledger_head_seq
 from ledger.stream import StreamEvent, in_database
 from organization import roles
-from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html
+from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html, may_raise_signal
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,13 @@ def _head_seq() -> int:
 
 
 @in_database
-def _render(sections: set[str], listing: Listing) -> str:
-    return alarm_sections_html(sections, listing)
+def _may_raise_signal(user: object) -> bool:
+    return may_raise_signal(user)
+
+
+@in_database
+def _render(sections: set[str], listing: Listing, raise_signal: bool) -> str:
+    return alarm_sections_html(sections, listing, may_raise_signal=raise_signal)
 
 
 class AlarmsConsumer(LedgerFollowingConsumer):
@@ -59,10 +64,12 @@ class AlarmsConsumer(LedgerFollowingConsumer):
         # The page's own ?page=&q=, so that live sections show the rows the visitor looks at.
         query = self.scope.get("query_string", b"").decode("latin-1")
         self.listing = Listing.of(QueryDict(query))
+        # The Pause and Resume buttons are for those who may raise signals (a POST checks again).
+        self.raise_signal = await _may_raise_signal(self.scope["user"])
         await self.accept()
         # Read the head before rendering: anything later is rendered again.
         head = await _head_seq()
-        await self.send(text_data=await _render(set(ALL_SECTIONS), self.listing))
+        await self.send(text_data=await _render(set(ALL_SECTIONS), self.listing, self.raise_signal))
         self._changed: set[str] = set()
         self._dirty = asyncio.Event()
         self._renderer = asyncio.create_task(self._render_changes())
@@ -83,7 +90,7 @@ class AlarmsConsumer(LedgerFollowingConsumer):
             # Bursts coalesce: everything changed since the last render goes in one frame.
             sections, self._changed = self._changed, set()
             try:
-                html = await _render(sections, self.listing)
+                html = await _render(sections, self.listing, self.raise_signal)
             except Exception:
                 logger.exception("AlarmsConsumer stopped following the ledger")
                 await self.close(code=CLOSE_TRY_AGAIN_LATER)
