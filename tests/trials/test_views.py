@@ -345,3 +345,22 @@ def test_a_viewers_sockets_push_the_trials_without_the_decision_buttons(viewer: 
     assert detail.startswith('<div id="trial-detail" hx-swap-oob="true"')
     for frame in (first, pushed, detail):
         assert "/approve/" not in frame and "/reject/" not in frame
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_render_closes_the_trials_socket_with_try_again_later(
+    viewer: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the database went away")
+
+    async def scenario() -> int:
+        inbox = trials_socket(viewer)
+        assert (await inbox.connect())[0]
+        await inbox.receive_from(timeout=5)
+        monkeypatch.setattr("trials.consumers.inbox_sections_html", broken)
+        await database_sync_to_async(_queue_another_trial)()
+        return int((await inbox.receive_output(timeout=5))["code"])
+
+    assert async_to_sync(scenario)() == 1013
+    assert "TrialsConsumer stopped following the ledger" in caplog.text

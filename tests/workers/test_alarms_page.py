@@ -319,3 +319,22 @@ def test_the_alarms_socket_renders_the_page_of_nodes_the_visitor_looks_at(
 
     assert node_rows(first) == ["backend-coder"]
     assert 'value="coder"' in first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_render_closes_the_alarms_socket_with_try_again_later(
+    operator_client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the database went away")
+
+    async def scenario() -> int:
+        socket = alarms_socket(operator_client)
+        assert (await socket.connect())[0]
+        await socket.receive_from(timeout=5)
+        monkeypatch.setattr("workers.consumers.alarm_sections_html", broken)
+        await database_sync_to_async(pause)("backend-system")
+        return int((await socket.receive_output(timeout=5))["code"])
+
+    assert async_to_sync(scenario)() == 1013
+    assert "AlarmsConsumer stopped following the ledger" in caplog.text
