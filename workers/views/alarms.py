@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from organization import roles
 from organization.access import page_needs
 from organization.models import Node
+from organization.query import query_page, query_text
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
 from workers.errors import Rejected
 from workers.selectors import alarm_context
@@ -52,10 +53,8 @@ class Listing:
 
     @classmethod
     def of(cls, params: QueryDict) -> Listing:
-        page = params.get("page", "")
         return cls(
-            page=int(page) if page.isdigit() and int(page) > 0 else 1,
-            query=params.get("q", "").strip()[:MAX_QUERY_LENGTH],
+            page=query_page(params), query=query_text(params, "q", max_length=MAX_QUERY_LENGTH)
         )
 
     @property
