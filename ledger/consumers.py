@@ -40,6 +40,7 @@ CLOSE_UNKNOWN_NODE = 4404
 # "Try again later": htmx's ws extension reconnects on it (not on 1011), and a
 # client of /ws/events/ resumes from its last seq without loss.
 CLOSE_TRY_AGAIN_LATER = 1013
+MAX_SEQ_DIGITS = 18
 
 
 class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -123,7 +124,8 @@ def _stream_query(query_string: bytes) -> tuple[str, int | None] | None:
         return None
     if not sinces:
         return nodes[0], None
-    if not sinces[0].isdigit():
+    # Decimal digits, and few enough for a bigint: "²" is a digit to isdigit(), not to int().
+    if not sinces[0].isdecimal() or len(sinces[0]) > MAX_SEQ_DIGITS:
         return None
     return nodes[0], int(sinces[0])
 
