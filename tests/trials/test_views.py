@@ -360,7 +360,10 @@ def test_a_failing_render_closes_the_trials_socket_with_try_again_later(
         await inbox.receive_from(timeout=5)
         monkeypatch.setattr("trials.consumers.inbox_sections_html", broken)
         await database_sync_to_async(_queue_another_trial)()
-        return int((await inbox.receive_output(timeout=5))["code"])
+        code = int((await inbox.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await inbox.disconnect()
+        return code
 
     assert async_to_sync(scenario)() == 1013
     assert "TrialsConsumer stopped following the ledger" in caplog.text

@@ -334,7 +334,10 @@ def test_a_failing_render_closes_the_alarms_socket_with_try_again_later(
         await socket.receive_from(timeout=5)
         monkeypatch.setattr("workers.consumers.alarm_sections_html", broken)
         await database_sync_to_async(pause)("backend-system")
-        return int((await socket.receive_output(timeout=5))["code"])
+        code = int((await socket.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await socket.disconnect()
+        return code
 
     assert async_to_sync(scenario)() == 1013
     assert "AlarmsConsumer stopped following the ledger" in caplog.text

@@ -130,7 +130,10 @@ def test_the_socket_closes_with_4404_once_the_directive_is_gone(
         assert (await connection.connect())[0]
         await connection.receive_from(timeout=5)
         await database_sync_to_async(directive_deleted)()
-        return int((await connection.receive_output(timeout=5))["code"])
+        code = int((await connection.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await connection.disconnect()
+        return code
 
     assert async_to_sync(scenario)() == 4404
 
@@ -151,7 +154,10 @@ def test_a_failing_render_closes_the_socket_with_try_again_later(
         await connection.receive_from(timeout=5)
         monkeypatch.setattr("workers.directive_consumer.directive_sections_html", broken)
         await database_sync_to_async(task_finishes)("d-implementation", directive.id)
-        return int((await connection.receive_output(timeout=5))["code"])
+        code = int((await connection.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await connection.disconnect()
+        return code
 
     assert async_to_sync(scenario)() == 1013
     assert "DirectiveConsumer stopped following the ledger" in caplog.text
