@@ -10,6 +10,9 @@ node, 1013 (try again later) when reading the ledger failed; the error is logged
 The ledger knows no nodes (it sits below ``organization``), so
 ``LedgerStreamConsumer`` asks its subclass whether a node exists:
 ``organization.consumers.SubtreeStreamConsumer`` is the one that is routed.
+
+The live pages' sockets (``/ws/alarms/``, ``/ws/trials/``, ``/ws/directives/``) are
+``LivePageConsumer``s: HTML frames for htmx's ws extension, rendered from the database.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ CLOSE_UNKNOWN_NODE = 4404
 # "Try again later": htmx's ws extension reconnects on it (not on 1011), and a
 # client of /ws/events/ resumes from its last seq without loss.
 CLOSE_TRY_AGAIN_LATER = 1013
+MAX_SEQ_DIGITS = 18
 
 
 class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -120,7 +124,8 @@ def _stream_query(query_string: bytes) -> tuple[str, int | None] | None:
         return None
     if not sinces:
         return nodes[0], None
-    if not sinces[0].isdigit():
+    # Decimal digits, and few enough for a bigint: "²" is a digit to isdigit(), not to int().
+    if not sinces[0].isdecimal() or len(sinces[0]) > MAX_SEQ_DIGITS:
         return None
     return nodes[0], int(sinces[0])
 
@@ -200,3 +205,59 @@ class LedgerStreamConsumer(LedgerFollowingConsumer):
     async def deliver(self, events: Sequence[StreamEvent]) -> None:
         for event in events:
             await self.send(text_data=event.frame)
+
+
+class LivePageConsumer(LedgerFollowingConsumer):
+    """A live page's websocket: whole sections of HTML, rendered from the database.
+
+    After ``accept`` a subclass calls ``go_live``: it reads the ledger's head, renders the
+    first frame and follows the reader from that head, so nothing landing in between is
+    missed (it is rendered again). Each frame is rendered on a task of its own, so the
+    shared reader never waits for a page render; events delivered meanwhile coalesce into
+    the next frame. Subclasses implement ``wants`` and ``render``, and ``deliver`` if they
+    keep track of what changed (then they call ``changed``). A render that fails closes with
+    1013 (the error is logged); one that answers None (what the page shows is gone) closes
+    with ``gone_close_code``.
+    """
+
+    gone_close_code = CLOSE_UNKNOWN_NODE
+    _renderer: asyncio.Task[None] | None = None
+
+    async def render(self) -> str | None:
+        """The next frame, or None when what the page shows is gone."""
+        raise NotImplementedError
+
+    async def go_live(self) -> None:
+        # Read the head before rendering: anything later is rendered again.
+        head = await _head_seq()
+        self._dirty = asyncio.Event()
+        self._dirty.set()
+        self._renderer = asyncio.create_task(self._render_changes())
+        self.start_following(after_seq=head)
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    async def deliver(self, events: Sequence[StreamEvent]) -> None:
+        self.changed()
+
+    async def _render_changes(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                html = await self.render()
+            except Exception:
+                logger.exception("%s stopped following the ledger", type(self).__name__)
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
+                return
+            if html is None:
+                await self.close(code=self.gone_close_code)
+                return
+            await self.send(text_data=html)
+
+    def stop_following(self) -> None:
+        if self._renderer is not None:
+            self._renderer.cancel()
+            self._renderer = None
+        super().stop_following()

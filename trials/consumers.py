@@ -3,36 +3,21 @@
 Like ``/ws/alarms/`` (``workers.consumers``): each frame holds whole sections of the page
 (``trials.views``) marked ``hx-swap-oob``, rendered from the database, so a reconnect just
 starts with a full refresh. ``?trial=<id>`` follows one trial's page instead of the inbox.
-Any ``trial_*`` event re-renders; bursts coalesce into one frame.
+Any ``trial_*`` event re-renders; bursts coalesce into one frame
+(``ledger.consumers.LivePageConsumer``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Sequence
 from urllib.parse import parse_qs
 
-from ledger.consumers import (
-    CLOSE_BAD_REQUEST,
-    CLOSE_TRY_AGAIN_LATER,
-    CLOSE_UNKNOWN_NODE,
-    LedgerFollowingConsumer,
-)
-from ledger.selectors import ledger_head_seq
+from ledger.consumers import CLOSE_BAD_REQUEST, CLOSE_UNKNOWN_NODE, LivePageConsumer
 from ledger.stream import StreamEvent, in_database
 from organization import roles
 from trials.models import Trial
 from trials.views import SECTION_TEMPLATES, detail_state_html, inbox_sections_html, may_decide
 
-logger = logging.getLogger(__name__)
-
 TRIAL_KIND_PREFIX = "trial_"
-
-
-@in_database
-def _head_seq() -> int:
-    return ledger_head_seq()
 
 
 @in_database
@@ -52,10 +37,9 @@ def _render(trial_id: str | None, decide: bool) -> str:
     return inbox_sections_html(set(SECTION_TEMPLATES), may_decide=decide)
 
 
-class TrialsConsumer(LedgerFollowingConsumer):
-    """Renders on a task of its own, so the shared reader never waits for a page render."""
+class TrialsConsumer(LivePageConsumer):
+    """The inbox's sections, or with ``?trial=`` that trial's part of its page."""
 
-    _renderer: asyncio.Task[None] | None = None
     required_permission = roles.VIEW
 
     async def connect(self) -> None:
@@ -73,33 +57,10 @@ class TrialsConsumer(LedgerFollowingConsumer):
             return
         self.decide = await _may_decide(user)
         await self.accept()
-        # Read the head before rendering: anything later is rendered again.
-        head = await _head_seq()
-        await self.send(text_data=await _render(self.trial_id, self.decide))
-        self._dirty = asyncio.Event()
-        self._renderer = asyncio.create_task(self._render_changes())
-        self.start_following(after_seq=head)
+        await self.go_live()
 
     def wants(self, event: StreamEvent) -> bool:
         return event.kind.startswith(TRIAL_KIND_PREFIX)
 
-    async def deliver(self, events: Sequence[StreamEvent]) -> None:
-        self._dirty.set()
-
-    async def _render_changes(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            try:
-                html = await _render(self.trial_id, self.decide)
-            except Exception:
-                logger.exception("TrialsConsumer stopped following the ledger")
-                await self.close(code=CLOSE_TRY_AGAIN_LATER)
-                return
-            await self.send(text_data=html)
-
-    def stop_following(self) -> None:
-        if self._renderer is not None:
-            self._renderer.cancel()
-            self._renderer = None
-        super().stop_following()
+    async def render(self) -> str:
+        return await _render(self.trial_id, self.decide)

@@ -5,26 +5,20 @@ Each frame holds whole sections of the page (``workers.views.alarms``) marked
 so a reconnect simply starts with a full refresh: nothing between the page load
 and the connection can be missed. The consumer follows the ledger through the
 process's shared reader (``ledger.stream``), wanting only the kinds that change
-a section.
+a section; ``ledger.consumers.LivePageConsumer`` renders the frames.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 
 from django.http import QueryDict
 
 from ledger import kinds
-from ledger.consumers import CLOSE_TRY_AGAIN_LATER, LedgerFollowingConsumer
-from ledger.selectors import ledger_head_seq
+from ledger.consumers import LivePageConsumer
 from ledger.stream import StreamEvent, in_database
 from organization import roles
-from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html
-
-logger = logging.getLogger(__name__)
-
+from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html, may_raise_signal
 
 # Which sections an event changes.
 SECTIONS_BY_KIND: dict[str, frozenset[str]] = {
@@ -38,19 +32,18 @@ ALL_SECTIONS = frozenset(SECTION_TEMPLATES)
 
 
 @in_database
-def _head_seq() -> int:
-    return ledger_head_seq()
+def _may_raise_signal(user: object) -> bool:
+    return may_raise_signal(user)
 
 
 @in_database
-def _render(sections: set[str], listing: Listing) -> str:
-    return alarm_sections_html(sections, listing)
+def _render(sections: set[str], listing: Listing, raise_signal: bool) -> str:
+    return alarm_sections_html(sections, listing, may_raise_signal=raise_signal)
 
 
-class AlarmsConsumer(LedgerFollowingConsumer):
-    """Renders on a task of its own, so the shared reader never waits for a page render."""
+class AlarmsConsumer(LivePageConsumer):
+    """The first frame holds every section; later ones, those the events since changed."""
 
-    _renderer: asyncio.Task[None] | None = None
     required_permission = roles.VIEW
 
     async def connect(self) -> None:
@@ -59,14 +52,11 @@ class AlarmsConsumer(LedgerFollowingConsumer):
         # The page's own ?page=&q=, so that live sections show the rows the visitor looks at.
         query = self.scope.get("query_string", b"").decode("latin-1")
         self.listing = Listing.of(QueryDict(query))
+        # The Pause and Resume buttons are for those who may raise signals (a POST checks again).
+        self.raise_signal = await _may_raise_signal(self.scope["user"])
         await self.accept()
-        # Read the head before rendering: anything later is rendered again.
-        head = await _head_seq()
-        await self.send(text_data=await _render(set(ALL_SECTIONS), self.listing))
-        self._changed: set[str] = set()
-        self._dirty = asyncio.Event()
-        self._renderer = asyncio.create_task(self._render_changes())
-        self.start_following(after_seq=head)
+        self._changed: set[str] = set(ALL_SECTIONS)
+        await self.go_live()
 
     def wants(self, event: StreamEvent) -> bool:
         return event.kind in SECTIONS_BY_KIND
@@ -74,24 +64,9 @@ class AlarmsConsumer(LedgerFollowingConsumer):
     async def deliver(self, events: Sequence[StreamEvent]) -> None:
         for event in events:
             self._changed |= SECTIONS_BY_KIND[event.kind]
-        self._dirty.set()
+        self.changed()
 
-    async def _render_changes(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            # Bursts coalesce: everything changed since the last render goes in one frame.
-            sections, self._changed = self._changed, set()
-            try:
-                html = await _render(sections, self.listing)
-            except Exception:
-                logger.exception("AlarmsConsumer stopped following the ledger")
-                await self.close(code=CLOSE_TRY_AGAIN_LATER)
-                return
-            await self.send(text_data=html)
-
-    def stop_following(self) -> None:
-        if self._renderer is not None:
-            self._renderer.cancel()
-            self._renderer = None
-        super().stop_following()
+    async def render(self) -> str:
+        # Bursts coalesce: everything changed since the last render goes in one frame.
+        sections, self._changed = self._changed, set()
+        return await _render(sections, self.listing, self.raise_signal)

@@ -7,37 +7,22 @@ Like ``/ws/alarms/`` (``workers.consumers``): each frame holds the live sections
 It follows the ledger through the process's shared reader (``ledger.stream``) and wants the
 events of its directive only: every change to a task (mapped, routed, held, a result, a
 revision) and the directive settling is recorded with the directive's id. Bursts coalesce:
-a frame holds everything that happened while the last one was rendered.
+a frame holds everything that happened while the last one was rendered
+(``ledger.consumers.LivePageConsumer``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Sequence
 from urllib.parse import parse_qs
 
-from ledger.consumers import (
-    CLOSE_BAD_REQUEST,
-    CLOSE_TRY_AGAIN_LATER,
-    CLOSE_UNKNOWN_NODE,
-    LedgerFollowingConsumer,
-)
-from ledger.selectors import ledger_head_seq
+from ledger.consumers import CLOSE_BAD_REQUEST, CLOSE_UNKNOWN_NODE, LivePageConsumer
 from ledger.stream import StreamEvent, in_database
 from organization import roles
 from workers.models import Directive
 from workers.views.directive_detail import directive_sections_html, selected_task_id
 
-logger = logging.getLogger(__name__)
-
 # 4404 is "unknown node" on /ws/events/; here it says the directive is unknown.
 CLOSE_UNKNOWN_DIRECTIVE = CLOSE_UNKNOWN_NODE
-
-
-@in_database
-def _head_seq() -> int:
-    return ledger_head_seq()
 
 
 @in_database
@@ -50,11 +35,11 @@ def _render(directive_id: str, task_id: str | None) -> str | None:
     return directive_sections_html(directive_id, task_id)
 
 
-class DirectiveConsumer(LedgerFollowingConsumer):
-    """Renders on a task of its own, so the shared reader never waits for a page render."""
+class DirectiveConsumer(LivePageConsumer):
+    """Closes with 4404 once the directive is gone."""
 
-    _renderer: asyncio.Task[None] | None = None
     required_permission = roles.VIEW
+    gone_close_code = CLOSE_UNKNOWN_DIRECTIVE
 
     async def connect(self) -> None:
         if not await self.admit():
@@ -70,36 +55,10 @@ class DirectiveConsumer(LedgerFollowingConsumer):
             await self.refuse(CLOSE_UNKNOWN_DIRECTIVE)
             return
         await self.accept()
-        # Read the head before rendering: anything later is rendered again.
-        head = await _head_seq()
-        self._dirty = asyncio.Event()
-        self._dirty.set()
-        self._renderer = asyncio.create_task(self._render_changes())
-        self.start_following(after_seq=head)
+        await self.go_live()
 
     def wants(self, event: StreamEvent) -> bool:
         return bool(event.directive_id == self.directive_id)
 
-    async def deliver(self, events: Sequence[StreamEvent]) -> None:
-        self._dirty.set()
-
-    async def _render_changes(self) -> None:
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            try:
-                html = await _render(self.directive_id, self.task_id)
-            except Exception:
-                logger.exception("DirectiveConsumer stopped following the ledger")
-                await self.close(code=CLOSE_TRY_AGAIN_LATER)
-                return
-            if html is None:  # the directive is gone
-                await self.close(code=CLOSE_UNKNOWN_DIRECTIVE)
-                return
-            await self.send(text_data=html)
-
-    def stop_following(self) -> None:
-        if self._renderer is not None:
-            self._renderer.cancel()
-            self._renderer = None
-        super().stop_following()
+    async def render(self) -> str | None:
+        return await _render(self.directive_id, self.task_id)

@@ -8,10 +8,35 @@ still gives a line, never an error, since old versions keep the patches they wer
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 BOOTSTRAP = "bootstrap"
 BATCH_SHOWN = 3
+
+# What each kind of patch acts on, in words, over the patch's fields (``_PatchFields``).
+TARGETS: dict[str, str] = {
+    "add_child": "{child.id} under {parent_id}",
+    "promote_leaf_to_metasystem": "{node_id}, its work moved to {extracted_child_id}",
+    "add_channel": "channel {channel.id}",
+    "remove_channel": "channel {channel_id}",
+    "add_prompt_component": "{node_id}: {section} {component.id}",
+    "remove_prompt_component": "{node_id}: component {component_id}",
+    "add_tool": "{node_id}: tool {tool.name}",
+    "remove_tool": "{node_id}: tool {tool_name}",
+    "set_node_status": "{node_id} → {status}",
+    "rollback": "back to version {to_version_id:.8}",
+}
+
+
+class _PatchFields(string.Formatter):
+    """``{child.id}`` reads ``patch["child"]["id"]``; a field the patch lacks reads ``?``."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[str, str]:
+        value = kwargs
+        for key in field_name.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        return ("?" if value is None else str(value)), field_name
 
 
 def patch_kind(patch: Any) -> str:
@@ -28,37 +53,12 @@ def patch_target(patch: Any) -> str:
     if not isinstance(patch, dict):
         return "the first version" if patch is None else ""
     kind = patch.get("kind")
-    child, channel = _mapping(patch, "child"), _mapping(patch, "channel")
-    component, tool = _mapping(patch, "component"), _mapping(patch, "tool")
-    node = patch.get("node_id")
-    if kind == "add_child":
-        return f"{child.get('id', '?')} under {patch.get('parent_id', '?')}"
-    if kind == "promote_leaf_to_metasystem":
-        return f"{node}, its work moved to {patch.get('extracted_child_id', '?')}"
-    if kind == "add_channel":
-        return f"channel {channel.get('id', '?')}"
-    if kind == "remove_channel":
-        return f"channel {patch.get('channel_id', '?')}"
-    if kind == "add_prompt_component":
-        return f"{node}: {patch.get('section', '?')} {component.get('id', '?')}"
-    if kind == "remove_prompt_component":
-        return f"{node}: component {patch.get('component_id', '?')}"
-    if kind == "add_tool":
-        return f"{node}: tool {tool.get('name', '?')}"
-    if kind == "remove_tool":
-        return f"{node}: tool {patch.get('tool_name', '?')}"
-    if kind == "set_node_status":
-        return f"{node} → {patch.get('status', '?')}"
-    if kind == "rollback":
-        return f"back to version {str(patch.get('to_version_id', '?'))[:8]}"
     if kind == "batch":
         inner = [p for p in patch.get("patches") or [] if isinstance(p, dict)]
         shown = "; ".join(f"{patch_kind(p)} {patch_target(p)}".strip() for p in inner[:BATCH_SHOWN])
         more = f"; {len(inner) - BATCH_SHOWN} more" if len(inner) > BATCH_SHOWN else ""
         return f"{len(inner)} patch{'es' if len(inner) != 1 else ''}: {shown}{more}"
+    if isinstance(kind, str) and kind in TARGETS:
+        return _PatchFields().vformat(TARGETS[kind], (), patch)
+    node = patch.get("node_id")
     return str(node) if node else ""
-
-
-def _mapping(patch: dict[str, Any], key: str) -> dict[str, Any]:
-    value = patch.get(key)
-    return value if isinstance(value, dict) else {}

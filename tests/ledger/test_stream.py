@@ -199,6 +199,8 @@ def test_it_closes_4404_for_an_unknown_node(session_cookie: bytes) -> None:
         "node=backend-system&since=abc",
         "node=backend-system&since=-1",
         "node=backend-system&since=1.5",
+        "node=backend-system&since=%C2%B2",  # a digit to str.isdigit, not to int
+        "node=backend-system&since=" + "9" * 5000,  # past the digits int converts
         "node=backend-system&since=1&since=2",
         "node=backend-system&since=999999",  # beyond the end of the ledger
         "since=0",

@@ -320,3 +320,50 @@ def test_a_trial_page_socket_sends_that_trial_and_follows_its_decision(tree: Non
     assert first.startswith('<div id="trial-detail" hx-swap-oob="true"')
     assert f'hx-post="/trials/{trial.id}/approve/"' in first
     assert "/approve/" not in pushed and "not now" in pushed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewers_sockets_push_the_trials_without_the_decision_buttons(viewer: Client) -> None:
+    waiting = make_trial()
+
+    async def scenario() -> tuple[str, str, str]:
+        inbox = trials_socket(viewer)
+        assert (await inbox.connect())[0]
+        first = str(await inbox.receive_from(timeout=5))
+        queued_id = await database_sync_to_async(_queue_another_trial)()
+        pushed = await receive_until(inbox, f'data-trial-id="{queued_id}"')
+        await inbox.disconnect()
+        page = trials_socket(viewer, f"/ws/trials/?trial={waiting.id}")
+        assert (await page.connect())[0]
+        detail = str(await page.receive_from(timeout=5))
+        await page.disconnect()
+        return first, pushed, detail
+
+    first, pushed, detail = async_to_sync(scenario)()
+
+    assert waiting.id in section(first, "pending")
+    assert detail.startswith('<div id="trial-detail" hx-swap-oob="true"')
+    for frame in (first, pushed, detail):
+        assert "/approve/" not in frame and "/reject/" not in frame
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_render_closes_the_trials_socket_with_try_again_later(
+    viewer: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the database went away")
+
+    async def scenario() -> int:
+        inbox = trials_socket(viewer)
+        assert (await inbox.connect())[0]
+        await inbox.receive_from(timeout=5)
+        monkeypatch.setattr("trials.consumers.inbox_sections_html", broken)
+        await database_sync_to_async(_queue_another_trial)()
+        code = int((await inbox.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await inbox.disconnect()
+        return code
+
+    assert async_to_sync(scenario)() == 1013
+    assert "TrialsConsumer stopped following the ledger" in caplog.text

@@ -86,6 +86,32 @@ def test_a_full_load_lists_signals_pauses_and_every_node_without_javascript(
     assert "//unpkg.com" not in page and "cdn" not in page.lower()
 
 
+@pytest.fixture
+def viewer_client(tree: None) -> Client:
+    client = Client()
+    client.force_login(factories.viewer())
+    return client
+
+
+ACTION_FORM = re.compile(r'action="/alarms/nodes/[^"]+/(pause|resume)/')
+
+
+@pytest.mark.django_db
+def test_a_viewer_sees_the_signals_and_pauses_without_pause_or_resume_buttons(
+    viewer_client: Client,
+) -> None:
+    pause("backend-system", message="coverage fell below 60%")
+
+    page = viewer_client.get("/alarms/").content.decode()
+
+    assert "coverage fell below 60%" in page
+    assert 'data-paused-node-id="backend-system"' in page
+    assert 'data-node-id="backend-coder" data-paused="true"' in page
+    assert not ACTION_FORM.search(page)
+    assert 'class="pause"' not in page and 'class="resume"' not in page
+    assert "needs the <code>workers.raise_signal</code> permission" in page
+
+
 @pytest.mark.django_db
 def test_pause_without_htmx_raises_a_pause_signal_and_comes_back_to_the_page(
     operator_client: Client,
@@ -195,6 +221,31 @@ def test_the_alarms_socket_refreshes_on_connect_then_pushes_what_lands(
     assert 'id="alarm-nodes"' not in raised  # only the sections an event changes
     assert 'data-paused-node-id="backend-system"' in paused
     assert "csrfmiddlewaretoken" not in paused  # htmx sends the token from <body hx-headers>
+    # An operator's live sections carry the buttons, as the page does.
+    assert 'action="/alarms/nodes/root-codebase-system/pause/"' in first
+    assert 'action="/alarms/nodes/backend-system/resume/"' in paused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewers_alarms_socket_pushes_the_sections_without_pause_or_resume_buttons(
+    viewer_client: Client,
+) -> None:
+    async def scenario() -> tuple[str, str]:
+        socket = alarms_socket(viewer_client)
+        assert (await socket.connect())[0]
+        first = str(await socket.receive_from(timeout=5))
+        await database_sync_to_async(pause)("backend-system")
+        paused = await receive_until(socket, 'data-node-id="backend-coder" data-paused="true"')
+        await socket.disconnect()
+        return first, paused
+
+    first, paused = async_to_sync(scenario)()
+
+    assert 'data-node-id="root-codebase-system"' in first
+    assert 'data-paused-node-id="backend-system"' in paused
+    for frame in (first, paused):
+        assert not ACTION_FORM.search(frame)
+        assert 'class="pause"' not in frame and 'class="resume"' not in frame
 
 
 # -- a large organization -----------------------------------------------------------
@@ -268,3 +319,25 @@ def test_the_alarms_socket_renders_the_page_of_nodes_the_visitor_looks_at(
 
     assert node_rows(first) == ["backend-coder"]
     assert 'value="coder"' in first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_render_closes_the_alarms_socket_with_try_again_later(
+    operator_client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the database went away")
+
+    async def scenario() -> int:
+        socket = alarms_socket(operator_client)
+        assert (await socket.connect())[0]
+        await socket.receive_from(timeout=5)
+        monkeypatch.setattr("workers.consumers.alarm_sections_html", broken)
+        await database_sync_to_async(pause)("backend-system")
+        code = int((await socket.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await socket.disconnect()
+        return code
+
+    assert async_to_sync(scenario)() == 1013
+    assert "AlarmsConsumer stopped following the ledger" in caplog.text

@@ -61,6 +61,14 @@ def a_task(
     )
 
 
+def a_directive_with_completed_tasks(operator: User, count: int) -> Directive:
+    """A directive whose tasks ``t0`` … ``t<count - 1>`` are all completed, none depending."""
+    directive = a_directive(operator)
+    for index in range(count):
+        a_task(directive, f"t{index}", "completed")
+    return directive
+
+
 def a_planned_directive(operator: User) -> tuple[Directive, dict[str, Task]]:
     """implementation → (test, review): one done, one running, one waiting."""
     directive = a_directive(operator)
@@ -236,9 +244,7 @@ def test_a_directive_too_big_to_draw_lists_its_tasks_instead(
     operator: User, operator_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("workers.views.task_graph.GRAPH_TASK_LIMIT", 3)
-    directive = a_directive(operator)
-    for index in range(4):
-        a_task(directive, f"t{index}", "completed")
+    directive = a_directive_with_completed_tasks(operator, 4)
     html = operator_client.get(f"/directives/{directive.id}/").content.decode()
     assert graph_nodes(html) == {}
     assert "4 tasks: more than the 3 the graph is drawn for" in html
@@ -251,9 +257,7 @@ def test_a_directive_of_very_many_tasks_lists_those_not_completed(
     operator: User, operator_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("workers.views.directive_detail.TASK_LIST_LIMIT", 3)
-    directive = a_directive(operator)
-    for index in range(4):
-        a_task(directive, f"t{index}", "completed")
+    directive = a_directive_with_completed_tasks(operator, 4)
     failed = a_task(directive, "broken", "failed")
     running = a_task(directive, "running", "routed")
     html = operator_client.get(f"/directives/{directive.id}/").content.decode()

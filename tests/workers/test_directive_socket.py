@@ -115,3 +115,49 @@ def test_the_socket_refreshes_on_connect_then_redraws_when_a_task_of_the_directi
     # The task the page has open stays open.
     assert '<h2 id="task-detail-heading" data-task-id="d-test">' in changed
     assert "csrfmiddlewaretoken" not in changed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_socket_closes_with_4404_once_the_directive_is_gone(
+    directive: Directive, operator_client: Client
+) -> None:
+    def directive_deleted() -> None:
+        Directive.objects.filter(id=directive.id).delete()
+        ledger_record(EventDraft(kind=kinds.TASK_RESULT_RECEIVED, directive_id=directive.id))
+
+    async def scenario() -> int:
+        connection = socket(operator_client, f"?directive={directive.id}")
+        assert (await connection.connect())[0]
+        await connection.receive_from(timeout=5)
+        await database_sync_to_async(directive_deleted)()
+        code = int((await connection.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await connection.disconnect()
+        return code
+
+    assert async_to_sync(scenario)() == 4404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_render_closes_the_socket_with_try_again_later(
+    directive: Directive,
+    operator_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object) -> str:
+        raise RuntimeError("the database went away")
+
+    async def scenario() -> int:
+        connection = socket(operator_client, f"?directive={directive.id}")
+        assert (await connection.connect())[0]
+        await connection.receive_from(timeout=5)
+        monkeypatch.setattr("workers.directive_consumer.directive_sections_html", broken)
+        await database_sync_to_async(task_finishes)("d-implementation", directive.id)
+        code = int((await connection.receive_output(timeout=5))["code"])
+        # As a server does once the close handshake is over: the consumer leaves the reader.
+        await connection.disconnect()
+        return code
+
+    assert async_to_sync(scenario)() == 1013
+    assert "DirectiveConsumer stopped following the ledger" in caplog.text

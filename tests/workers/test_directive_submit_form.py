@@ -69,6 +69,16 @@ def test_the_list_page_carries_the_form(operator_client: Client) -> None:
     assert 'name="csrfmiddlewaretoken"' in html and 'name="form_key" value="form:' in html
 
 
+def test_a_viewer_sees_the_list_without_the_form(organization: None) -> None:
+    viewer = Client()
+    viewer.force_login(factories.viewer())
+
+    html = viewer.get("/directives/").content.decode()
+
+    assert "<h1>Directives</h1>" in html
+    assert 'id="directive-submit"' not in html and "Submit a directive" not in html
+
+
 def test_an_anonymous_visitor_cannot_submit(organization: None) -> None:
     response = Client().post(URL, form(title="Add a health check"))
     assert response.status_code == 302 and response["Location"].startswith("/login/")

@@ -27,6 +27,7 @@ from organization.genome_history import (
     genome_version_recent,
 )
 from organization.models import GenomeVersion
+from organization.query import query_page
 from organization.selectors import champion_version
 from trials.genome_history import genome_history_page, genome_version_trials
 from vsmsite.dashboard.genome_drawing import diff_drawing
@@ -37,11 +38,10 @@ MAX_PAGE = 100_000
 @require_GET
 @page_needs(roles.VIEW)
 def history(request: HttpRequest) -> HttpResponse:
-    page = request.GET.get("page", "")
     include_candidates = request.GET.get("candidates") in ("1", "on", "true")
     shown = genome_history_page(
         include_candidates=include_candidates,
-        page=int(page) if page.isdigit() and 0 < int(page) < MAX_PAGE else 1,
+        page=query_page(request.GET, below=MAX_PAGE),
     )
     champion = champion_version()
     return render(

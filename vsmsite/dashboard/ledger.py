@@ -17,13 +17,16 @@ from ledger.tasks import verify_send
 from ledger.verification_runs import VerificationBusy, verification_request
 from organization import roles
 from organization.access import page_needs
+from organization.query import query_int, query_text
 
 FILTER_FIELDS = ("kind", "node", "directive", "trial", "correlation", "causation", "actor")
 MAX_FILTER_LENGTH = 200
 
 
 def _filter(params: QueryDict) -> EventFilter:
-    values = {name: params.get(name, "").strip()[:MAX_FILTER_LENGTH] for name in FILTER_FIELDS}
+    values = {
+        name: query_text(params, name, max_length=MAX_FILTER_LENGTH) for name in FILTER_FIELDS
+    }
     return EventFilter(
         kind=values["kind"],
         node_id=values["node"],
@@ -35,17 +38,12 @@ def _filter(params: QueryDict) -> EventFilter:
     )
 
 
-def _seq(params: QueryDict, name: str) -> int | None:
-    value = params.get(name, "").strip()
-    return int(value) if value.isdigit() and len(value) < 19 else None
-
-
 @require_GET
 @page_needs(roles.VIEW)
 def explorer(request: HttpRequest) -> HttpResponse:
     where = _filter(request.GET)
-    jump = _seq(request.GET, "seq")
-    before, after = _seq(request.GET, "before"), _seq(request.GET, "after")
+    jump = query_int(request.GET, "seq")
+    before, after = query_int(request.GET, "before"), query_int(request.GET, "after")
     if jump is not None:
         before, after = jump + 1, None  # the page that starts at the seq asked for
     page = ledger_event_page(where=where, before=before, after=after)

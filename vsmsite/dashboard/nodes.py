@@ -23,6 +23,7 @@ from organization import roles
 from organization.access import page_needs
 from organization.genome import ViableNode
 from organization.models import Node
+from organization.query import query_page
 from organization.selectors import champion_node, node_channels, node_place
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
 from workers.errors import Rejected
@@ -40,11 +41,10 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
     place = node_place(node_id=node_id)
     if place is None:
         return render(request, "dashboard/node_missing.html", {"node_id": node_id}, status=404)
-    page = request.GET.get("page", "")
     traces = subtree_trace_page(
         node_id=node_id,
         outcome=request.GET.get("outcome") or None,
-        page=int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1,
+        page=query_page(request.GET, below=10_000),
     )
     genes = champion_node(node_id=node_id)
     fitness = node_fitness_series(node_id=node_id)

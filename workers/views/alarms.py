@@ -1,4 +1,5 @@
-"""/alarms/: the algedonic signals, the paused subtrees and a Pause / Resume per node.
+"""/alarms/: the algedonic signals, the paused subtrees and a Pause / Resume per node (shown
+to those who may raise signals).
 
 The page lives with the signals it raises and lists (``workers`` owns them).
 It renders completely on the server (it works without JavaScript), then
@@ -11,6 +12,7 @@ responsible controller handles it, and the page learns that from the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -23,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from organization import roles
 from organization.access import page_needs
 from organization.models import Node
+from organization.query import query_page, query_text
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource, Valence
 from workers.errors import Rejected
 from workers.selectors import alarm_context
@@ -50,10 +53,8 @@ class Listing:
 
     @classmethod
     def of(cls, params: QueryDict) -> Listing:
-        page = params.get("page", "")
         return cls(
-            page=int(page) if page.isdigit() and int(page) > 0 else 1,
-            query=params.get("q", "").strip()[:MAX_QUERY_LENGTH],
+            page=query_page(params), query=query_text(params, "q", max_length=MAX_QUERY_LENGTH)
         )
 
     @property
@@ -65,18 +66,25 @@ class Listing:
         return f"?{urlencode(params)}" if params else ""
 
 
-def _context(listing: Listing) -> dict[str, object]:
+def may_raise_signal(user: Any) -> bool:
+    """Whether ``user`` sees the Pause and Resume buttons (the views check again on a POST)."""
+    return bool(user.is_authenticated and user.has_perm(roles.RAISE_SIGNAL))
+
+
+def _context(listing: Listing, *, may_raise_signal: bool) -> dict[str, object]:
     context = alarm_context(page=listing.page, query=listing.query)
     shown = Listing(page=context.node_page.number, query=listing.query)
     return {
         **{field.name: getattr(context, field.name) for field in fields(context)},
         "listing": shown.query_string,
+        "may_raise_signal": may_raise_signal,
     }
 
 
-def alarm_sections_html(sections: set[str], listing: Listing) -> str:
-    """The named sections as out-of-band swaps, for the websocket (no request, no CSRF field)."""
-    context = {**_context(listing), "oob": True}
+def alarm_sections_html(sections: set[str], listing: Listing, *, may_raise_signal: bool) -> str:
+    """The named sections as out-of-band swaps, for the websocket (no request, no CSRF field):
+    ``may_raise_signal`` is the visitor's, decided when the socket connected."""
+    context = {**_context(listing, may_raise_signal=may_raise_signal), "oob": True}
     return "".join(
         render_to_string(template, context)
         for name, template in SECTION_TEMPLATES.items()
@@ -87,7 +95,8 @@ def alarm_sections_html(sections: set[str], listing: Listing) -> str:
 @require_GET
 @page_needs(roles.VIEW)
 def alarms(request: HttpRequest) -> HttpResponse:
-    return render(request, "workers/alarms.html", _context(Listing.of(request.GET)))
+    context = _context(Listing.of(request.GET), may_raise_signal=may_raise_signal(request.user))
+    return render(request, "workers/alarms.html", context)
 
 
 @require_POST

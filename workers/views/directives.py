@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from organization import roles
 from organization.access import page_needs
+from organization.query import query_page, query_text
 from workers.forms import DirectiveSubmitForm
 from workers.models import Directive
 from workers.selectors import directive_page
@@ -26,11 +27,10 @@ def list_context(
     request: HttpRequest, *, form: DirectiveSubmitForm | None = None
 ) -> dict[str, Any]:
     """The list as ``?q=&status=&page=`` asks for it (leniently), and the submit form."""
-    page = request.GET.get("page", "")
     listing = directive_page(
-        query=request.GET.get("q", "")[:MAX_QUERY_LENGTH],
+        query=query_text(request.GET, "q", max_length=MAX_QUERY_LENGTH),
         status=request.GET.get("status") or None,
-        page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
+        page=query_page(request.GET, below=100_000),
     )
     return {
         "listing": listing,

@@ -1,5 +1,6 @@
-// Shows whether a directive's page is following the ledger live (events of htmx's ws
-// extension; the sections themselves are swapped by htmx, out of band).
+// Shows whether a live page is following the ledger: the #stream-state badge of /alarms/,
+// /trials/, /trials/<id>/ and /directives/<id>/ follows htmx's ws extension (the sections
+// themselves are swapped by htmx, out of band).
 (function () {
   "use strict";
   function show(state, text) {
