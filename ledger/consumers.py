@@ -27,7 +27,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from ledger.selectors import ledger_head_seq
-from ledger.stream import StreamEvent, events_after, in_database, ledger_reader
+from ledger.stream import StreamEvent, events_after, in_database, ledger_reader, reader_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,10 @@ class LedgerFollowingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # 
             await super().__call__(scope, receive, send)
         finally:
             # Also when the server cancels the connection without a disconnect message
-            # (daphne shutting down): the reader must not keep handing it events.
+            # (daphne shutting down): the reader must not keep handing it events. If this
+            # was its last subscriber, the reader stops before the connection's task ends.
             self.stop_following()
+            await reader_stopped()
 
     def start_following(self, *, after_seq: int) -> None:
         self.after_seq = after_seq

@@ -41,6 +41,10 @@ POLL_INTERVAL = 1.0
 # channels-redis forgets group members after its group_expiry (300 s here);
 # the reader joins its group again well before that.
 REJOIN_INTERVAL = 60.0
+# What a stopping reader sends its own listener so its receive returns, and how long each
+# step of stopping may take.
+READER_STOP_MESSAGE_TYPE = "ledger.reader_stop"
+STOP_TIMEOUT = 2.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -142,11 +146,14 @@ class LedgerReader:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def leave(self, subscriber: Subscriber) -> None:
+        """Without subscribers the reader stops on its own (``_follow`` returns, the listener
+        is woken by a message, never cancelled mid-receive); ``reader_stopped`` awaits it."""
         self.subscribers.discard(subscriber)
         if not self.subscribers and self._task is not None:
-            self._task.cancel()
+            _stopping[asyncio.get_running_loop()] = self._task
             self._task = None
             _forget(self)
+            self._wake.set()
 
     async def _run(self) -> None:
         channel = await self.layer.new_channel()
@@ -154,12 +161,19 @@ class LedgerReader:
         try:
             await self._follow()
         finally:
-            # Also ends a listener whose layer swallowed the cancellation.
             self._stopped = True
-            listener.cancel()
+            # Wake the listener's receive with a message of its own rather than cancel it:
+            # channels-redis can swallow a cancellation mid-receive and go on popping, which
+            # held event loops at their end (seen on PostgreSQL + Redis test runs).
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(
-                    asyncio.shield(self.layer.group_discard(LEDGER_GROUP, channel)), timeout=2
+                    self.layer.send(channel, {"type": READER_STOP_MESSAGE_TYPE}), STOP_TIMEOUT
+                )
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(listener, STOP_TIMEOUT)  # cancels it only past that
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(
+                    self.layer.group_discard(LEDGER_GROUP, channel), STOP_TIMEOUT
                 )
 
     async def _listen(self, channel: str) -> None:
@@ -228,7 +242,7 @@ class LedgerReader:
             logger.exception("could not hand ledger events to %r", subscriber)
             with contextlib.suppress(Exception):
                 await subscriber.on_read_failure()
-            # Last: leaving may cancel this very task when it was the last subscriber.
+            # Last: leaving the last subscriber ends this very loop (the reader stops).
             self.leave(subscriber)
             return
         subscriber.after_seq = scanned
@@ -243,6 +257,19 @@ class LedgerReader:
 
 
 _readers: dict[asyncio.AbstractEventLoop, LedgerReader] = {}
+# The reader task of each loop that lost its last subscriber and is stopping.
+_stopping: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+async def reader_stopped() -> None:
+    """Wait (at most a few seconds) for this loop's reader to stop, if its last subscriber
+    just left: a websocket's handler awaits it on its way out, so no reader task outlives
+    the connection that was keeping it (nor the event loop, in tests)."""
+    task = _stopping.pop(asyncio.get_running_loop(), None)
+    if task is None or task.done():
+        return
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), 3 * STOP_TIMEOUT)
 
 
 def _forget(reader: LedgerReader) -> None:
