@@ -275,8 +275,8 @@ class Meter:
             self.commits += 1  # an autocommitted write is a transaction of its own
         if verb == "SELECT" and " FOR UPDATE" in sql:
             self.statements["lock"] += 1
-        if verb == "UPDATE" and "ledger_ledgerhead" in sql:
-            self.statements["ledger append"] += 1
+        if verb in ("UPDATE", "WITH") and "UPDATE ledger_ledgerhead" in sql.replace('"', ""):
+            self.statements["ledger append"] += 1  # alone, or the end of one WITH (PostgreSQL)
         started = time.perf_counter()
         try:
             return execute(sql, *args)
@@ -324,11 +324,11 @@ def measured(hop: Hop, action: Callable[[], object]) -> None:
 def profile_hops(runs: int) -> list[Hop]:
     """Run directives' hops in this process, in order, each as the worker would run it."""
     task = app.tasks[deliver.name]
-    outbox: list[str] = []
+    outbox: list[tuple[str, str]] = []
     hops: dict[str, Hop] = {}
 
     def capture(*, envelope_id: str, queue: str) -> None:
-        outbox.append(envelope_id)
+        outbox.append((envelope_id, queue))
 
     with mock.patch("workers.services.transport.envelope_send", side_effect=capture):
         for _ in range(runs):
@@ -336,12 +336,13 @@ def profile_hops(runs: int) -> list[Hop]:
             measured(hop, submit_directive)
             step = 0
             while outbox:
-                envelope = Envelope.objects.get(id=outbox.pop(0))
+                envelope_id, queue = outbox.pop(0)
+                envelope = Envelope.objects.get(id=envelope_id)
                 step += 1
                 label = f"{step} {envelope.payload_type[4:]} @ {envelope.target_node_id}"
-                measured(
-                    hops.setdefault(label, Hop(label)), functools.partial(task.run, envelope.id)
-                )
+                # With the queue, as the worker's message carries it (envelope_send).
+                run = functools.partial(task.run, envelope_id, queue)
+                measured(hops.setdefault(label, Hop(label)), run)
     check_all_completed()
     celery_result = Hop("Celery result row (django-db)")
     reconnect = Hop("DB connect (Celery closes it per task)")
@@ -357,7 +358,8 @@ def profile_hops(runs: int) -> list[Hop]:
 
 def print_hops(hops: list[Hop], runs: int) -> None:
     print(f"\nWhere the time goes: each hop run in this process, median of {runs} directives")
-    columns = ("wall ms", "SQL ms", "stmts", "SELECT", "INSERT", "UPDATE", "locks", "commits")
+    columns: tuple[str, ...] = ("wall ms", "SQL ms", "stmts", "SELECT", "INSERT", "UPDATE")
+    columns = (*columns, "WITH", "locks", "commits")
     print(f"{'hop':<40}" + "".join(f"{c:>8}" for c in columns) + f"{'appends':>9}{'events':>8}")
     totals: Counter[str] = Counter()
     for hop in hops:
@@ -369,6 +371,7 @@ def print_hops(hops: list[Hop], runs: int) -> None:
             counts["SELECT"],
             counts["INSERT"],
             counts["UPDATE"],
+            counts["WITH"],
             counts["lock"],
             hop.meter.commits,
             counts["ledger append"],
@@ -382,6 +385,7 @@ def print_hops(hops: list[Hop], runs: int) -> None:
         "per directive: "
         + ", ".join(f"{n} {name}" for name, n in totals.items())
         + " (statements include BEGIN and savepoints; locks = SELECT … FOR UPDATE;"
+        " WITH = one data-modifying statement, PostgreSQL's ledger append;"
         " commits include autocommitted writes)"
     )
     for hop in hops:
@@ -461,6 +465,11 @@ def main() -> None:
             f"{sum(statistics.median(hop.wall_ms) for hop in handlers):.1f} ms in this process "
             f"({sum(statistics.median(hop.sql_ms) for hop in handlers):.1f} ms of it in SQL), "
             f"directive_submit {statistics.median(hops[0].wall_ms):.1f} ms"
+        )
+        print(
+            f"throughput at {count} at once: {directives_at_once.per_second:.1f} directives/s "
+            f"against {chains_at_once.per_second:.1f} chains/s "
+            f"({directives_at_once.per_second / chains_at_once.per_second:.2f}x)"
         )
         print(f"ledger events per directive in the worker: {events / count:.1f}")
         if sessions is not None and after is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
@@ -106,38 +107,43 @@ class Delivery:
         return Hop(self.node_id, self.genome, self.incoming)
 
 
-def delivery_read(envelope_id: str) -> Delivery | str:
-    """The delivery to handle, or why there is nothing to do ("missing", "duplicate")."""
-    row = Envelope.objects.filter(id=envelope_id).first()
-    if row is None:
-        logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
-        return "missing"
-    if row.handled_at is not None:
-        return "duplicate"
-    return Delivery(row, envelope_of(row), envelope_genome(row))
-
-
 def delivery_claim(envelope_id: str, *, worker: str) -> Delivery | str:
     """Claim the envelope and read it in one statement (``UPDATE … RETURNING``), inside the
     caller's transaction: the delivery to handle, or why there is none ("missing",
     "duplicate"). For handlers with nothing to do before their transaction (controllers)."""
+    return _unhandled_returning(
+        envelope_id,
+        "handled_at = %s, handled_by = %s, deliveries = deliveries + 1",
+        [timezone.now(), worker],
+    )
+
+
+def delivery_lease(envelope_id: str, *, seconds: int) -> Delivery | str:
+    """Read an unhandled envelope and lease it for ``seconds`` in one statement: the outbox
+    sweeper leaves it alone until then (``workers.services.outbox.envelope_lease``). For a
+    leaf, whose provider runs before its transaction; "missing" or "duplicate" as above."""
+    return _unhandled_returning(
+        envelope_id, "resend_after = %s", [timezone.now() + timedelta(seconds=seconds)]
+    )
+
+
+def _unhandled_returning(envelope_id: str, assignments: str, params: list[Any]) -> Delivery | str:
     table = Envelope._meta.db_table
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in Envelope._meta.concrete_fields)
-    claimed = list(
+    changed = list(
         Envelope.objects.raw(
-            f"UPDATE {quote(table)} SET handled_at = %s, handled_by = %s, "
-            f"deliveries = deliveries + 1 WHERE id = %s AND handled_at IS NULL "
+            f"UPDATE {quote(table)} SET {assignments} WHERE id = %s AND handled_at IS NULL "
             f"RETURNING {columns}",
-            [timezone.now(), worker, envelope_id],
+            [*params, envelope_id],
         )
     )
-    if not claimed:
+    if not changed:
         if Envelope.objects.filter(id=envelope_id).exists():
             return "duplicate"
         logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
         return "missing"
-    row = claimed[0]
+    row = changed[0]
     return Delivery(row, envelope_of(row), envelope_genome(row))
 
 

@@ -29,7 +29,12 @@ from django.utils import timezone
 
 from ledger import kinds
 from ledger.models import TaskTrace
-from ledger.services import ledger_batch, ledger_record, task_trace_record
+from ledger.services import (
+    ledger_batch,
+    ledger_batch_flush_inserts,
+    ledger_record,
+    task_trace_record,
+)
 from organization.genome import OrganizationalGenome, VsmChannelType
 from workers import events
 from workers.acceptance import CheckOutcome, run_acceptance_checks
@@ -58,8 +63,7 @@ from workers.providers.sandbox import (
 )
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
 from workers.services.bargaining import grant_usage
-from workers.services.hop import Hop, delivery_read, envelope_claim
-from workers.services.outbox import envelope_lease
+from workers.services.hop import Hop, delivery_lease, envelope_claim
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +170,10 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     "superseded" when a newer delivery of the same envelope took the task's workspace (and
     killed this delivery's agent) meanwhile: nothing is claimed or written.
     """
-    delivery = delivery_read(envelope_id)
+    # The provider may run for minutes: the outbox sweeper must not send the task to a
+    # second leaf meanwhile, but should once this lease ends if our process died. The
+    # lease reads the envelope (one statement); a paused leaf's hand-back claims it anyway.
+    delivery = delivery_lease(envelope_id, seconds=settings.VSM_LEAF_LEASE_SECONDS)
     if isinstance(delivery, str):
         return delivery
     hop = delivery.hop()
@@ -174,9 +181,6 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     node_id = hop.node_id
     if node_id in hop.genome.nodes and paused(hop.genome, node_id) is not None:
         return _hand_back(hop, task, worker)
-    # The provider may run for minutes: the outbox sweeper must not send the task to a
-    # second leaf meanwhile, but should once this lease ends if our process died.
-    envelope_lease(envelope_id=envelope_id, seconds=settings.VSM_LEAF_LEASE_SECONDS)
     started_at, clock = timezone.now(), time.monotonic()
     try:
         execution = _execute(hop.genome, node_id, task)
@@ -239,6 +243,7 @@ def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) 
         return
     if execution.status is TaskStatus.COMPLETED:
         return
+    ledger_batch_flush_inserts()  # the streak counts this task's trace, held for the append
     recent = list(
         TaskTrace.objects.filter(assigned_node_id=node_id)
         .order_by("-started_at")
