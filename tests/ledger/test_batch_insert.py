@@ -30,7 +30,11 @@ from ledger.services import (
 from tests.ledger.factories import TaskTraceFactory
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
@@ -104,13 +108,13 @@ def test_the_append_of_a_batch_is_two_statements_on_postgresql() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no data-modifying WITH: one statement per table there")
     ledger_record(mapped("t-0"))  # the head exists
-    with CaptureQueriesContext(connection) as append:
-        with ledger_batch():
-            ledger_batch_insert(TaskTraceFactory.build(), TaskTraceFactory.build())
-            ledger_record(mapped("t-1"), mapped("t-2"))
+    with CaptureQueriesContext(connection) as append, ledger_batch():
+        ledger_batch_insert(TaskTraceFactory.build(), TaskTraceFactory.build())
+        ledger_record(mapped("t-1"), mapped("t-2"))
 
-    statements = [query["sql"] for query in append.captured_queries]
-    assert [sql.split()[0] for sql in statements] == ["SELECT", "WITH"]
+    verbs = [query["sql"].split()[0] for query in append.captured_queries]
+    # The test's own transaction makes the batch a savepoint.
+    assert [verb for verb in verbs if verb not in ("SAVEPOINT", "RELEASE")] == ["SELECT", "WITH"]
     assert TaskTrace.objects.count() == 2 and LedgerEvent.objects.count() == 3
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ledger.services import EventDraft, ledger_record
 from organization.genome import OrganizationalGenome
+from organization.models import SubtreePause
 from workers.domain.messages import MessageEnvelope
 from workers.events import Event, ancestors_of
 from workers.models import Envelope
@@ -34,6 +35,9 @@ class Hop:
     node_id: str
     genome: OrganizationalGenome
     incoming: MessageEnvelope
+    # False when no subtree anywhere was paused as the envelope was read (the usual case):
+    # then pause checks need no read. A pause this hop applies sets it back.
+    pauses_exist: bool = True
 
     @property
     def correlation_id(self) -> str:
@@ -98,13 +102,14 @@ class Delivery:
     row: Envelope
     incoming: MessageEnvelope
     genome: OrganizationalGenome
+    pauses_exist: bool = True
 
     @property
     def node_id(self) -> str:
         return str(self.row.target_node_id)
 
     def hop(self) -> Hop:
-        return Hop(self.node_id, self.genome, self.incoming)
+        return Hop(self.node_id, self.genome, self.incoming, self.pauses_exist)
 
 
 def delivery_claim(envelope_id: str, *, worker: str) -> Delivery | str:
@@ -128,13 +133,16 @@ def delivery_lease(envelope_id: str, *, seconds: int) -> Delivery | str:
 
 
 def _unhandled_returning(envelope_id: str, assignments: str, params: list[Any]) -> Delivery | str:
+    """The statement also says whether any subtree is paused, so a hop with none anywhere
+    reads no pauses (``workers.services.algedonic.paused``)."""
     table = Envelope._meta.db_table
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in Envelope._meta.concrete_fields)
+    pauses = quote(SubtreePause._meta.db_table)
     changed = list(
         Envelope.objects.raw(
             f"UPDATE {quote(table)} SET {assignments} WHERE id = %s AND handled_at IS NULL "
-            f"RETURNING {columns}",
+            f"RETURNING {columns}, EXISTS (SELECT 1 FROM {pauses}) AS vsm_pauses_exist",
             [*params, envelope_id],
         )
     )
@@ -144,7 +152,8 @@ def _unhandled_returning(envelope_id: str, assignments: str, params: list[Any]) 
         logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
         return "missing"
     row = changed[0]
-    return Delivery(row, envelope_of(row), envelope_genome(row))
+    pauses_exist = bool(getattr(row, "vsm_pauses_exist", True))
+    return Delivery(row, envelope_of(row), envelope_genome(row), pauses_exist)
 
 
 def envelope_claim(envelope_id: str, *, worker: str) -> bool:

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from ledger import kinds
@@ -54,6 +55,7 @@ from workers.domain.prompt import build_model_request
 from workers.domain.routing import TaskRequirements, leaf_refusal
 from workers.domain.trial_routing import related_suggestion
 from workers.events import ancestors_of, message_event
+from workers.models import Envelope, ResourceEpoch, ResourceGrant
 from workers.providers import ProviderError, provider_for
 from workers.providers.sandbox import (
     SandboxConfigError,
@@ -179,7 +181,7 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     hop = delivery.hop()
     task = from_json(TaskPacket, hop.incoming.payload)
     node_id = hop.node_id
-    if node_id in hop.genome.nodes and paused(hop.genome, node_id) is not None:
+    if node_id in hop.genome.nodes and paused(hop.genome, node_id, hop=hop) is not None:
         return _hand_back(hop, task, worker)
     started_at, clock = timezone.now(), time.monotonic()
     try:
@@ -192,10 +194,10 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
         )
         return "superseded"
     latency_ms = int((time.monotonic() - clock) * 1000)
+    used_tokens = execution.input_tokens + execution.output_tokens
     with ledger_batch():
-        if not envelope_claim(envelope_id, worker=worker):
+        if not _claim_reporting_usage(hop, worker, used_tokens):
             return "duplicate"
-        _record_usage(hop, execution.input_tokens + execution.output_tokens)
         _record(hop, task, execution, started_at, latency_ms)
     return "handled"
 
@@ -204,6 +206,35 @@ def _record_usage(hop: Hop, used_tokens: int) -> None:
     grant_id = hop.incoming.metadata.get("resource_grant_id")
     if grant_id:
         grant_usage(grant_id=grant_id, used_tokens=used_tokens)
+
+
+def _claim_reporting_usage(hop: Hop, worker: str, used_tokens: int) -> bool:
+    """Claim the envelope and, if this delivery won it, report the grant's usage
+    (``grant_usage``): on PostgreSQL one statement that takes the same row locks in the same
+    order (the envelope, the grant, its epoch). False if another delivery claimed it first."""
+    grant_id = hop.incoming.metadata.get("resource_grant_id")
+    if not grant_id or connection.vendor != "postgresql":
+        if not envelope_claim(hop.incoming.id, worker=worker):
+            return False
+        _record_usage(hop, used_tokens)
+        return True
+    used, now = max(used_tokens, 0), timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH claimed AS (UPDATE {Envelope._meta.db_table} SET handled_at = %s, "
+            "handled_by = %s, deliveries = deliveries + 1 "
+            "WHERE id = %s AND handled_at IS NULL RETURNING id), "
+            f"reported AS (UPDATE {ResourceGrant._meta.db_table} "
+            "SET used_tokens = %s, used_at = %s WHERE id = %s AND used_tokens IS NULL "
+            "AND EXISTS (SELECT 1 FROM claimed) RETURNING epoch_id), "
+            f"counted AS (UPDATE {ResourceEpoch._meta.db_table} "
+            "SET used_tokens = used_tokens + %s, updated_at = %s "
+            "WHERE id IN (SELECT epoch_id FROM reported) RETURNING id) "
+            "SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM counted)",
+            [now, worker, hop.incoming.id, used, now, grant_id, used, now],
+        )
+        claimed, _ = cursor.fetchone()
+    return bool(claimed)
 
 
 def _hand_back(hop: Hop, task: TaskPacket, worker: str) -> str:
