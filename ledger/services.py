@@ -186,15 +186,16 @@ def _prepare(drafts: Sequence[EventDraft]) -> list[Prepared]:
     return prepared
 
 
-def _lock_head() -> LedgerHead:
-    """Lock the chain head for this transaction, creating it at genesis on an empty ledger.
+def _lock_head() -> tuple[int, str]:
+    """Lock the chain head for this transaction, creating it at genesis on an empty ledger;
+    returns its seq and hash. One hand-written statement: every append pays it.
 
     Migration 0002 creates the head; only a flushed database (tests, benches) lacks it, and
     then has no events either. A head missing while events exist was deleted: rebuilding it
     from the last event would hide a deleted tail, so the append is refused (the database's
     head guard refuses that insert too).
     """
-    head = LedgerHead.objects.select_for_update().filter(pk=1).first()
+    head = _read_head_for_update()
     if head is None:
         # Events first, then the head: a concurrent first append commits both together, so
         # once its events are visible its head is too.
@@ -206,8 +207,19 @@ def _lock_head() -> LedgerHead:
         LedgerHead.objects.bulk_create(
             [LedgerHead(pk=1, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
         )
-        head = LedgerHead.objects.select_for_update().get(pk=1)
+        head = _read_head_for_update()
+        assert head is not None, "the head was just created"
     return head
+
+
+def _read_head_for_update() -> tuple[int, str] | None:
+    connection = transaction.get_connection()
+    # SQLite has no row locks: its IMMEDIATE transaction holds the write lock already.
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seq, hash FROM {LedgerHead._meta.db_table} WHERE id = 1{lock}")
+        row = cursor.fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 def ledger_append_many(*, drafts: Sequence[EventDraft]) -> list[LedgerEvent]:
@@ -237,8 +249,7 @@ def _append_prepared(
     texts: list[str] = []
     # Inside a caller's transaction no savepoint: a failed append dooms it anyway.
     with transaction.atomic(savepoint=False):
-        head = _lock_head()
-        seq, prev_hash = head.seq, head.hash
+        seq, prev_hash = _lock_head()
         for draft, payload, text in prepared:
             seq += 1
             fields: dict[str, Any] = {
