@@ -274,14 +274,10 @@ def _append_prepared(
             events.append(LedgerEvent(**fields, hash=prev_hash))
             texts.append(text)
         connection = transaction.get_connection()
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and len(events) <= ROWS_PER_STATEMENT:
             _write_in_one_statement(connection, inserts, events, texts)
         else:
-            with connection.cursor() as cursor:
-                for insert in inserts:
-                    cursor.execute(*insert)
-            LedgerEvent.objects.bulk_create(events)
-            LedgerHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
+            _write_statement_by_statement(connection, inserts, events, texts)
         # Wake the live stream once the events are visible; a lost bell only
         # delays them to the consumers' next poll, so it must never fail the append.
         transaction.on_commit(partial(ledger_bell_ring, seq), robust=True)
@@ -290,11 +286,74 @@ def _append_prepared(
 
 _EVENT_COLUMNS = ", ".join(f'"{name}"' for name in (*HASHED_FIELDS, "hash"))
 _JSON_COLUMNS = ("responsible_ancestor_ids", "payload")
+# Events per INSERT, well inside both databases' limits on parameters (17 an event).
+ROWS_PER_STATEMENT = 500
 _EVENT_ROW = (
     "("
     + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in (*HASHED_FIELDS, "hash"))
     + ")"
 )
+
+
+def _event_rows(
+    connection: BaseDatabaseWrapper, events: Sequence[LedgerEvent], texts: Sequence[str]
+) -> tuple[str, list[Any]]:
+    """The events' ``VALUES`` rows and their parameters, JSON columns as JSON text (the
+    payload as the canonical text already hashed), timestamps as the backend stores them."""
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    row = (
+        "("
+        + ", ".join(
+            f"%s{cast}" if name in _JSON_COLUMNS else "%s" for name in (*HASHED_FIELDS, "hash")
+        )
+        + ")"
+    )
+    params: list[Any] = []
+    for event, text in zip(events, texts, strict=True):
+        params += [
+            event.seq,
+            event.id,
+            event.kind,
+            connection.ops.adapt_datetimefield_value(event.created_at),
+            event.node_id,
+            json.dumps(event.responsible_ancestor_ids),
+            event.directive_id,
+            event.task_id,
+            event.trial_id,
+            event.suggestion_id,
+            event.genome_id,
+            event.correlation_id,
+            event.causation_id,
+            event.actor,
+            text,
+            event.prev_hash,
+            event.hash,
+        ]
+    insert = (
+        f"INSERT INTO {LedgerEvent._meta.db_table} ({_EVENT_COLUMNS}) "
+        f"VALUES {', '.join([row] * len(events))}"
+    )
+    return insert, params
+
+
+def _write_statement_by_statement(
+    connection: BaseDatabaseWrapper,
+    inserts: Sequence[HeldInsert],
+    events: Sequence[LedgerEvent],
+    texts: Sequence[str],
+) -> None:
+    """SQLite (no data-modifying ``WITH``), or a long batch: the held rows, the events (in
+    statements of ``ROWS_PER_STATEMENT``), then the head."""
+    with connection.cursor() as cursor:
+        for held in inserts:
+            cursor.execute(*held)
+        for start in range(0, len(events), ROWS_PER_STATEMENT):
+            end = start + ROWS_PER_STATEMENT
+            cursor.execute(*_event_rows(connection, events[start:end], texts[start:end]))
+        cursor.execute(
+            f"UPDATE {LedgerHead._meta.db_table} SET seq = %s, hash = %s WHERE id = 1",
+            [events[-1].seq, events[-1].hash],
+        )
 
 
 def _write_in_one_statement(
@@ -312,30 +371,9 @@ def _write_in_one_statement(
     """
     parts = [f"held_{number} AS ({sql})" for number, (sql, _) in enumerate(inserts)]
     params: list[Any] = [param for _, held in inserts for param in held]
-    parts.append(
-        f"appended AS (INSERT INTO {LedgerEvent._meta.db_table} ({_EVENT_COLUMNS}) "
-        f"VALUES {', '.join([_EVENT_ROW] * len(events))} RETURNING seq)"
-    )
-    for event, text in zip(events, texts, strict=True):
-        params += [
-            event.seq,
-            event.id,
-            event.kind,
-            event.created_at,
-            event.node_id,
-            json.dumps(event.responsible_ancestor_ids),
-            event.directive_id,
-            event.task_id,
-            event.trial_id,
-            event.suggestion_id,
-            event.genome_id,
-            event.correlation_id,
-            event.causation_id,
-            event.actor,
-            text,
-            event.prev_hash,
-            event.hash,
-        ]
+    insert, event_params = _event_rows(connection, events, texts)
+    parts.append(f"appended AS ({insert} RETURNING seq)")
+    params += event_params
     params.append(events[-1].hash)
     sql = (
         f"WITH {', '.join(parts)} UPDATE {LedgerHead._meta.db_table} "

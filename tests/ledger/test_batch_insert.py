@@ -21,6 +21,7 @@ from ledger import kinds
 from ledger.chain import GENESIS_HASH, canonical_json, event_hash, event_hash_of_payload_text
 from ledger.models import LedgerEvent, LedgerHead, TaskTrace
 from ledger.services import (
+    ROWS_PER_STATEMENT,
     EventDraft,
     ledger_batch,
     ledger_batch_flush_inserts,
@@ -151,3 +152,16 @@ def test_a_flush_makes_held_rows_visible_inside_the_batch() -> None:
         ledger_record(mapped("t-1"))
 
     assert TaskTrace.objects.count() == 1 and LedgerEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_batch_longer_than_one_statement_is_appended_whole_and_verifies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    count = ROWS_PER_STATEMENT * 2 + 1
+    with ledger_batch():
+        ledger_record(*(mapped(f"t-{number}") for number in range(count)))
+
+    assert LedgerEvent.objects.count() == count == LedgerHead.objects.get(pk=1).seq
+    call_command("ledger_verify")
+    assert capsys.readouterr().out.strip() == f"ok {count} events"
