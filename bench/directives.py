@@ -17,8 +17,8 @@ Printed, as plain tables:
 
 * where the time goes: each hop's handler run in this process (Celery
   publishing patched out) with its SQL statements, transactions and ledger
-  events, plus what every hop also pays in a worker (a result row, a fresh
-  database connection);
+  events, plus what a hop may also pay in a worker (a result row, a fresh
+  database connection, a connection health check);
 * p50/p95 end-to-end latency and throughput, one directive at a time and all
   at once, beside the baseline: a chain of five ``vsm.bench.hop`` no-op tasks
   through the same broker and worker, each hop publishing the next. One at a
@@ -346,14 +346,21 @@ def profile_hops(runs: int) -> list[Hop]:
     check_all_completed()
     celery_result = Hop("Celery result row (django-db)")
     reconnect = Hop("DB connect (Celery closes it per task)")
+    health_check = Hop("DB health check (CONN_HEALTH_CHECKS)")
     for _ in range(runs):
+        # What a worker's first statement of each task costs first when health checks are
+        # on (vsmsite/celery.py resets them around every task): one round trip.
+        started = time.perf_counter()
+        connection.is_usable()
+        health_check.wall_ms.append((time.perf_counter() - started) * 1e3)
+        health_check.sql_ms.append(health_check.wall_ms[-1])
         measured(celery_result, lambda: app.backend.store_result(str(uuid.uuid4()), "x", "SUCCESS"))
         connection.close()
         started = time.perf_counter()
         connection.ensure_connection()
         reconnect.wall_ms.append((time.perf_counter() - started) * 1e3)
         reconnect.sql_ms.append(reconnect.wall_ms[-1])
-    return [*hops.values(), celery_result, reconnect]
+    return [*hops.values(), celery_result, reconnect, health_check]
 
 
 def print_hops(hops: list[Hop], runs: int) -> None:

@@ -17,6 +17,7 @@ starts nothing and hands the task back to its parent to hold.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -91,10 +92,22 @@ def workspace_for(task_id: str) -> Path:
 
 def sandbox_host() -> SandboxHost:
     """What the admin decided for every agent and verifier this worker runs."""
+    return _sandbox_host(
+        settings.VSM_ALLOW_UNSANDBOXED_AGENTS,
+        tuple(settings.VSM_SANDBOX_READ_ONLY_PATHS),
+        tuple(settings.VSM_SANDBOX_HIDDEN_PATHS),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _sandbox_host(
+    allow_unsandboxed: bool, read_only: tuple[str, ...], hidden: tuple[str, ...]
+) -> SandboxHost:
+    # Resolving the hidden paths asks the file system: once per set of settings, not per task.
     return SandboxHost(
-        allow_unsandboxed=settings.VSM_ALLOW_UNSANDBOXED_AGENTS,
-        read_only_paths=tuple(Path(path) for path in settings.VSM_SANDBOX_READ_ONLY_PATHS),
-        hidden_paths=tuple(Path(path).resolve() for path in settings.VSM_SANDBOX_HIDDEN_PATHS),
+        allow_unsandboxed=allow_unsandboxed,
+        read_only_paths=tuple(Path(path) for path in read_only),
+        hidden_paths=tuple(Path(path).resolve() for path in hidden),
     )
 
 
