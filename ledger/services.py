@@ -159,11 +159,34 @@ def ledger_batch_flush_inserts() -> None:
 
 
 def _compiled_insert(rows: Sequence[models.Model]) -> HeldInsert:
+    """The INSERT Django's compiler would write for ``rows`` (single rows as ``VALUES``),
+    built directly: every hop compiles a few. Values that are expressions, or fields with
+    a placeholder of their own, go through Django's compiler."""
     model = type(rows[0])
     opts = model._meta
     fields = [f for f in opts.concrete_fields if not f.generated]
     if opts.pk.db_returning and any(row.pk is None for row in rows):
         fields = [f for f in fields if f is not opts.pk]  # the database numbers them
+    connection = transaction.get_connection()
+    params: list[Any] = []
+    for row in rows:
+        for f in fields:
+            value = f.pre_save(row, True)  # defaults, auto_now_add: as a save would
+            if hasattr(value, "resolve_expression") or hasattr(f, "get_placeholder"):
+                return _compiled_by_django(model, fields, rows)
+            params.append(f.get_db_prep_save(value, connection=connection))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(rows))}"
+    )
+    return sql, tuple(params)
+
+
+def _compiled_by_django(
+    model: type[models.Model], fields: list[Any], rows: Sequence[models.Model]
+) -> HeldInsert:
     query = InsertQuery(model)
     query.insert_values(fields, list(rows))
     [(sql, params)] = query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
