@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F
 from django.utils import timezone
 
 from ledger.services import EventDraft, ledger_record
@@ -119,7 +118,7 @@ def delivery_claim(envelope_id: str, *, worker: str) -> Delivery | str:
     return _unhandled_returning(
         envelope_id,
         "handled_at = %s, handled_by = %s, deliveries = deliveries + 1",
-        [timezone.now(), worker],
+        [_stored(timezone.now()), worker],
     )
 
 
@@ -128,8 +127,13 @@ def delivery_lease(envelope_id: str, *, seconds: int) -> Delivery | str:
     sweeper leaves it alone until then (``workers.services.outbox.envelope_lease``). For a
     leaf, whose provider runs before its transaction; "missing" or "duplicate" as above."""
     return _unhandled_returning(
-        envelope_id, "resend_after = %s", [timezone.now() + timedelta(seconds=seconds)]
+        envelope_id, "resend_after = %s", [_stored(timezone.now() + timedelta(seconds=seconds))]
     )
+
+
+def _stored(moment: datetime) -> Any:
+    """A timestamp as Django stores it (on SQLite: UTC text without an offset)."""
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def _unhandled_returning(envelope_id: str, assignments: str, params: list[Any]) -> Delivery | str:
@@ -159,7 +163,10 @@ def _unhandled_returning(envelope_id: str, assignments: str, params: list[Any]) 
 def envelope_claim(envelope_id: str, *, worker: str) -> bool:
     """Mark the envelope handled, inside the caller's transaction; False if another
     delivery claimed it first (then the caller must do nothing)."""
-    claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
-        handled_at=timezone.now(), handled_by=worker, deliveries=F("deliveries") + 1
-    )
-    return claimed == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Envelope._meta.db_table} SET handled_at = %s, handled_by = %s, "
+            "deliveries = deliveries + 1 WHERE id = %s AND handled_at IS NULL",
+            [_stored(timezone.now()), worker, envelope_id],
+        )
+        return bool(cursor.rowcount == 1)

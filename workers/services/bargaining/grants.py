@@ -6,7 +6,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Subquery
 from django.utils import timezone
 
 from ledger import kinds
@@ -203,14 +202,20 @@ def grant_usage(*, grant_id: str, used_tokens: int) -> None:
                 [used, now, grant_id, used, now],
             )
         return
-    reported = ResourceGrant.objects.filter(id=grant_id, used_tokens__isnull=True).update(
-        used_tokens=used, used_at=now
-    )
-    if reported:
-        epoch_id = ResourceGrant.objects.filter(id=grant_id).values("epoch_id")
-        ResourceEpoch.objects.filter(id=Subquery(epoch_id)).update(
-            used_tokens=F("used_tokens") + used, updated_at=now
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    grants, epochs = ResourceGrant._meta.db_table, ResourceEpoch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {grants} SET used_tokens = %s, used_at = %s "
+            "WHERE id = %s AND used_tokens IS NULL",
+            [used, stamp, grant_id],
         )
+        if cursor.rowcount == 1:
+            cursor.execute(
+                f"UPDATE {epochs} SET used_tokens = used_tokens + %s, updated_at = %s "
+                f"WHERE id = (SELECT epoch_id FROM {grants} WHERE id = %s)",
+                [used, stamp, grant_id],
+            )
 
 
 def epoch_budgets(genome: OrganizationalGenome, epoch: ResourceEpoch) -> Budgets:
