@@ -130,7 +130,8 @@ def ledger_batch_insert(*rows: models.Model) -> None:
     compiled now, as ``Model.objects.create`` would (defaults, ``auto_now_add``), and count
     as saved at once. Row-level locks are not what an insert takes, so holding the insert
     until the head is locked keeps the one lock order; a unique or foreign key conflict
-    fails the append, and so the batch, as it would have failed the insert.
+    fails the append, and so the batch, as it would have failed the insert. Like the batch's
+    events, held rows outlive a savepoint rolled back inside the batch: hold none there.
     """
     if not rows:
         return
