@@ -17,8 +17,8 @@ Printed, as plain tables:
 
 * where the time goes: each hop's handler run in this process (Celery
   publishing patched out) with its SQL statements, transactions and ledger
-  events, plus what every hop also pays in a worker (a result row, a fresh
-  database connection);
+  events, plus what a hop may also pay in a worker (a result row, a fresh
+  database connection, a connection health check);
 * p50/p95 end-to-end latency and throughput, one directive at a time and all
   at once, beside the baseline: a chain of five ``vsm.bench.hop`` no-op tasks
   through the same broker and worker, each hop publishing the next. One at a
@@ -275,8 +275,8 @@ class Meter:
             self.commits += 1  # an autocommitted write is a transaction of its own
         if verb == "SELECT" and " FOR UPDATE" in sql:
             self.statements["lock"] += 1
-        if verb == "UPDATE" and "ledger_ledgerhead" in sql:
-            self.statements["ledger append"] += 1
+        if verb in ("UPDATE", "WITH") and "UPDATE ledger_ledgerhead" in sql.replace('"', ""):
+            self.statements["ledger append"] += 1  # alone, or the end of one WITH (PostgreSQL)
         started = time.perf_counter()
         try:
             return execute(sql, *args)
@@ -303,6 +303,9 @@ class Hop:
     label: str
     wall_ms: list[float] = field(default_factory=list)
     sql_ms: list[float] = field(default_factory=list)
+    # This process's CPU time: Python's share, which the load of a shared machine
+    # disturbs less than the wall clock (the database server's work is not in it).
+    cpu_ms: list[float] = field(default_factory=list)
     meter: Meter = field(default_factory=Meter)
     events: list[str] = field(default_factory=list)
 
@@ -310,10 +313,11 @@ class Hop:
 def measured(hop: Hop, action: Callable[[], object]) -> None:
     head = LedgerHead.objects.get(pk=1).seq
     meter = Meter()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with meter.measuring():
         action()
     hop.wall_ms.append((time.perf_counter() - started) * 1e3)
+    hop.cpu_ms.append((time.process_time() - cpu) * 1e3)
     hop.sql_ms.append(meter.sql_seconds * 1e3)
     hop.meter = meter  # the counts are the same every run; keep the last
     hop.events = list(
@@ -324,11 +328,11 @@ def measured(hop: Hop, action: Callable[[], object]) -> None:
 def profile_hops(runs: int) -> list[Hop]:
     """Run directives' hops in this process, in order, each as the worker would run it."""
     task = app.tasks[deliver.name]
-    outbox: list[str] = []
+    outbox: list[tuple[str, str]] = []
     hops: dict[str, Hop] = {}
 
     def capture(*, envelope_id: str, queue: str) -> None:
-        outbox.append(envelope_id)
+        outbox.append((envelope_id, queue))
 
     with mock.patch("workers.services.transport.envelope_send", side_effect=capture):
         for _ in range(runs):
@@ -336,54 +340,70 @@ def profile_hops(runs: int) -> list[Hop]:
             measured(hop, submit_directive)
             step = 0
             while outbox:
-                envelope = Envelope.objects.get(id=outbox.pop(0))
+                envelope_id, queue = outbox.pop(0)
+                envelope = Envelope.objects.get(id=envelope_id)
                 step += 1
                 label = f"{step} {envelope.payload_type[4:]} @ {envelope.target_node_id}"
-                measured(
-                    hops.setdefault(label, Hop(label)), functools.partial(task.run, envelope.id)
-                )
+                # With the queue, as the worker's message carries it (envelope_send).
+                run = functools.partial(task.run, envelope_id, queue)
+                measured(hops.setdefault(label, Hop(label)), run)
     check_all_completed()
     celery_result = Hop("Celery result row (django-db)")
     reconnect = Hop("DB connect (Celery closes it per task)")
+    health_check = Hop("DB health check (CONN_HEALTH_CHECKS)")
     for _ in range(runs):
+        # What a worker's first statement of each task costs first when health checks are
+        # on (vsmsite/celery.py resets them around every task): one round trip.
+        started = time.perf_counter()
+        connection.is_usable()
+        health_check.wall_ms.append((time.perf_counter() - started) * 1e3)
+        health_check.sql_ms.append(health_check.wall_ms[-1])
         measured(celery_result, lambda: app.backend.store_result(str(uuid.uuid4()), "x", "SUCCESS"))
         connection.close()
         started = time.perf_counter()
         connection.ensure_connection()
         reconnect.wall_ms.append((time.perf_counter() - started) * 1e3)
         reconnect.sql_ms.append(reconnect.wall_ms[-1])
-    return [*hops.values(), celery_result, reconnect]
+    return [*hops.values(), celery_result, reconnect, health_check]
 
 
 def print_hops(hops: list[Hop], runs: int) -> None:
     print(f"\nWhere the time goes: each hop run in this process, median of {runs} directives")
-    columns = ("wall ms", "SQL ms", "stmts", "SELECT", "INSERT", "UPDATE", "locks", "commits")
+    columns: tuple[str, ...] = ("wall ms", "SQL ms", "CPU ms", "stmts", "SELECT", "INSERT")
+    columns = (*columns, "UPDATE")
+    columns = (*columns, "WITH", "locks", "commits")
     print(f"{'hop':<40}" + "".join(f"{c:>8}" for c in columns) + f"{'appends':>9}{'events':>8}")
     totals: Counter[str] = Counter()
+    cpu_total = 0.0
     for hop in hops:
         counts = hop.meter.statements
         row = [
             statistics.median(hop.wall_ms),
             statistics.median(hop.sql_ms),
+            statistics.median(hop.cpu_ms) if hop.cpu_ms else 0.0,
             sum(n for verb, n in counts.items() if verb not in ("lock", "ledger append")),
             counts["SELECT"],
             counts["INSERT"],
             counts["UPDATE"],
+            counts["WITH"],
             counts["lock"],
             hop.meter.commits,
             counts["ledger append"],
             len(hop.events),
         ]
-        text = f"{row[0]:>8.2f}{row[1]:>8.2f}" + "".join(f"{n:>8}" for n in row[2:-2])
+        text = "".join(f"{n:>8.2f}" for n in row[:3]) + "".join(f"{n:>8}" for n in row[3:-2])
         print(f"{hop.label:<40}{text}{row[-2]:>9}{row[-1]:>8}")
         if hop.label[0].isdigit() or hop.label.startswith("directive_submit"):
-            totals.update(dict(zip((*columns[2:], "appends", "events"), row[2:], strict=True)))
+            totals.update(dict(zip((*columns[3:], "appends", "events"), row[3:], strict=True)))
+            cpu_total += row[2]
     print(
         "per directive: "
         + ", ".join(f"{n} {name}" for name, n in totals.items())
         + " (statements include BEGIN and savepoints; locks = SELECT … FOR UPDATE;"
+        " WITH = one data-modifying statement, PostgreSQL's ledger append;"
         " commits include autocommitted writes)"
     )
+    print(f"CPU time in this process per directive (submit and handlers): {cpu_total:.1f} ms")
     for hop in hops:
         if hop.events:
             print(f"  {hop.label}: {', '.join(hop.events)}")
@@ -461,6 +481,11 @@ def main() -> None:
             f"{sum(statistics.median(hop.wall_ms) for hop in handlers):.1f} ms in this process "
             f"({sum(statistics.median(hop.sql_ms) for hop in handlers):.1f} ms of it in SQL), "
             f"directive_submit {statistics.median(hops[0].wall_ms):.1f} ms"
+        )
+        print(
+            f"throughput at {count} at once: {directives_at_once.per_second:.1f} directives/s "
+            f"against {chains_at_once.per_second:.1f} chains/s "
+            f"({directives_at_once.per_second / chains_at_once.per_second:.2f}x)"
         )
         print(f"ledger events per directive in the worker: {events / count:.1f}")
         if sessions is not None and after is not None:

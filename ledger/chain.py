@@ -73,6 +73,22 @@ def event_hash(fields: dict[str, Any]) -> str:
     return f"sha256:{digest}"
 
 
+# Keys sort, so the payload sits between these two in every event's canonical JSON.
+_PAYLOAD_SLOT = ',"payload":0,"prev_hash":'
+
+
+def event_hash_of_payload_text(fields: dict[str, Any], payload_text: str) -> str:
+    """``event_hash(fields)`` when the payload's canonical JSON is known already: the text is
+    spliced into the document's instead of serialised again (the same bytes, the same hash).
+    """
+    document = {name: fields[name] for name in HASHED_FIELDS}
+    document["created_at"] = format_timestamp(fields["created_at"])
+    document["payload"] = 0
+    head, tail = canonical_json(document).split(_PAYLOAD_SLOT)
+    text = f'{head},"payload":{payload_text},"prev_hash":{tail}'
+    return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     """The first place where the stored chain disagrees with itself."""

@@ -166,10 +166,24 @@ class MessageEnvelope:
 # -- JSON -------------------------------------------------------------------
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_json(value: Any) -> Any:
-    """The JSON wire form of a message dataclass (or any nesting of them)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """The JSON wire form of a message dataclass (or any nesting of them).
+
+    Every hop encodes its envelopes, payload and all, so the common types are tried first,
+    by exact type (a ``StrEnum`` member is an ``Enum`` here, not a ``str``)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(key): to_json(item) for key, item in sorted(value.items())}
+    if kind is list or kind is tuple:
+        return [to_json(item) for item in value]
+    names = _field_names(kind)
+    if names is not None:
+        return {name: to_json(getattr(value, name)) for name in names}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, list | tuple):
@@ -179,36 +193,75 @@ def to_json(value: Any) -> Any:
     return value
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names in order, or None for any other type (asked once a type)."""
+    try:
+        return _FIELD_NAMES[kind]
+    except KeyError:
+        names = (
+            tuple(f.name for f in dataclasses.fields(kind))
+            if dataclasses.is_dataclass(kind)
+            else None
+        )
+        _FIELD_NAMES[kind] = names
+        return names
+
+
 def from_json(cls: type[T], data: JsonObject) -> T:
     """Rebuild a message dataclass from its wire form (missing fields take defaults)."""
-    return typing.cast(T, _decode(cls, data))
+    return typing.cast(T, _decoder(typing.cast(Any, cls))(data))
 
 
-def _decode(annotation: Any, data: Any) -> Any:
-    if data is None:
-        return None
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        inner = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return _decode(inner[0], data)
-    if origin is list:
-        (item,) = typing.get_args(annotation)
-        return [_decode(item, value) for value in data]
-    if origin is dict:
-        _, item = typing.get_args(annotation)
-        return {key: _decode(item, value) for key, value in data.items()}
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return annotation(data)
-    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-        hints = _field_hints(annotation)
-        factory: Any = annotation
-        return factory(**{k: _decode(hints[k], v) for k, v in data.items() if k in hints})
+Decoder = typing.Callable[[Any], Any]
+
+
+def _as_is(data: Any) -> Any:
     return data
 
 
 @functools.cache
-def _field_hints(cls: type) -> dict[str, Any]:
-    """A dataclass's field types, resolved once (``get_type_hints`` is slow, and every hop
-    decodes its envelope)."""
+def _decoder(annotation: Any) -> Decoder:
+    """How to decode a value of ``annotation``, worked out once per annotation: every hop
+    decodes its envelope and payload. ``None`` decodes to ``None`` whatever the type."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return _decoder(inner[0])
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        decode_item = _decoder(item)
+        return lambda data: None if data is None else [decode_item(value) for value in data]
+    if origin is dict:
+        _, item = typing.get_args(annotation)
+        decode_value = _decoder(item)
+        return lambda data: (
+            None if data is None else {key: decode_value(value) for key, value in data.items()}
+        )
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return lambda data: None if data is None else annotation(data)
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        cls: Any = annotation
+
+        def decode_fields(data: Any) -> Any:
+            if data is None:
+                return None
+            hints = _field_hints(cls)  # on first use: a dataclass may nest itself
+            fields = {}
+            for key, value in data.items():
+                decode = hints.get(key)
+                if decode is not None:
+                    fields[key] = decode(value)
+            return cls(**fields)
+
+        return decode_fields
+    return _as_is
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Decoder]:
+    """A dataclass's fields' decoders, resolved once (``get_type_hints`` is slow)."""
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(cls)}

@@ -177,6 +177,7 @@ def _freeze(hop: Hop, signal: AlgedonicSignal) -> list[str]:
 
 def _pause(hop: Hop, signal: AlgedonicSignal, target: str) -> None:
     policy = signal.override_policy
+    hop.pauses_exist = True  # what the hop read before this pause no longer holds
     subtree_pause(
         node_id=target,
         signal_id=signal.id,
@@ -240,13 +241,18 @@ def _escalate(hop: Hop, signal: AlgedonicSignal, target: str) -> str:
 # -- the effect of a pause on routing -----------------------------------------
 
 
-def paused(genome: OrganizationalGenome, node_id: str) -> SubtreePause | None:
+def paused(
+    genome: OrganizationalGenome, node_id: str, *, hop: Hop | None = None
+) -> SubtreePause | None:
+    """The pause holding ``node_id``; no read when ``hop`` found no pause anywhere."""
+    if hop is not None and not hop.pauses_exist:
+        return None
     return pause_covering(node_id=node_id, ancestor_ids=ancestors_of(genome, node_id))
 
 
 def hold_if_paused(hop: Hop, task: TaskPacket, child_id: str) -> bool:
     """If ``child_id``'s subtree is paused, hold the task here until it resumes."""
-    pause = paused(hop.genome, child_id)
+    pause = paused(hop.genome, child_id, hop=hop)
     if pause is None:
         return False
     BlockedRoute.objects.create(

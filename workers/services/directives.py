@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from ledger import kinds
 from ledger.chain import canonical_json
-from ledger.services import EventDraft, ledger_batch, ledger_record
+from ledger.services import EventDraft, ledger_batch, ledger_batch_insert, ledger_record
 from organization.genome import VsmChannelType
 from organization.models import Node
 from organization.selectors import champion_genome
@@ -107,7 +107,7 @@ def directive_submit(
         raise NoOrganization()
     try:
         with ledger_batch():
-            directive = Directive.objects.create(
+            directive = Directive(
                 **fields,
                 origin=origin,
                 root_node_id=genome.root_node_id,
@@ -116,6 +116,8 @@ def directive_submit(
                 idempotency_key=idempotency_key or None,
                 request_fingerprint=fingerprint,
             )
+            # Written with the append (a concurrent same-key retry fails it: IntegrityError).
+            ledger_batch_insert(directive)
             message = directive_message(directive)
             envelope = MessageEnvelope(
                 channel_type=VsmChannelType.OPERATION_TO_ENVIRONMENT,

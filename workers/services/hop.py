@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import F
 from django.utils import timezone
 
 from ledger.services import EventDraft, ledger_record
 from organization.genome import OrganizationalGenome
+from organization.models import SubtreePause
 from workers.domain.messages import MessageEnvelope
 from workers.events import Event, ancestors_of
 from workers.models import Envelope
@@ -33,6 +34,9 @@ class Hop:
     node_id: str
     genome: OrganizationalGenome
     incoming: MessageEnvelope
+    # False when no subtree anywhere was paused as the envelope was read (the usual case):
+    # then pause checks need no read. A pause this hop applies sets it back.
+    pauses_exist: bool = True
 
     @property
     def correlation_id(self) -> str:
@@ -97,54 +101,72 @@ class Delivery:
     row: Envelope
     incoming: MessageEnvelope
     genome: OrganizationalGenome
+    pauses_exist: bool = True
 
     @property
     def node_id(self) -> str:
         return str(self.row.target_node_id)
 
     def hop(self) -> Hop:
-        return Hop(self.node_id, self.genome, self.incoming)
-
-
-def delivery_read(envelope_id: str) -> Delivery | str:
-    """The delivery to handle, or why there is nothing to do ("missing", "duplicate")."""
-    row = Envelope.objects.filter(id=envelope_id).first()
-    if row is None:
-        logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
-        return "missing"
-    if row.handled_at is not None:
-        return "duplicate"
-    return Delivery(row, envelope_of(row), envelope_genome(row))
+        return Hop(self.node_id, self.genome, self.incoming, self.pauses_exist)
 
 
 def delivery_claim(envelope_id: str, *, worker: str) -> Delivery | str:
     """Claim the envelope and read it in one statement (``UPDATE … RETURNING``), inside the
     caller's transaction: the delivery to handle, or why there is none ("missing",
     "duplicate"). For handlers with nothing to do before their transaction (controllers)."""
+    return _unhandled_returning(
+        envelope_id,
+        "handled_at = %s, handled_by = %s, deliveries = deliveries + 1",
+        [_stored(timezone.now()), worker],
+    )
+
+
+def delivery_lease(envelope_id: str, *, seconds: int) -> Delivery | str:
+    """Read an unhandled envelope and lease it for ``seconds`` in one statement: the outbox
+    sweeper leaves it alone until then (``workers.services.outbox.envelope_lease``). For a
+    leaf, whose provider runs before its transaction; "missing" or "duplicate" as above."""
+    return _unhandled_returning(
+        envelope_id, "resend_after = %s", [_stored(timezone.now() + timedelta(seconds=seconds))]
+    )
+
+
+def _stored(moment: datetime) -> Any:
+    """A timestamp as Django stores it (on SQLite: UTC text without an offset)."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _unhandled_returning(envelope_id: str, assignments: str, params: list[Any]) -> Delivery | str:
+    """The statement also says whether any subtree is paused, so a hop with none anywhere
+    reads no pauses (``workers.services.algedonic.paused``)."""
     table = Envelope._meta.db_table
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in Envelope._meta.concrete_fields)
-    claimed = list(
+    pauses = quote(SubtreePause._meta.db_table)
+    changed = list(
         Envelope.objects.raw(
-            f"UPDATE {quote(table)} SET handled_at = %s, handled_by = %s, "
-            f"deliveries = deliveries + 1 WHERE id = %s AND handled_at IS NULL "
-            f"RETURNING {columns}",
-            [timezone.now(), worker, envelope_id],
+            f"UPDATE {quote(table)} SET {assignments} WHERE id = %s AND handled_at IS NULL "
+            f"RETURNING {columns}, EXISTS (SELECT 1 FROM {pauses}) AS vsm_pauses_exist",
+            [*params, envelope_id],
         )
     )
-    if not claimed:
+    if not changed:
         if Envelope.objects.filter(id=envelope_id).exists():
             return "duplicate"
         logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
         return "missing"
-    row = claimed[0]
-    return Delivery(row, envelope_of(row), envelope_genome(row))
+    row = changed[0]
+    pauses_exist = bool(getattr(row, "vsm_pauses_exist", True))
+    return Delivery(row, envelope_of(row), envelope_genome(row), pauses_exist)
 
 
 def envelope_claim(envelope_id: str, *, worker: str) -> bool:
     """Mark the envelope handled, inside the caller's transaction; False if another
     delivery claimed it first (then the caller must do nothing)."""
-    claimed = Envelope.objects.filter(id=envelope_id, handled_at__isnull=True).update(
-        handled_at=timezone.now(), handled_by=worker, deliveries=F("deliveries") + 1
-    )
-    return claimed == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Envelope._meta.db_table} SET handled_at = %s, handled_by = %s, "
+            "deliveries = deliveries + 1 WHERE id = %s AND handled_at IS NULL",
+            [_stored(timezone.now()), worker, envelope_id],
+        )
+        return bool(cursor.rowcount == 1)

@@ -17,6 +17,7 @@ starts nothing and hands the task back to its parent to hold.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -25,11 +26,17 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from ledger import kinds
 from ledger.models import TaskTrace
-from ledger.services import ledger_batch, ledger_record, task_trace_record
+from ledger.services import (
+    ledger_batch,
+    ledger_batch_flush_inserts,
+    ledger_record,
+    task_trace_record,
+)
 from organization.genome import OrganizationalGenome, VsmChannelType
 from workers import events
 from workers.acceptance import CheckOutcome, run_acceptance_checks
@@ -49,6 +56,7 @@ from workers.domain.prompt import build_model_request
 from workers.domain.routing import TaskRequirements, leaf_refusal
 from workers.domain.trial_routing import related_suggestion
 from workers.events import ancestors_of, message_event
+from workers.models import Envelope, ResourceEpoch, ResourceGrant
 from workers.providers import ProviderError, provider_for
 from workers.providers.sandbox import (
     SandboxConfigError,
@@ -58,8 +66,7 @@ from workers.providers.sandbox import (
 )
 from workers.services.algedonic import hold_if_paused, paused, signal_raise
 from workers.services.bargaining import grant_usage
-from workers.services.hop import Hop, delivery_read, envelope_claim
-from workers.services.outbox import envelope_lease
+from workers.services.hop import Hop, delivery_lease, envelope_claim
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +92,22 @@ def workspace_for(task_id: str) -> Path:
 
 def sandbox_host() -> SandboxHost:
     """What the admin decided for every agent and verifier this worker runs."""
+    return _sandbox_host(
+        settings.VSM_ALLOW_UNSANDBOXED_AGENTS,
+        tuple(settings.VSM_SANDBOX_READ_ONLY_PATHS),
+        tuple(settings.VSM_SANDBOX_HIDDEN_PATHS),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _sandbox_host(
+    allow_unsandboxed: bool, read_only: tuple[str, ...], hidden: tuple[str, ...]
+) -> SandboxHost:
+    # Resolving the hidden paths asks the file system: once per set of settings, not per task.
     return SandboxHost(
-        allow_unsandboxed=settings.VSM_ALLOW_UNSANDBOXED_AGENTS,
-        read_only_paths=tuple(Path(path) for path in settings.VSM_SANDBOX_READ_ONLY_PATHS),
-        hidden_paths=tuple(Path(path).resolve() for path in settings.VSM_SANDBOX_HIDDEN_PATHS),
+        allow_unsandboxed=allow_unsandboxed,
+        read_only_paths=tuple(Path(path) for path in read_only),
+        hidden_paths=tuple(Path(path).resolve() for path in hidden),
     )
 
 
@@ -166,17 +185,17 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
     "superseded" when a newer delivery of the same envelope took the task's workspace (and
     killed this delivery's agent) meanwhile: nothing is claimed or written.
     """
-    delivery = delivery_read(envelope_id)
+    # The provider may run for minutes: the outbox sweeper must not send the task to a
+    # second leaf meanwhile, but should once this lease ends if our process died. The
+    # lease reads the envelope (one statement); a paused leaf's hand-back claims it anyway.
+    delivery = delivery_lease(envelope_id, seconds=settings.VSM_LEAF_LEASE_SECONDS)
     if isinstance(delivery, str):
         return delivery
     hop = delivery.hop()
     task = from_json(TaskPacket, hop.incoming.payload)
     node_id = hop.node_id
-    if node_id in hop.genome.nodes and paused(hop.genome, node_id) is not None:
+    if node_id in hop.genome.nodes and paused(hop.genome, node_id, hop=hop) is not None:
         return _hand_back(hop, task, worker)
-    # The provider may run for minutes: the outbox sweeper must not send the task to a
-    # second leaf meanwhile, but should once this lease ends if our process died.
-    envelope_lease(envelope_id=envelope_id, seconds=settings.VSM_LEAF_LEASE_SECONDS)
     started_at, clock = timezone.now(), time.monotonic()
     try:
         execution = _execute(hop.genome, node_id, task)
@@ -188,10 +207,10 @@ def leaf_execute(*, envelope_id: str, worker: str) -> str:
         )
         return "superseded"
     latency_ms = int((time.monotonic() - clock) * 1000)
+    used_tokens = execution.input_tokens + execution.output_tokens
     with ledger_batch():
-        if not envelope_claim(envelope_id, worker=worker):
+        if not _claim_reporting_usage(hop, worker, used_tokens):
             return "duplicate"
-        _record_usage(hop, execution.input_tokens + execution.output_tokens)
         _record(hop, task, execution, started_at, latency_ms)
     return "handled"
 
@@ -200,6 +219,35 @@ def _record_usage(hop: Hop, used_tokens: int) -> None:
     grant_id = hop.incoming.metadata.get("resource_grant_id")
     if grant_id:
         grant_usage(grant_id=grant_id, used_tokens=used_tokens)
+
+
+def _claim_reporting_usage(hop: Hop, worker: str, used_tokens: int) -> bool:
+    """Claim the envelope and, if this delivery won it, report the grant's usage
+    (``grant_usage``): on PostgreSQL one statement that takes the same row locks in the same
+    order (the envelope, the grant, its epoch). False if another delivery claimed it first."""
+    grant_id = hop.incoming.metadata.get("resource_grant_id")
+    if not grant_id or connection.vendor != "postgresql":
+        if not envelope_claim(hop.incoming.id, worker=worker):
+            return False
+        _record_usage(hop, used_tokens)
+        return True
+    used, now = max(used_tokens, 0), timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH claimed AS (UPDATE {Envelope._meta.db_table} SET handled_at = %s, "
+            "handled_by = %s, deliveries = deliveries + 1 "
+            "WHERE id = %s AND handled_at IS NULL RETURNING id), "
+            f"reported AS (UPDATE {ResourceGrant._meta.db_table} "
+            "SET used_tokens = %s, used_at = %s WHERE id = %s AND used_tokens IS NULL "
+            "AND EXISTS (SELECT 1 FROM claimed) RETURNING epoch_id), "
+            f"counted AS (UPDATE {ResourceEpoch._meta.db_table} "
+            "SET used_tokens = used_tokens + %s, updated_at = %s "
+            "WHERE id IN (SELECT epoch_id FROM reported) RETURNING id) "
+            "SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM counted)",
+            [now, worker, hop.incoming.id, used, now, grant_id, used, now],
+        )
+        claimed, _ = cursor.fetchone()
+    return bool(claimed)
 
 
 def _hand_back(hop: Hop, task: TaskPacket, worker: str) -> str:
@@ -239,6 +287,7 @@ def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) 
         return
     if execution.status is TaskStatus.COMPLETED:
         return
+    ledger_batch_flush_inserts()  # the streak counts this task's trace, held for the append
     recent = list(
         TaskTrace.objects.filter(assigned_node_id=node_id)
         .order_by("-started_at")

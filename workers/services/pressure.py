@@ -2,12 +2,16 @@
 
 Both summaries are built by pure functions (``workers.domain.bargaining``) from the
 controller's own recent ledger events of their kinds: decomposition reads the
-environment pressure, resource grants read both.
+environment pressure, resource grants read both, in one statement (``grant_pressures``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
+
+from django.db import connection
 
 from ledger.models import LedgerEvent
 from workers.domain.bargaining import (
@@ -31,18 +35,61 @@ def recent_events(*, node_id: str, event_kinds: Iterable[str]) -> list[EventReco
         .order_by("-seq")
         .values("kind", "payload")[:PRESSURE_WINDOW]
     )
-    records: list[EventRecord] = []
-    for row in reversed(list(rows)):
-        payload = row["payload"] if isinstance(row["payload"], dict) else {}
-        metadata = payload.get("metadata")
-        records.append(
-            {
-                "kind": row["kind"],
-                "payload": payload,
-                "metadata": metadata if isinstance(metadata, dict) else {},
-            }
-        )
-    return records
+    return [_record(row["kind"], row["payload"]) for row in reversed(list(rows))]
+
+
+def _record(kind: str, payload: Any) -> EventRecord:
+    payload = payload if isinstance(payload, dict) else {}
+    metadata = payload.get("metadata")
+    return {
+        "kind": kind,
+        "payload": payload,
+        "metadata": metadata if isinstance(metadata, dict) else {},
+    }
+
+
+def _window(family: int, node_placeholder: str, kinds: list[str]) -> str:
+    """One family's last events at the node, newest first (the ``(node_id, seq)`` index)."""
+    table = LedgerEvent._meta.db_table
+    listed = ", ".join(["%s"] * len(kinds))
+    return (
+        f"SELECT * FROM (SELECT {family} AS family, seq, kind, payload FROM {table} "
+        f"WHERE node_id = {node_placeholder} AND kind IN ({listed}) "
+        f"ORDER BY seq DESC LIMIT {PRESSURE_WINDOW}) AS family_{family}"
+    )
+
+
+COORDINATION, ENVIRONMENT = 0, 1
+
+
+def grant_pressures(
+    *, controller_node_id: str, requester_node_id: str
+) -> tuple[CoordinationPressure, EnvironmentPressure]:
+    """Both summaries a grant reads, from one statement: each family's window is its own
+    indexed, limited read, joined by ``UNION ALL`` (what ``coordination_pressure`` and
+    ``environment_pressure`` read, in two)."""
+    environment_kinds = sorted(ENVIRONMENT_EVENT_KINDS)
+    sql = (
+        f"{_window(COORDINATION, '%s', [COORDINATION_EVENT_KIND])} UNION ALL "
+        f"{_window(ENVIRONMENT, '%s', environment_kinds)}"
+    )
+    params = [controller_node_id, COORDINATION_EVENT_KIND, controller_node_id, *environment_kinds]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    families: dict[int, list[tuple[int, EventRecord]]] = {COORDINATION: [], ENVIRONMENT: []}
+    for family, seq, kind, payload in rows:
+        # Both databases hand JSON columns to a raw cursor as text (Django's psycopg loader).
+        decoded = json.loads(payload) if isinstance(payload, str) else payload
+        families[family].append((seq, _record(kind, decoded)))
+    oldest_first = {
+        family: [record for _, record in sorted(found, key=lambda item: item[0])]
+        for family, found in families.items()
+    }
+    return (
+        summarise_coordination_pressure(oldest_first[COORDINATION], requester_node_id),
+        summarise_environment_pressure(oldest_first[ENVIRONMENT]),
+    )
 
 
 def environment_pressure(*, controller_node_id: str) -> EnvironmentPressure:

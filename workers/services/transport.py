@@ -21,7 +21,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.services import ledger_record
+from ledger.services import ledger_batch_insert, ledger_record
 from organization.genome import OrganizationalGenome
 from organization.selectors import champion_version_id, genome_version
 from workers import events
@@ -55,7 +55,7 @@ def envelope_publish(
     assert envelope.target_node_id is not None, "envelopes between nodes name their target"
     queue = queue_for(genome, envelope.target_node_id, envelope.payload_type)
     wire = to_json(envelope)
-    row = Envelope.objects.create(
+    row = Envelope(
         id=envelope.id,
         channel_type=wire["channel_type"],
         source_node_id=envelope.source_node_id,
@@ -70,6 +70,9 @@ def envelope_publish(
         queue=queue,
         genome_id=genome.id,
     )
+    # Written with the hop's ledger append (one statement on PostgreSQL): nothing in a hop
+    # reads back an envelope it sends.
+    ledger_batch_insert(row)
     ledger_record(events.message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, **ids))
     transaction.on_commit(lambda: _send_committed(envelope_id=row.id, queue=queue))
     return row

@@ -83,6 +83,8 @@ def verifier_remove(*, name: str, actor: str) -> bool:
 def unregistered_verifiers(acceptance: Sequence[Mapping[str, Any]]) -> list[str]:
     """A message for each acceptance item naming a verifier the registry lacks."""
     named = {str(item["verifier"]) for item in acceptance if item.get("verifier") is not None}
+    if not named:
+        return []  # most directives name none: no query to build
     known = set(AcceptanceVerifier.objects.filter(name__in=named).values_list("name", flat=True))
     missing = sorted(named - known)
     if not missing:
@@ -100,8 +102,10 @@ def acceptance_resolve(acceptance: Sequence[Mapping[str, Any]]) -> list[dict[str
     a verifier removed in between cannot slip through: it raises Rejected then).
     """
     named = {str(item["verifier"]) for item in acceptance if item.get("verifier") is not None}
-    commands = dict(
-        AcceptanceVerifier.objects.filter(name__in=named).values_list("name", "command")
+    commands = (
+        dict(AcceptanceVerifier.objects.filter(name__in=named).values_list("name", "command"))
+        if named
+        else {}
     )
     resolved = []
     for item in acceptance:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -30,10 +31,12 @@ from workers.models import (
     AlgedonicSignalRecord,
     DeferredTask,
     Directive,
+    Envelope,
     ResourceEpoch,
     ResourceGrant,
     Task,
 )
+from workers.services import leaf as leaf_module
 from workers.services.bargaining import (
     current_epoch_key,
     deferred_release,
@@ -42,8 +45,11 @@ from workers.services.bargaining import (
     grant_usage,
     task_defer,
 )
+from workers.services.controller import controller_receive
 from workers.services.directives import directive_submit
 from workers.services.hop import Hop
+from workers.services.leaf import leaf_execute
+from workers.services.transport import CONTROLLER_QUEUE, LEAF_QUEUE
 from workers.tasks import release_deferred
 
 ROOT = "root-codebase-system"
@@ -344,6 +350,38 @@ def test_without_budgets_a_leaf_is_granted_its_estimate_and_reports_what_it_used
     assert grant.used_tokens == trace.input_tokens + trace.output_tokens
     assert trace.metadata["resource_grant_id"] == grant.id
     assert "resource_epoch_budget_tokens" not in grant.metadata
+
+
+@pytest.mark.django_db
+def test_a_leaf_whose_delivery_lost_the_claim_reports_no_usage_and_writes_nothing() -> None:
+    organization(token_budget=1000, task_tokens=600)
+    submit("Metered")
+    while not (pending := leaf_envelope()):
+        drain_one_controller_hop()
+    real_execute = leaf_module._execute
+
+    def another_delivery_wins(*args: Any, **kwargs: Any) -> Any:
+        outcome = real_execute(*args, **kwargs)
+        Envelope.objects.filter(id=pending.id).update(handled_at=timezone.now(), handled_by="w2")
+        return outcome
+
+    with mock.patch.object(leaf_module, "_execute", side_effect=another_delivery_wins):
+        assert leaf_execute(envelope_id=pending.id, worker="w1") == "duplicate"
+
+    grant = ResourceGrant.objects.get()
+    assert (grant.used_tokens, ResourceEpoch.objects.get().used_tokens) == (None, 0)
+    assert not TaskTrace.objects.exists()
+    assert Envelope.objects.get(id=pending.id).handled_by == "w2"
+
+
+def leaf_envelope() -> Envelope | None:
+    return Envelope.objects.filter(handled_at__isnull=True, queue=LEAF_QUEUE).first()
+
+
+def drain_one_controller_hop() -> None:
+    pending = Envelope.objects.filter(handled_at__isnull=True).order_by("created_at").first()
+    assert pending is not None and pending.queue == CONTROLLER_QUEUE
+    controller_receive(envelope_id=pending.id, worker="in-process")
 
 
 @pytest.mark.django_db

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import F, Subquery
+from django.db import connection
 from django.utils import timezone
 
 from ledger import kinds
-from ledger.services import EventDraft, ledger_batch, ledger_record
+from ledger.services import EventDraft, ledger_batch, ledger_batch_insert, ledger_record
 from organization.genome import OrganizationalGenome
 from organization.selectors import champion_genome
 from workers.domain.bargaining import (
@@ -31,7 +31,7 @@ from workers.models import ResourceEpoch, ResourceGrant
 from workers.providers.base import rough_token_estimate
 from workers.services.algedonic import paused
 from workers.services.hop import Hop
-from workers.services.pressure import coordination_pressure, environment_pressure
+from workers.services.pressure import grant_pressures
 
 
 def current_epoch_key(now: datetime | None = None) -> str:
@@ -112,7 +112,7 @@ def grant_request(
             epoch.allocated_tokens += decision.approved_tokens or 0
             epoch.save(update_fields=["allocation_count", "allocated_tokens", "updated_at"])
         payload = decision_event_payload(decision)
-        grant = ResourceGrant.objects.create(
+        grant = ResourceGrant(
             epoch=epoch,
             task_id=decision.task_id,
             envelope_id=envelope_id,
@@ -123,6 +123,7 @@ def grant_request(
             decision=payload,
             metadata=metadata,
         )
+        ledger_batch_insert(grant)  # with the append: nothing in the hop reads it back
         ledger_record(
             EventDraft(
                 kind=kinds.RESOURCE_ALLOCATION_DECISION,
@@ -154,10 +155,9 @@ def _decide_locked(
     )
     budgets = epoch_budgets(genome, epoch)
     pause = None if pause_checked else _pause_of(genome, requester_id)
-    coordination = coordination_pressure(
+    coordination, environment = grant_pressures(
         controller_node_id=controller_id, requester_node_id=requester_id
     )
-    environment = environment_pressure(controller_node_id=controller_id)
     decision = decide(
         bargain,
         genome=genome,
@@ -184,19 +184,38 @@ def _decide_locked(
 def grant_usage(*, grant_id: str, used_tokens: int) -> None:
     """Record the tokens a leaf used under a grant; the first report wins (redeliveries).
 
-    Two conditional updates, no read: the grant (only while unreported), then its epoch.
-    Nobody locks a grant row while holding its epoch row, so the order cannot deadlock.
+    Two conditional updates, no read: the grant (only while unreported), then its epoch (one
+    data-modifying statement on PostgreSQL). Nobody locks a grant row while holding its epoch
+    row, so the order cannot deadlock.
     """
     used = max(used_tokens, 0)
     now = timezone.now()
-    reported = ResourceGrant.objects.filter(id=grant_id, used_tokens__isnull=True).update(
-        used_tokens=used, used_at=now
-    )
-    if reported:
-        epoch_id = ResourceGrant.objects.filter(id=grant_id).values("epoch_id")
-        ResourceEpoch.objects.filter(id=Subquery(epoch_id)).update(
-            used_tokens=F("used_tokens") + used, updated_at=now
+    if connection.vendor == "postgresql":
+        # The same two updates, in this order, as one statement.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH reported AS (UPDATE {ResourceGrant._meta.db_table} "
+                "SET used_tokens = %s, used_at = %s WHERE id = %s AND used_tokens IS NULL "
+                f"RETURNING epoch_id) UPDATE {ResourceEpoch._meta.db_table} "
+                "SET used_tokens = used_tokens + %s, updated_at = %s "
+                "WHERE id IN (SELECT epoch_id FROM reported)",
+                [used, now, grant_id, used, now],
+            )
+        return
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    grants, epochs = ResourceGrant._meta.db_table, ResourceEpoch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {grants} SET used_tokens = %s, used_at = %s "
+            "WHERE id = %s AND used_tokens IS NULL",
+            [used, stamp, grant_id],
         )
+        if cursor.rowcount == 1:
+            cursor.execute(
+                f"UPDATE {epochs} SET used_tokens = used_tokens + %s, updated_at = %s "
+                f"WHERE id = (SELECT epoch_id FROM {grants} WHERE id = %s)",
+                [used, stamp, grant_id],
+            )
 
 
 def epoch_budgets(genome: OrganizationalGenome, epoch: ResourceEpoch) -> Budgets:

@@ -16,6 +16,7 @@ import logging
 
 from django.utils import timezone
 
+from ledger.services import ledger_batch_insert
 from workers import events
 from workers.domain.decomposition import REVISION_CHANNEL, plan_revision
 from workers.domain.messages import TaskPacket, TaskResult, from_json, to_json
@@ -120,7 +121,8 @@ def route_ready(hop: Hop, directive_id: str, rows: list[Task]) -> None:
                 row.result_summary = outcome.summary or row.result_summary
                 _save(row, "status", "assigned_node_id", "result_summary")
                 changed = changed or outcome.status == Task.Status.FAILED
-    Task.objects.bulk_create([row for row in rows if row._state.adding])
+    # New tasks are written with the hop's ledger append; nothing in the hop reads them back.
+    ledger_batch_insert(*(row for row in rows if row._state.adding))
     directive_settle(hop, directive_id, rows)
 
 
