@@ -80,6 +80,10 @@ class LedgerEvent(models.Model):
         indexes = [
             models.Index(fields=["kind", "seq"], name="ledger_event_kind_seq"),
             models.Index(fields=["node_id", "seq"], name="ledger_event_node_seq"),
+            # A grant's pressure windows: a node's latest events of a few kinds. Through
+            # (node_id, seq) alone they scanned back over every other event at the node, a
+            # cost that grew with its history, at every routing hop.
+            models.Index(fields=["node_id", "kind", "seq"], name="ledger_event_node_kind_seq"),
         ]
 
     def __str__(self) -> str:

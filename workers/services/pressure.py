@@ -48,14 +48,14 @@ def _record(kind: str, payload: Any) -> EventRecord:
     }
 
 
-def _window(family: int, node_placeholder: str, kinds: list[str]) -> str:
-    """One family's last events at the node, newest first (the ``(node_id, seq)`` index)."""
+def _window(family: int, number: int) -> str:
+    """The node's last events of one kind, newest first (the ``(node_id, kind, seq)`` index);
+    its parameters are the node and the kind."""
     table = LedgerEvent._meta.db_table
-    listed = ", ".join(["%s"] * len(kinds))
     return (
         f"SELECT * FROM (SELECT {family} AS family, seq, kind, payload FROM {table} "
-        f"WHERE node_id = {node_placeholder} AND kind IN ({listed}) "
-        f"ORDER BY seq DESC LIMIT {PRESSURE_WINDOW}) AS family_{family}"
+        f"WHERE node_id = %s AND kind = %s "
+        f"ORDER BY seq DESC LIMIT {PRESSURE_WINDOW}) AS window_{number}"
     )
 
 
@@ -65,15 +65,16 @@ COORDINATION, ENVIRONMENT = 0, 1
 def grant_pressures(
     *, controller_node_id: str, requester_node_id: str
 ) -> tuple[CoordinationPressure, EnvironmentPressure]:
-    """Both summaries a grant reads, from one statement: each family's window is its own
-    indexed, limited read, joined by ``UNION ALL`` (what ``coordination_pressure`` and
-    ``environment_pressure`` read, in two)."""
-    environment_kinds = sorted(ENVIRONMENT_EVENT_KINDS)
-    sql = (
-        f"{_window(COORDINATION, '%s', [COORDINATION_EVENT_KIND])} UNION ALL "
-        f"{_window(ENVIRONMENT, '%s', environment_kinds)}"
-    )
-    params = [controller_node_id, COORDINATION_EVENT_KIND, controller_node_id, *environment_kinds]
+    """Both summaries a grant reads, from one statement of indexed, limited reads joined by
+    ``UNION ALL`` (what ``coordination_pressure`` and ``environment_pressure`` read, in two).
+    Its cost follows the window, not the node's history."""
+    # One limited window per kind, each an index range read on (node_id, kind, seq) whatever
+    # the planner's statistics say; a family's latest events are then the latest of those.
+    windows = [(COORDINATION, COORDINATION_EVENT_KIND)] + [
+        (ENVIRONMENT, kind) for kind in sorted(ENVIRONMENT_EVENT_KINDS)
+    ]
+    sql = " UNION ALL ".join(_window(family, n) for n, (family, _) in enumerate(windows))
+    params = [value for _, kind in windows for value in (controller_node_id, kind)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -83,7 +84,7 @@ def grant_pressures(
         decoded = json.loads(payload) if isinstance(payload, str) else payload
         families[family].append((seq, _record(kind, decoded)))
     oldest_first = {
-        family: [record for _, record in sorted(found, key=lambda item: item[0])]
+        family: [record for _, record in sorted(found, key=lambda item: item[0])[-PRESSURE_WINDOW:]]
         for family, found in families.items()
     }
     return (
