@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0007_event_kind_and_node_indexes'),
+        ("ledger", "0007_event_kind_and_node_indexes"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='ledgerevent',
-            index=models.Index(fields=['node_id', 'kind', 'seq'], name='ledger_event_node_kind_seq'),
+            model_name="ledgerevent",
+            index=models.Index(
+                fields=["node_id", "kind", "seq"], name="ledger_event_node_kind_seq"
+            ),
         ),
     ]

@@ -68,8 +68,7 @@ def test_it_prints_the_generation_each_operator_and_the_queued_trial(nested: Non
     )
     assert (
         "recombine_elite_parent_patches: skipped: 0 promoted elite parent(s); recombination "
-        "needs two"
-        in output
+        "needs two" in output
     )
     assert (
         f"queued trial {trial.id}: add_prompt_parsimony_guardrail (add_prompt_component, "

@@ -257,7 +257,7 @@ def test_recombination_never_breeds_from_pruned_trials(champion) -> None:
 
     attempt = evolution_generation_attempt(controller_node_id=ROOT, actor="operator:test")
 
-    assert [e.trial_id for e in attempt.plan.elites][0] == promoted.id
+    assert attempt.plan.elites[0].trial_id == promoted.id
     assert {e.trial_id for e in attempt.plan.elites} == {promoted.id, fmt.id, docs.id}
     assert all(o.operator != RECOMBINE for o in attempt.plan.offspring)
     assert not Trial.objects.filter(metadata__evolution_operator=RECOMBINE).exists()
