@@ -24,8 +24,9 @@ when a run takes seconds), with the ratio to the 10-node figure:
   directive's hops grow with the depth (down to the first leaf and back), so the
   table shows the cost per directive and per hop, beside the same through the
   3-node ``nested`` template measured in the same run: ``--rounds`` rounds of
-  ``--runs`` directives each, nested and every size up to 1,000 in turn (the
-  organization built afresh each time), the median over all of them.
+  ``--runs`` directives each, nested and every size up to 1,000 in turn, forwards
+  then backwards (the organization built afresh each time), the median over all of
+  them; at 10,000 nodes one round.
 
 The figures are in docs/performance.md ("Scale").
 """
@@ -266,9 +267,10 @@ def measure(size: int | str, runs: int, directives: dict[int | str, list[float]]
         genome_figures(figures, few)
         patch_figures(figures, few)
         page_figures(figures, runs)
-    samples, hops = directive_samples(size, runs if small(size) else max(runs // 2, 2))
-    directives.setdefault(size, []).extend(samples)
-    figures.values["  its hops, count"] = hops
+    if not small(size):  # the smaller ones in alternating rounds (main)
+        samples, hops = directive_samples(size, max(runs // 2, 2))
+        directives.setdefault(size, []).extend(samples)
+        figures.values["  its hops, count"] = hops
     print(f"  measured {size}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return figures
 
@@ -277,10 +279,13 @@ def small(size: int | str) -> bool:
     return size == NESTED or int(size) <= 1000
 
 
-def directives_again(size: int | str, runs: int, directives: dict[int | str, list[float]]) -> None:
-    """Another round of directives at ``size``, on an organization built afresh."""
+def directive_round(
+    size: int | str, runs: int, figures: Figures, directives: dict[int | str, list[float]]
+) -> None:
+    """A round of directives at ``size``, on an organization built afresh."""
     organization(size)
-    directives[size].extend(directive_samples(size, runs)[0])
+    samples, figures.values["  its hops, count"] = directive_samples(size, runs)
+    directives.setdefault(size, []).extend(samples)
 
 
 # -- printing --------------------------------------------------------------------------
@@ -343,13 +348,15 @@ def main() -> None:
         print(describe())
         nested_figures = measure(NESTED, arguments.runs, directives)
         columns = [measure(size, arguments.runs, directives) for size in sizes]
-        # The directive's ratio is to the nested organization in the same run: later rounds
-        # alternate them (sizes up to 1,000; a 10,000-node build takes a minute), so a
-        # machine busier in one stretch than another moves both sides alike.
-        again: list[int | str] = [NESTED, *(size for size in sizes if small(size))]
-        for _ in range(arguments.rounds - 1):
-            for size in again:
-                directives_again(size, arguments.runs, directives)
+        # The directive's ratio is to the nested organization in the same run: rounds
+        # alternate them (sizes up to 1,000; a 10,000-node build takes a minute), forwards
+        # and backwards, so neither side always comes right after the largest organization's
+        # flush or on a quieter stretch of a shared machine.
+        by_size = {column.size: column for column in [nested_figures, *columns]}
+        order = [size for size in by_size if small(size)]
+        for round_ in range(arguments.rounds):
+            for size in order[::-1] if round_ % 2 else order:
+                directive_round(size, arguments.runs, by_size[size], directives)
     for column in [nested_figures, *columns]:
         hops = int(column.values["  its hops, count"])
         directive_figures(column, directives[column.size], hops)
