@@ -4,7 +4,7 @@ Runs against a throwaway test database (created and dropped here) of whatever
 DATABASE_URL selects; nothing else is touched (Celery publishing is patched out,
 every handler runs in this process):
 
-    .venv/bin/python bench/scale.py [--sizes 10,100,1000,10000] [--runs 5]
+    .venv/bin/python bench/scale.py [--sizes 10,100,1000,10000] [--runs 5] [--rounds 3]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/vsm .venv/bin/python bench/scale.py
 
 For each size N the database is emptied and an organization of N nodes, ten to a
@@ -19,10 +19,14 @@ when a run takes seconds), with the ratio to the 10-node figure:
 * the pages that list nodes, server time in-process (``django.test.Client``):
   ``GET /alarms/`` logged in and ``GET /api/nodes/`` with a token (its first page);
 * a directive: ``directive_submit`` with ``requires_code_write=true``, then each
-  delivered envelope's handler (``vsm.deliver``'s body) in order, as
-  bench/directives.py runs them. A directive's hops grow with the depth (down to
-  the first leaf and back), so the table shows the cost per directive and per hop,
-  beside the same through the 3-node ``nested`` template measured in the same run.
+  delivered envelope's handler (``vsm.deliver``'s body, given the envelope id and
+  queue its message carries) in order, as bench/directives.py runs them. A
+  directive's hops grow with the depth (down to the first leaf and back), so the
+  table shows the cost per directive and per hop, beside the same through the
+  3-node ``nested`` template measured in the same run: ``--rounds`` rounds of
+  ``--runs`` directives each, nested and every size up to 1,000 in turn, forwards
+  then backwards (the organization built afresh each time), the median over all of
+  them; at 10,000 nodes one round.
 
 The figures are in docs/performance.md ("Scale").
 """
@@ -80,7 +84,7 @@ from organization.roles import user_roles_set  # noqa: E402
 from organization.selectors import champion_version_id, genome_version  # noqa: E402
 from organization.services import genome_apply_patch  # noqa: E402
 from vsmsite.celery import app  # noqa: E402
-from workers.models import Directive, Envelope  # noqa: E402
+from workers.models import Directive  # noqa: E402
 from workers.services.directives import directive_submit  # noqa: E402
 from workers.tasks import deliver  # noqa: E402
 
@@ -211,12 +215,14 @@ def page_figures(figures: Figures, runs: int) -> None:
         figures.values[f"  {url} response, KB"] = sizes[url] / 1024
 
 
-def directive_figures(figures: Figures, runs: int) -> None:
+def directive_samples(size: int | str, runs: int) -> tuple[list[float], int]:
+    """``runs`` directives through the organization built now (one more first, to warm the
+    caches): each one's ms, and its hops."""
     task = app.tasks[deliver.name]
-    outbox: list[str] = []
+    outbox: list[tuple[str, str]] = []
 
     def capture(*, envelope_id: str, queue: str) -> None:
-        outbox.append(envelope_id)
+        outbox.append((envelope_id, queue))
 
     def one_directive() -> int:
         hops = 0
@@ -226,7 +232,8 @@ def directive_figures(figures: Figures, runs: int) -> None:
             origin="bench",
         )
         while outbox:
-            task.run(Envelope.objects.get(id=outbox.pop(0)).id)
+            # With the queue, as the worker's message carries it (envelope_send).
+            task.run(*outbox.pop(0))
             hops += 1
         return hops
 
@@ -239,25 +246,46 @@ def directive_figures(figures: Figures, runs: int) -> None:
             samples.append((time.perf_counter() - started) * 1e3)
     failed = Directive.objects.exclude(status=Directive.Status.COMPLETED).count()
     if failed:
-        raise SystemExit(f"{failed} directives did not complete at size {figures.size}")
-    figures.values["directive: submit + every hop's handler"] = statistics.median(samples[1:])
+        raise SystemExit(f"{failed} directives did not complete at size {size}")
+    return samples[1:], hops
+
+
+def directive_figures(figures: Figures, samples: list[float], hops: int) -> None:
+    figures.values["directive: submit + every hop's handler"] = statistics.median(samples)
     figures.values["  its hops, count"] = hops
-    figures.values["  per hop"] = statistics.median(samples[1:]) / hops
+    figures.values["  per hop"] = statistics.median(samples) / hops
 
 
-def measure(size: int | str, runs: int) -> Figures:
+def measure(size: int | str, runs: int, directives: dict[int | str, list[float]]) -> Figures:
+    """Everything at ``size``; its directives' samples are added to ``directives``."""
     started = time.perf_counter()
     organization(size)
     figures = Figures(size)
     figures.values["build + bootstrap, s"] = time.perf_counter() - started
-    small = size == NESTED or int(size) <= 1000
     if size != NESTED:
-        genome_figures(figures, runs if small else max(runs // 2, 2))
-        patch_figures(figures, runs if small else max(runs // 2, 2))
+        few = runs if small(size) else max(runs // 2, 2)
+        genome_figures(figures, few)
+        patch_figures(figures, few)
         page_figures(figures, runs)
-    directive_figures(figures, runs if small else max(runs // 2, 2))
+    if not small(size):  # the smaller ones in alternating rounds (main)
+        samples, hops = directive_samples(size, max(runs // 2, 2))
+        directives.setdefault(size, []).extend(samples)
+        figures.values["  its hops, count"] = hops
     print(f"  measured {size}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return figures
+
+
+def small(size: int | str) -> bool:
+    return size == NESTED or int(size) <= 1000
+
+
+def directive_round(
+    size: int | str, runs: int, figures: Figures, directives: dict[int | str, list[float]]
+) -> None:
+    """A round of directives at ``size``, on an organization built afresh."""
+    organization(size)
+    samples, figures.values["  its hops, count"] = directive_samples(size, runs)
+    directives.setdefault(size, []).extend(samples)
 
 
 # -- printing --------------------------------------------------------------------------
@@ -307,12 +335,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of directives, nested and each size up to 1,000 in turn",
+    )
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",")]
+    directives: dict[int | str, list[float]] = {}
     with test_database():
         print(describe())
-        nested_figures = measure(NESTED, arguments.runs)
-        columns = [measure(size, arguments.runs) for size in sizes]
+        nested_figures = measure(NESTED, arguments.runs, directives)
+        columns = [measure(size, arguments.runs, directives) for size in sizes]
+        # The directive's ratio is to the nested organization in the same run: rounds
+        # alternate them (sizes up to 1,000; a 10,000-node build takes a minute), forwards
+        # and backwards, so neither side always comes right after the largest organization's
+        # flush or on a quieter stretch of a shared machine.
+        by_size = {column.size: column for column in [nested_figures, *columns]}
+        order = [size for size in by_size if small(size)]
+        for round_ in range(arguments.rounds):
+            for size in order[::-1] if round_ % 2 else order:
+                directive_round(size, arguments.runs, by_size[size], directives)
+    for column in [nested_figures, *columns]:
+        hops = int(column.values["  its hops, count"])
+        directive_figures(column, directives[column.size], hops)
     base = columns[0]
     genome_rows = [
         "read the stored genome (JSON column)",

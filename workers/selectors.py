@@ -8,7 +8,6 @@ not on that page, so a pause is never hidden on page 40.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Su
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from organization.genome import OrganizationalGenome, VsmChannelType
+from organization.genome import OrganizationalGenome
 from organization.models import Node, SubtreePause
 from organization.selectors import champion_genome, node_tree, pause_covering, subtree_pauses
 from workers.domain.algedonic import Valence
@@ -300,34 +299,8 @@ def _edge_budgets(
 ) -> list[Budgets]:
     if genome is None:
         return [Budgets(tokens=None, messages=None) for _ in epochs]
-    channels = _bargaining_channels(genome)
-    budgets = []
-    for epoch in epochs:
-        # edge_budgets() scans every channel of the genome (50,000 at 10,000 nodes): give it
-        # only the edge's own, found through the index.
-        ends = (epoch.controller_node_id, epoch.requester_node_id)
-        own = channels.get(ends, []) + channels.get(ends[::-1], [])
-        budgets.append(epoch_budgets(dataclasses.replace(genome, channels=own), epoch))
-    return budgets
-
-
-# Genomes are immutable and shared from the version cache: index each one's
-# ResourceBargaining channels by their ends once, keyed by the genome object itself.
-_channel_index: dict[int, tuple[OrganizationalGenome, dict[tuple[Any, Any], list[Any]]]] = {}
-
-
-def _bargaining_channels(genome: OrganizationalGenome) -> dict[tuple[Any, Any], list[Any]]:
-    cached = _channel_index.get(id(genome))
-    if cached is not None and cached[0] is genome:
-        return cached[1]
-    index: dict[tuple[Any, Any], list[Any]] = {}
-    for channel in genome.channels:
-        if channel.channel_type is VsmChannelType.RESOURCE_BARGAINING:
-            index.setdefault((channel.from_node_id, channel.to_node_id), []).append(channel)
-    if len(_channel_index) >= 4:
-        _channel_index.clear()
-    _channel_index[id(genome)] = (genome, index)
-    return index
+    # The cached champion's channel index finds each edge's own channels (edge_budgets).
+    return [epoch_budgets(genome, epoch) for epoch in epochs]
 
 
 @dataclass(frozen=True)

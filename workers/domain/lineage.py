@@ -20,7 +20,7 @@ the *target* key follows the task down and names the last child it was routed to
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 
 from organization.genome import VsmChannelType
 from workers.domain.messages import MessageEnvelope, TaskPacket
@@ -114,7 +114,7 @@ def annotate_from_incoming(
     task: TaskPacket, incoming: MessageEnvelope, *, controller_node_id: str
 ) -> TaskPacket:
     """A copy of ``task`` carrying the lineage of ``incoming`` (see the module docstring)."""
-    annotated = copy.deepcopy(task)
+    annotated = _own_metadata(task)
     metadata = annotated.metadata
     metadata["vsm_source_channel"] = incoming.channel_type.value
     metadata["vsm_source_payload_type"] = incoming.payload_type
@@ -142,13 +142,23 @@ def mark_target(task: TaskPacket, child_id: str) -> TaskPacket:
 
     A task with neither lineage is returned unchanged (as a copy).
     """
-    marked = copy.deepcopy(task)
+    marked = _own_metadata(task)
     if marked.metadata.get("handoff_kind") == HANDOFF_KIND:
         marked.metadata["handoff_target_node_id"] = child_id
     if marked.metadata.get("management_kind") == MANAGEMENT_KIND:
         marked.metadata["management_target_node_id"] = child_id
     marked.metadata = dict(sorted(marked.metadata.items()))
     return marked
+
+
+def _own_metadata(task: TaskPacket) -> TaskPacket:
+    """A copy of ``task`` with a metadata map of its own, the only part lineage changes.
+
+    Its other fields are shared with ``task``: a decoded message is a value that nothing
+    changes in place (every hop replaces a field, never edits one), and a deep copy of the
+    whole packet cost each routing hop two copies of everything it carries.
+    """
+    return dataclasses.replace(task, metadata=dict(task.metadata))
 
 
 def relayed_metadata(task: TaskPacket) -> dict[str, str]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from organization.genome import (
@@ -21,7 +21,11 @@ from organization.genome import (
     ViableNode,
     VsmChannelType,
     add_child,
+    genome_freeze,
+    genome_is_frozen,
 )
+from tests.organization.strategies import channels
+from tests.organization.strategies import genomes as random_genomes
 from workers.domain.bargaining import (
     AllocationStatus,
     Budgets,
@@ -165,7 +169,8 @@ def test_the_standard_bundle_sets_no_budgets():
     assert edge_budgets(make_genome(), ROOT, CODER) == Budgets(tokens=None, messages=None)
 
 
-def test_budgets_are_the_smallest_over_bargaining_channels_either_way_round():
+@pytest.mark.parametrize("frozen", [False, True], ids=["walked", "frozen: indexed"])
+def test_budgets_are_the_smallest_over_bargaining_channels_either_way_round(frozen):
     genome = make_genome(token_budget=1000, message_budget=5)
     genome.channels += [
         ChannelConfig(
@@ -191,9 +196,53 @@ def test_budgets_are_the_smallest_over_bargaining_channels_either_way_round():
             max_messages_per_epoch=1,
         ),
     ]
+    if frozen:
+        genome_freeze(genome)
 
+    assert genome_is_frozen(genome) is frozen
     assert edge_budgets(genome, ROOT, CODER) == Budgets(tokens=600, messages=5)
     assert edge_budgets(genome, ROOT, OTHER) == Budgets(tokens=None, messages=1)
+
+
+def walked_budgets(genome: OrganizationalGenome, controller_id: str, requester_id: str) -> Budgets:
+    """The plain computation: every channel of the genome looked at."""
+    ends = {(controller_id, requester_id), (requester_id, controller_id)}
+    found = [
+        c
+        for c in genome.channels
+        if c.channel_type is RB and (c.from_node_id, c.to_node_id) in ends
+    ]
+    tokens = [
+        c.max_token_budget_per_epoch for c in found if c.max_token_budget_per_epoch is not None
+    ]
+    messages = [c.max_messages_per_epoch for c in found if c.max_messages_per_epoch is not None]
+    return Budgets(tokens=min(tokens, default=None), messages=min(messages, default=None))
+
+
+budget_values = st.none() | st.integers(0, 5_000)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_genomes(), st.data())
+def test_a_frozen_genomes_edge_budgets_are_the_walks_over_all_its_channels(genome, data):
+    endpoints = st.sampled_from(list(genome.nodes))
+    extra = data.draw(st.lists(channels(endpoints), max_size=6))
+    genome.channels.extend(extra)
+    for channel in genome.channels:  # budgets on the bundles and the extras alike
+        channel.max_token_budget_per_epoch = data.draw(budget_values)
+        channel.max_messages_per_epoch = data.draw(budget_values)
+    expected = {
+        (one, other): walked_budgets(genome, one, other)
+        for one in genome.nodes
+        for other in genome.nodes
+    }
+
+    genome_freeze(genome)
+
+    assert genome_is_frozen(genome)
+    for (one, other), budgets in expected.items():
+        assert edge_budgets(genome, one, other) == budgets, (one, other)
 
 
 def test_epoch_usage_counts_granted_decisions_of_this_requester_and_epoch():

@@ -150,6 +150,21 @@ def test_a_task_without_lineage_gets_no_target_key() -> None:
     assert mark_target(task(a="1"), BACKEND).metadata == {"a": "1"}
 
 
+def test_marking_the_target_and_routing_it_leave_the_original_task_alone() -> None:
+    original = task(handoff_kind="operation_to_operation", handoff_target_node_id=FRONTEND)
+
+    marked = mark_target(original, BACKEND)
+    marked.assigned_to = BACKEND  # what the router does to the copy next
+    marked.metadata["routed_by"] = "root"
+
+    assert original.metadata == {
+        "handoff_kind": "operation_to_operation",
+        "handoff_target_node_id": FRONTEND,
+    }
+    assert original.assigned_to is None
+    assert marked.id == original.id and marked.dependencies == original.dependencies
+
+
 def test_relayed_metadata_is_every_present_key_of_the_four_families_and_nothing_else() -> None:
     routed = task(
         handoff_kind="operation_to_operation",
