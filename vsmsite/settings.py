@@ -241,7 +241,8 @@ CELERY_WORKER_POOL = env.str("VSM_WORKER_POOL", default=_DEFAULT_POOL)
 if CELERY_BROKER_URL.startswith("embedded://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "database": str(Path(env.str("VSM_BROKER_PATH", default=str(EMBEDDED_BROKER_PATH)))),
-        # Seconds between polls of an idle queue: the latency floor of a hop.
+        # Seconds between polls of an idle queue: the fallback, since a publish or an ack
+        # wakes a waiting consumer at once (vsmsite/broker.py, its doorbells).
         "polling_interval": env.float("VSM_BROKER_POLLING_INTERVAL", default=0.01),
     }
 elif CELERY_BROKER_URL.startswith("redis"):
