@@ -321,7 +321,8 @@ def _sqlite_files(name: object) -> list[Path]:
 
 # Never visible inside the sandbox, even under a read-only path above: the runtime directory
 # (databases, broker, recordings, other tasks' workspaces), the SQLite files and the broker
-# file wherever they are, and the project's .env. A task's own workspace is bound on top.
+# file and its doorbells wherever they are, and the project's .env. A task's own workspace
+# is bound on top.
 VSM_SANDBOX_HIDDEN_PATHS = [
     VAR_DIR,
     Path(VSM_WORKSPACE_ROOT),
@@ -333,6 +334,12 @@ VSM_SANDBOX_HIDDEN_PATHS = [
         else []
     ),
     *_sqlite_files(CELERY_BROKER_TRANSPORT_OPTIONS.get("database")),
+    # The broker's doorbells (its consumers' wake-up sockets, vsmsite/broker.py) beside it.
+    *(
+        [Path(f"{CELERY_BROKER_TRANSPORT_OPTIONS['database']}.doorbells")]
+        if CELERY_BROKER_TRANSPORT_OPTIONS.get("database")
+        else []
+    ),
 ]
 
 # ---------------------------------------------------------------------------
