@@ -194,11 +194,13 @@ class Doorbell:
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.setblocking(False)
         self._socket.bind(self.path)
+        # poll, not select: a worker's descriptors may number past select's 1024.
+        self._poller = select.poll()
+        self._poller.register(self._socket, select.POLLIN)
 
     def wait(self, seconds: float) -> None:
         """Return when rung (at once if a ring came since the last wait) or after ``seconds``."""
-        readable, _, _ = select.select([self._socket], [], [], seconds)
-        if readable:
+        if self._poller.poll(seconds * 1000.0):
             try:
                 while True:
                     self._socket.recv(64)
