@@ -10,7 +10,8 @@ real ledger nor other people's workers are touched:
         .venv/bin/python bench/directives.py
 
 It bootstraps the nested organization and starts one Celery worker process
-(queues controllers,leaves; prefork, concurrency 2) bound to the test database.
+(queues controllers,leaves; concurrency 2, the configured pool: threads on the embedded
+broker, prefork on Redis) bound to the test database.
 A directive with requires_code_write=true makes five ``vsm.deliver`` hops:
 root → backend-system → backend-coder (echo provider) → backend-system → root.
 Printed, as plain tables:
@@ -129,7 +130,8 @@ def worker_process() -> Iterator[WorkerProcess]:
     command = [
         *(sys.executable, "-c", WORKER_BOOT, "worker", "--hostname", hostname),
         *("--queues", f"{CONTROLLER_QUEUE},{LEAF_QUEUE}", "--concurrency", "2"),
-        *("--pool", "prefork", "--loglevel", "INFO", "--without-mingle", "--without-gossip"),
+        *("--pool", settings.CELERY_WORKER_POOL, "--loglevel", "INFO"),
+        *("--without-mingle", "--without-gossip"),
     ]
     process = subprocess.Popen(
         command,
@@ -352,8 +354,9 @@ def profile_hops(runs: int) -> list[Hop]:
     reconnect = Hop("DB connect (Celery closes it per task)")
     health_check = Hop("DB health check (CONN_HEALTH_CHECKS)")
     for _ in range(runs):
-        # What a worker's first statement of each task costs first when health checks are
-        # on (vsmsite/celery.py resets them around every task): one round trip.
+        # What a worker's first statement of a task costs first when health checks are on
+        # and its connection sat idle (vsmsite/celery.py skips it within a second of the
+        # last task): one round trip.
         started = time.perf_counter()
         connection.is_usable()
         health_check.wall_ms.append((time.perf_counter() - started) * 1e3)
@@ -433,7 +436,8 @@ def describe_setup(count: int) -> str:
         version = cursor.fetchone()[0]
     return (
         f"database: {connection.vendor} {version}; broker: {broker}; worker: 1 process, "
-        f"prefork, concurrency 2; {count} directives per series; DEBUG={settings.DEBUG}"
+        f"{settings.CELERY_WORKER_POOL} pool, concurrency 2; {count} directives per series; "
+        f"DEBUG={settings.DEBUG}"
     )
 
 

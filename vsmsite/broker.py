@@ -17,23 +17,39 @@ delivered again. Claims are taken with ``UPDATE ... WHERE claimed_by IS NULL``
 and a rowcount check, so two processes never receive the same message. Writes
 are single short transactions in WAL mode; idle polls are plain reads.
 
+A consumer does not wait out its polling interval for a message published
+meanwhile: each draining transport binds a UNIX datagram socket (its doorbell) in a
+directory beside the broker file, every publish rings each doorbell there once the
+row is committed, and an ack rings the acking process's own (a consumer whose
+prefetch slots were full may take the next message). The poll stays as the
+fallback: a lost or unsent ring costs at most one interval, never a message.
+
 The broker is for one machine (every process opens the same file); production
 runs on Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
 import os
+import select
+import socket
 import sqlite3
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from queue import Empty
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.utils.objects import cached_property
+
+logger = logging.getLogger(__name__)
 
 # Marks a message handed out again after its consumer went away.
 MARK_REDELIVERED = (
@@ -62,6 +78,11 @@ CREATE TABLE IF NOT EXISTS kombu_binding (
 
 # How often a poller looks for claims left behind by dead processes (seconds).
 STALE_CLAIM_SWEEP_INTERVAL = 1.0
+# How long a publisher trusts its list of doorbells (seconds): a consumer started
+# since is rung at most this much later, and polls meanwhile.
+DOORBELL_RELIST_INTERVAL = 1.0
+# AF_UNIX paths are limited to 108 bytes on Linux; longer ones go to the temp dir.
+_UNIX_PATH_MAX = 100
 
 
 def _process_stat(pid: int) -> tuple[str, str] | None:
@@ -107,6 +128,117 @@ def _claim_holder_alive(token: str) -> bool:
     return not started or started == "?" or start_time == started
 
 
+def _doorbell_directory(database: str) -> str:
+    """Where the doorbells of one broker file live: beside it, or (for a path too long
+    for a socket address) in the temp directory under a name derived from it."""
+    real = os.path.realpath(database)
+    beside = f"{real}.doorbells"
+    if len(beside) + 48 <= _UNIX_PATH_MAX:
+        return beside
+    digest = hashlib.sha256(real.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"vsm-broker-{digest}")
+
+
+class Doorbells:
+    """Rings every consumer of one broker file: a byte to each socket in its directory.
+
+    Never raises and never blocks: a full socket already has a ring pending, and a
+    socket nobody is bound to any more (its process died) is removed."""
+
+    def __init__(self, database: str) -> None:
+        self.directory = _doorbell_directory(database)
+        self._paths: list[str] = []
+        self._listed_at = float("-inf")
+        self._lock = threading.Lock()
+        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sender.setblocking(False)
+
+    def ring(self) -> None:
+        for path in self._current_paths():
+            try:
+                self._sender.sendto(b"\0", path)
+            except BlockingIOError:
+                pass  # a ring is pending there already
+            except (ConnectionRefusedError, FileNotFoundError):
+                self._forget(path)
+            except OSError:
+                logger.debug("could not ring the doorbell %s", path, exc_info=True)
+
+    def _current_paths(self) -> list[str]:
+        if time.monotonic() - self._listed_at > DOORBELL_RELIST_INTERVAL:
+            with self._lock:
+                try:
+                    names = os.listdir(self.directory)
+                except FileNotFoundError:
+                    names = []
+                self._paths = [
+                    os.path.join(self.directory, n) for n in names if n.endswith(".sock")
+                ]
+                self._listed_at = time.monotonic()
+        return self._paths
+
+    def _forget(self, path: str) -> None:
+        """Nobody is bound there (its consumer died without closing): remove it."""
+        with self._lock:
+            self._paths = [p for p in self._paths if p != path]
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+class Doorbell:
+    """One consumer's socket: rung by publishers, waited on instead of a bare sleep."""
+
+    def __init__(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, f"{os.getpid()}-{uuid.uuid4().hex[:12]}.sock")
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+        self._socket.bind(self.path)
+        # poll, not select: a worker's descriptors may number past select's 1024.
+        self._poller = select.poll()
+        self._poller.register(self._socket, select.POLLIN)
+
+    def wait(self, seconds: float) -> None:
+        """Return when rung (at once if a ring came since the last wait) or after ``seconds``."""
+        if self._poller.poll(seconds * 1000.0):
+            try:
+                while True:
+                    self._socket.recv(64)
+            except BlockingIOError:
+                pass
+
+    def ring(self) -> None:
+        with contextlib.suppress(OSError):  # a ring is pending already
+            self._socket.sendto(b"\0", self.path)
+
+    def close(self) -> None:
+        self._socket.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+_doorbells_lock = threading.Lock()
+_doorbells: dict[str, Doorbells] = {}
+
+
+def _forget_doorbells_after_fork() -> None:
+    global _doorbells_lock, _doorbells
+    _doorbells_lock = threading.Lock()
+    _doorbells = {}
+
+
+os.register_at_fork(after_in_child=_forget_doorbells_after_fork)
+
+
+def doorbells_for(database: str) -> Doorbells:
+    """This process's ringer of the consumers of ``database`` (one per broker file)."""
+    with _doorbells_lock:
+        bells = _doorbells.get(database)
+        if bells is None:
+            bells = _doorbells[database] = Doorbells(database)
+        return bells
+
+
 class QoS(virtual.QoS):
     """Acks and rejects act on the message's row; nothing is re-published."""
 
@@ -115,10 +247,12 @@ class QoS(virtual.QoS):
     def ack(self, delivery_tag: str) -> None:
         self.channel._settle(delivery_tag, requeue=False)
         super().ack(delivery_tag)
+        self.channel.connection.ring_own_doorbell()  # a prefetch slot is free
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         self.channel._settle(delivery_tag, requeue=requeue)
         self._quick_ack(delivery_tag)
+        self.channel.connection.ring_own_doorbell()
 
     def restore_unacked(self) -> list[tuple[BaseException, Any]]:
         self._flush()
@@ -143,10 +277,15 @@ class Channel(virtual.Channel):
     # -- connection ---------------------------------------------------------
 
     @cached_property
-    def _db(self) -> sqlite3.Connection:
+    def _path(self) -> str:
         path = self.connection.client.transport_options.get("database")
         if not path:
             raise ValueError("the embedded broker needs transport option 'database'")
+        return str(path)
+
+    @cached_property
+    def _db(self) -> sqlite3.Connection:
+        path = self._path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         # Acks may arrive from another thread than the consumer's (Celery's
         # threaded pools); every use goes through self._lock.
@@ -186,6 +325,8 @@ class Channel(virtual.Channel):
             "VALUES (?, ?, ?, ?)",
             (queue, properties.get("delivery_tag", ""), json.dumps(message), expires_at),
         )
+        # Autocommitted: the row is visible to whoever the ring wakes.
+        doorbells_for(self._path).ring()
 
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         self._maybe_release_stale_claims()
@@ -301,6 +442,56 @@ class Transport(virtual.Transport):
     implements = virtual.Transport.implements.extend(
         asynchronous=False, exchange_type=frozenset(["direct", "topic", "fanout"])
     )
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self._doorbell: Doorbell | None = None
+        self._doorbell_failed = False
+
+    # kombu's two base classes declare this differently; the virtual one's is kept.
+    def drain_events(self, connection: Any, timeout: float | None = None) -> None:  # type: ignore[override]
+        """kombu's loop, waiting on this consumer's doorbell where kombu sleeps."""
+        doorbell = self._own_doorbell()
+        started = time.monotonic()
+        interval = self.polling_interval
+        if timeout and interval and interval > timeout:
+            interval = timeout
+        cycle = self.cycle
+        assert cycle is not None, "kombu sets the cycle up with the transport"
+        while True:
+            try:
+                cycle.get(self._deliver, timeout=timeout)
+            except Empty:
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    raise TimeoutError() from None
+                if interval is not None:
+                    if doorbell is None:
+                        time.sleep(interval)
+                    else:
+                        doorbell.wait(interval)
+            else:
+                return
+
+    def _own_doorbell(self) -> Doorbell | None:
+        """Bound before the first poll, so a message published after it rings."""
+        if self._doorbell is None and not self._doorbell_failed:
+            database = self.client.transport_options.get("database")  # type: ignore[union-attr]
+            try:
+                self._doorbell = Doorbell(_doorbell_directory(str(database)))
+            except OSError:
+                self._doorbell_failed = True
+                logger.warning("no doorbell for the embedded broker; polling only", exc_info=True)
+        return self._doorbell
+
+    def ring_own_doorbell(self) -> None:
+        if self._doorbell is not None:
+            self._doorbell.ring()
+
+    def close_connection(self, connection: Any) -> None:
+        if self._doorbell is not None:
+            self._doorbell.close()
+            self._doorbell = None
+        super().close_connection(connection)
 
     def driver_version(self) -> str:
         return sqlite3.sqlite_version

@@ -241,7 +241,8 @@ CELERY_WORKER_POOL = env.str("VSM_WORKER_POOL", default=_DEFAULT_POOL)
 if CELERY_BROKER_URL.startswith("embedded://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "database": str(Path(env.str("VSM_BROKER_PATH", default=str(EMBEDDED_BROKER_PATH)))),
-        # Seconds between polls of an idle queue: the latency floor of a hop.
+        # Seconds between polls of an idle queue: the fallback, since a publish or an ack
+        # wakes a waiting consumer at once (vsmsite/broker.py, its doorbells).
         "polling_interval": env.float("VSM_BROKER_POLLING_INTERVAL", default=0.01),
     }
 elif CELERY_BROKER_URL.startswith("redis"):
@@ -320,7 +321,8 @@ def _sqlite_files(name: object) -> list[Path]:
 
 # Never visible inside the sandbox, even under a read-only path above: the runtime directory
 # (databases, broker, recordings, other tasks' workspaces), the SQLite files and the broker
-# file wherever they are, and the project's .env. A task's own workspace is bound on top.
+# file and its doorbells wherever they are, and the project's .env. A task's own workspace
+# is bound on top.
 VSM_SANDBOX_HIDDEN_PATHS = [
     VAR_DIR,
     Path(VSM_WORKSPACE_ROOT),
@@ -332,6 +334,12 @@ VSM_SANDBOX_HIDDEN_PATHS = [
         else []
     ),
     *_sqlite_files(CELERY_BROKER_TRANSPORT_OPTIONS.get("database")),
+    # The broker's doorbells (its consumers' wake-up sockets, vsmsite/broker.py) beside it.
+    *(
+        [Path(f"{CELERY_BROKER_TRANSPORT_OPTIONS['database']}.doorbells")]
+        if CELERY_BROKER_TRANSPORT_OPTIONS.get("database")
+        else []
+    ),
 ]
 
 # ---------------------------------------------------------------------------

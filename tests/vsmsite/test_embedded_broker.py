@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from tests.support.processes import wait_until
-from vsmsite.broker import _claim_holder_alive, _process_start_time
+from vsmsite.broker import _claim_holder_alive, _doorbell_directory, _process_start_time
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -173,3 +174,65 @@ def test_a_stopped_worker_keeps_its_claims() -> None:
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def test_a_waiting_consumer_is_woken_by_another_process_s_publish(broker_path: str) -> None:
+    """It does not wait out its polling interval (30 s here): the publish rings its doorbell."""
+    queue = Queue("work", Exchange("work", type="direct"), routing_key="work")
+    received: list[tuple[object, float]] = []
+    options = {"database": broker_path, "polling_interval": 30.0}
+
+    def consume() -> None:
+        with Connection("embedded://localhost", transport_options=options) as connection:
+            message = connection.SimpleQueue(queue).get(timeout=60)
+            received.append((message.payload, time.monotonic()))
+            message.ack()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    time.sleep(1.0)  # it has polled the empty queue once and waits
+    script = (
+        "import vsmsite.broker as b; b.register()\n"
+        "from kombu import Connection, Exchange, Queue\n"
+        f"c = Connection('embedded://localhost', transport_options={{'database': {broker_path!r}}})"
+        "\n"
+        "q = Queue('work', Exchange('work', type='direct'), routing_key='work')\n"
+        "c.Producer().publish({'n': 1}, routing_key='work', exchange=q.exchange, declare=[q])\n"
+    )
+    published_at = time.monotonic()
+    subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, check=True, timeout=30)
+    consumer.join(timeout=20)
+
+    assert received, "the consumer was not woken within 20 s of a 30 s polling interval"
+    payload, at = received[0]
+    assert payload == {"n": 1}
+    assert at - published_at < 20
+
+
+def test_a_killed_consumer_s_doorbell_is_removed_by_the_next_publish(broker_path: str) -> None:
+    script = (
+        "import time\n"
+        "from vsmsite.broker import Doorbell, _doorbell_directory\n"
+        f"bell = Doorbell(_doorbell_directory({broker_path!r}))\n"
+        "print(bell.path, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    consumer = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=BASE_DIR, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert consumer.stdout is not None
+        path = consumer.stdout.readline().strip()
+        assert os.path.exists(path)
+        os.kill(consumer.pid, signal.SIGKILL)  # no chance to remove its socket
+        consumer.wait(timeout=10)
+        assert os.path.exists(path)
+
+        queue = Queue("work", Exchange("work", type="direct"), routing_key="work")
+        publish(broker_path, queue, {"n": 1})
+
+        assert not os.path.exists(path)
+        assert os.listdir(_doorbell_directory(broker_path)) == []
+    finally:
+        if consumer.poll() is None:
+            consumer.kill()

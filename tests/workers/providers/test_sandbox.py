@@ -533,3 +533,4 @@ def test_the_settings_refuse_unsandboxed_runs_and_hide_the_runtime_files_by_defa
     broker = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("database")
     if broker:
         assert Path(str(broker)).resolve() in host.hidden_paths
+        assert Path(f"{broker}.doorbells").resolve() in host.hidden_paths
