@@ -90,6 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
         *settings.PASSWORD_HASHERS,
     ]
     _static_files_listed_once()
+    _post_migrate_replayed_after_flush()
 
 
 # Property tests draw a quarter of Hypothesis's default hundred examples in the fast run, where
@@ -157,3 +158,43 @@ def _static_files_listed_once() -> None:
         self.files.update(listings[key])
 
     WhiteNoiseMiddleware.add_files_from_finders = add_files_from_finders
+
+
+def _post_migrate_replayed_after_flush() -> None:
+    """After a transactional test's flush, put back what post_migrate made instead of sending it.
+
+    A flush empties every table, and Django then sends post_migrate so that the content types,
+    the permissions and the role groups (vsmsite/apps.py) exist again: some fifty queries after
+    each transactional test. Those handlers make the same rows every time, so the rows the first
+    flush's handlers made (every table is empty just before them) are kept and inserted again
+    after each later flush, with the same primary keys. ``migrate`` still sends the signal.
+    """
+    from django.apps import apps
+    from django.core.management.commands import flush
+    from django.db import transaction
+
+    made: dict[str, list[tuple[Any, list[dict[str, Any]]]]] = {}
+    send = flush.emit_post_migrate_signal  # type: ignore[attr-defined]
+
+    def rows_of_every_model(db: str) -> list[tuple[Any, list[dict[str, Any]]]]:
+        models = [
+            model
+            for model in apps.get_models(include_auto_created=True)
+            if model._meta.managed and not model._meta.proxy
+        ]
+        rows = [(model, list(model._base_manager.using(db).values())) for model in models]
+        return [(model, values) for model, values in rows if values]
+
+    def emit_post_migrate_signal(verbosity: int, interactive: bool, db: str, **kwargs: Any) -> None:
+        from django.contrib.contenttypes.models import ContentType
+
+        if db not in made:
+            send(verbosity, interactive, db, **kwargs)
+            made[db] = rows_of_every_model(db)
+            return
+        with transaction.atomic(using=db):
+            for model, values in made[db]:
+                model._base_manager.using(db).bulk_create([model(**row) for row in values])
+        ContentType.objects.clear_cache()
+
+    flush.emit_post_migrate_signal = emit_post_migrate_signal  # type: ignore[attr-defined]
