@@ -21,6 +21,10 @@ from trials.domain.decision import (
     verdict_codes,
 )
 
+# A thousand seeded trials per scenario: seconds for the file, so it runs with the slow tests
+# (test_decision.py checks the rule and its array form in the fast run).
+pytestmark = pytest.mark.slow
+
 ALPHA = DecisionSettings().alpha
 EQUAL_ARMS, CANARY = 0.5, 0.1  # the candidate's share of the traces
 
