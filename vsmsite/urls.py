@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 from organization import api as organization_api
 from trials import urls as trials_urls
 from vsmsite import api_input
 from vsmsite.dashboard import views as dashboard_views
+from vsmsite.schema import CachedSpectacularAPIView
 
 urlpatterns = [
     path("", dashboard_views.home, name="home"),
@@ -19,7 +20,7 @@ urlpatterns = [
     path("api/", include("workers.urls")),
     path("api/", include(trials_urls.api_urlpatterns)),
     path("api/genome/rollback/", organization_api.GenomeRollback.as_view(), name="genome-rollback"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", CachedSpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
