@@ -110,7 +110,8 @@ def main() -> None:
         for _ in range(window):
             add_trace(trial)
         trial_arms_cached(trial)  # the kept rows catch up once, as a live trial's would
-        rows_ms, kept_ms = [], []
+        rows_ms: list[float] = []
+        kept_ms: list[float] = []
         for _ in range(arguments.rounds):
             for reading, into in ((trial_arms, rows_ms), (trial_arms_cached, kept_ms)):
                 add_trace(trial)
