@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import shutil
 import sys
@@ -44,7 +45,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[1]
@@ -57,7 +58,13 @@ if os.environ.get("PYTHONHASHSEED") != "0" and __name__ == "__main__":
 
 from bench.evolution_world.metrics import Figures, aims, figures  # noqa: E402
 from bench.evolution_world.model import run_model  # noqa: E402
-from bench.evolution_world.records import POLICIES, SHORT, SeedRun, Settings  # noqa: E402
+from bench.evolution_world.records import (  # noqa: E402
+    POLICIES,
+    SHORT,
+    SeedRun,
+    Settings,
+    TrialRecord,
+)
 from bench.evolution_world.report import (  # noqa: E402
     champion_svg,
     print_figures,
@@ -146,8 +153,11 @@ def run_all(
     seeds: Iterable[int],
     settings: Settings,
     policies: tuple[str, ...] = POLICIES,
+    record: Path | None = None,
 ) -> dict[str, list[SeedRun]]:
     work = [(seed, policy, settings) for seed in seeds for policy in policies]
+    if record is not None:  # a long run keeps each finished seed as it goes
+        return _by_policy(_recorded(jobs, engine, work, record))
     if engine == "worker":  # one process of its own, with its database on files
         with ProcessPoolExecutor(max_workers=1, initializer=setup_django_files) as pool:
             results = list(pool.map(worker_job, work, chunksize=1))
@@ -162,6 +172,36 @@ def run_all(
         with ProcessPoolExecutor(max_workers=jobs, initializer=initializer) as pool:
             results = list(pool.map(job, work, chunksize=1))
     return _by_policy(results)
+
+
+def _recorded(
+    jobs: int, engine: str, work: list[tuple[int, str, Settings]], record: Path
+) -> list[SeedRun]:
+    """Run ``work`` (services or model engine), appending each finished run to ``record`` as
+    one JSON line; runs already there (same seed and policy) are read back, not run again."""
+    done = {(run.seed, run.policy): run for run in read_runs(record)} if record.exists() else {}
+    todo = [item for item in work if (item[0], item[1]) not in done]
+    job = services_job if engine == "services" else model_job
+    initializer = setup_django if engine == "services" else None
+    with (
+        ProcessPoolExecutor(max_workers=max(jobs, 1), initializer=initializer) as pool,
+        record.open("a") as out,
+    ):
+        for run in pool.map(job, todo, chunksize=1):
+            out.write(json.dumps(asdict(run)) + "\n")
+            out.flush()
+            done[(run.seed, run.policy)] = run
+    return [done[(seed, policy)] for seed, policy, _ in work]
+
+
+def read_runs(path: Path) -> list[SeedRun]:
+    """The runs ``--record`` kept, one JSON object a line."""
+    runs = []
+    for line in path.read_text().splitlines():
+        data = json.loads(line)
+        data["trials"] = [TrialRecord(**trial) for trial in data["trials"]]
+        runs.append(SeedRun(**data))
+    return runs
 
 
 def _by_policy(results: list[SeedRun]) -> dict[str, list[SeedRun]]:
@@ -224,6 +264,13 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="10 model seeds, 1 services seed")
     parser.add_argument("--svg", type=Path, default=None, help="write the champion plot here")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="append each finished services run to this JSON-lines file as it ends, and skip "
+        "the runs already in it (a long run survives being stopped)",
+    )
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.seeds, arguments.services_seeds = 10, 1
@@ -252,7 +299,14 @@ def main() -> None:
     started = time.perf_counter()
     services_seeds = range(first, first + arguments.services_seeds)
     services = (
-        run_all(arguments.jobs, "services", services_seeds, services_settings, policies)
+        run_all(
+            arguments.jobs,
+            "services",
+            services_seeds,
+            services_settings,
+            policies,
+            record=arguments.record,
+        )
         if arguments.services_seeds
         else {policy: [] for policy in POLICIES}
     )
@@ -291,6 +345,11 @@ def main() -> None:
             table(services),
             compare=table(same),
         )
+        ran = table({policy: runs for policy, runs in services.items() if runs})
+        if RULE in ran:
+            print("\nAims (this project's rule, services engine):")
+            for aim in aims(ran, RULE):
+                print(f"  [{'met' if aim.met else 'MISSED'}] {aim.text}: {aim.value}")
     if not arguments.seeds:
         return
     by_policy = table(model)

@@ -54,7 +54,7 @@ class TrialAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "queued_at"
     actions = ["approve_trials", "reject_trials"]
     change_form_template = "admin/trials/trial/change_form.html"
-    exclude = ["evaluation", "metadata", "allowed_task_classes"]
+    exclude = ["evaluation", "metadata", "allowed_task_classes", "champion_totals"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [

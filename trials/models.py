@@ -168,6 +168,9 @@ class Trial(models.Model):
     champion_traces = models.PositiveIntegerField(default=0)
     verdict = models.CharField(max_length=32, blank=True)
     evaluation = models.JSONField(default=dict, blank=True)
+    # The champion arm's integer sums over its kept traces (TrialArmTrace), kept with them by
+    # the evaluation under this row's lock (trials.services.evidence).
+    champion_totals = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Promotion and its watch window.
@@ -302,3 +305,44 @@ class EvolutionGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"generation {self.generation} of {self.controller_node_id}"
+
+
+class TrialArmTrace(models.Model):
+    """What a trial's evaluation read of one trace in its window, once: the trace's arm
+    (candidate, champion or neither) and the few numbers the decision needs
+    (``trials.services.evidence``).
+
+    Task traces are append-only (a database guard refuses UPDATE and DELETE), and whether a
+    trace belongs to an arm depends only on the trace and the trial's fixed settings, so
+    what is read once stays true: each evaluation reads only the window's traces not yet
+    here, instead of both arms again. Written only by the evaluation, under the trial's row
+    lock; ``(trial, trace_id)`` is unique, so a trace is never counted twice.
+    """
+
+    class Arm(models.TextChoices):
+        CANDIDATE = "candidate"
+        CHAMPION = "champion"
+        NEITHER = "neither"
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="arm_traces")
+    trace_id = models.CharField(max_length=64)
+    arm = models.CharField(max_length=16, choices=Arm.choices)
+    task_id = models.CharField(max_length=ID_LENGTH)
+    started_at = models.DateTimeField()
+    total_score = models.FloatField()
+    succeeded = models.BooleanField()
+    tokens = models.BigIntegerField()
+    latency_ms = models.BigIntegerField()
+    capability_violation = models.BooleanField()
+    task_class = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "trace_id"], name="trial_arm_trace_once"),
+        ]
+        indexes = [
+            models.Index(fields=["trial", "arm", "started_at", "trace_id"], name="trial_arm_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"trace {self.trace_id[:8]} in the {self.arm} arm of {self.trial_id[:8]}"
