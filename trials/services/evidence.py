@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KT, KeyTransform
 
 from ledger.models import TaskTrace
 from organization.selectors import genome_version
@@ -132,7 +132,7 @@ def arm_traces(traces: QuerySet[TaskTrace], limit: int | None = None) -> list[Ar
 
 def _arm_rows(traces: QuerySet[TaskTrace]) -> QuerySet[TaskTrace]:
     return traces.annotate(
-        violation=KT("metadata__capability_violation"),
+        violation=KeyTransform("capability_violation", "metadata"),  # the JSON value
         task_class=KT(f"metadata__{TASK_CLASS_KEY}"),
     )
 
@@ -149,7 +149,7 @@ def _arm_trace(row: tuple[Any, ...]) -> ArmTrace:
         succeeded=total > 0 and reverted is not True and merged is not False,
         tokens=tokens_in + tokens_out,
         latency_ms=latency_ms,
-        capability_violation=bool(violation),
+        capability_violation=bool(violation),  # a reason; false, null, "" or absent: none
         task_class=task_class,
     )
 

@@ -195,3 +195,38 @@ def test_an_empty_window_gives_empty_arms(champion, make_draft):
     trial = _trial(champion, make_draft, mode="canary", classes=[], rule=None)
     cached = trial_arms_cached(trial)
     assert cached == Arms(champion_totals=ArmSummary())
+
+
+@pytest.mark.parametrize(
+    ("written", "violation"),
+    [("wrote outside its scope", True), (False, False), (None, False), ("", False)],
+)
+def test_a_capability_violation_is_a_reason_not_the_text_of_false(
+    champion, make_draft, written, violation
+):
+    """A trace's ``capability_violation`` counts when it holds a reason. Stored as JSON
+    ``false`` (or null, or empty) it counts on no stack: read as text, PostgreSQL would give
+    'false', a true string."""
+    trial = _trial(champion, make_draft, mode="canary", classes=[], rule=None)
+    now = timezone.now()
+    task_trace_record(
+        trace=TaskTrace(
+            task_id="task-violation",
+            genome_id=trial.candidate_version_id,
+            assigned_node_id=CODER,
+            responsible_ancestor_ids=[ROOT],
+            started_at=max(now, trial.started_at or now),
+            completed_at=now,
+            input_tokens=100,
+            output_tokens=10,
+            latency_ms=50,
+            outcome_score=1.0,
+            metadata={
+                "trial_id": trial.id,
+                "trial_route_role": "control",
+                "capability_violation": written,
+            },
+        )
+    )
+    assert [t.capability_violation for t in trial_arms(trial).candidate] == [violation]
+    assert [t.capability_violation for t in trial_arms_cached(trial).candidate] == [violation]
