@@ -31,14 +31,12 @@ runs on Redis.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import select
 import socket
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
@@ -48,6 +46,8 @@ from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.utils.objects import cached_property
+
+from vsmsite.broker_paths import doorbell_directory
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +81,6 @@ STALE_CLAIM_SWEEP_INTERVAL = 1.0
 # How long a publisher trusts its list of doorbells (seconds): a consumer started
 # since is rung at most this much later, and polls meanwhile.
 DOORBELL_RELIST_INTERVAL = 1.0
-# AF_UNIX paths are limited to 108 bytes on Linux; longer ones go to the temp dir.
-_UNIX_PATH_MAX = 100
 
 
 def _process_stat(pid: int) -> tuple[str, str] | None:
@@ -128,17 +126,6 @@ def _claim_holder_alive(token: str) -> bool:
     return not started or started == "?" or start_time == started
 
 
-def _doorbell_directory(database: str) -> str:
-    """Where the doorbells of one broker file live: beside it, or (for a path too long
-    for a socket address) in the temp directory under a name derived from it."""
-    real = os.path.realpath(database)
-    beside = f"{real}.doorbells"
-    if len(beside) + 48 <= _UNIX_PATH_MAX:
-        return beside
-    digest = hashlib.sha256(real.encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"vsm-broker-{digest}")
-
-
 class Doorbells:
     """Rings every consumer of one broker file: a byte to each socket in its directory.
 
@@ -146,7 +133,7 @@ class Doorbells:
     socket nobody is bound to any more (its process died) is removed."""
 
     def __init__(self, database: str) -> None:
-        self.directory = _doorbell_directory(database)
+        self.directory = doorbell_directory(database)
         self._paths: list[str] = []
         self._listed_at = float("-inf")
         self._lock = threading.Lock()
@@ -477,7 +464,7 @@ class Transport(virtual.Transport):
         if self._doorbell is None and not self._doorbell_failed:
             database = self.client.transport_options.get("database")  # type: ignore[union-attr]
             try:
-                self._doorbell = Doorbell(_doorbell_directory(str(database)))
+                self._doorbell = Doorbell(doorbell_directory(str(database)))
             except OSError:
                 self._doorbell_failed = True
                 logger.warning("no doorbell for the embedded broker; polling only", exc_info=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from vsmsite.broker_paths import doorbell_directory
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -334,9 +336,10 @@ VSM_SANDBOX_HIDDEN_PATHS = [
         else []
     ),
     *_sqlite_files(CELERY_BROKER_TRANSPORT_OPTIONS.get("database")),
-    # The broker's doorbells (its consumers' wake-up sockets, vsmsite/broker.py) beside it.
+    # The broker's doorbells (its consumers' wake-up sockets, vsmsite/broker.py): beside
+    # it, or under the temp dir when that path is too long for a socket address.
     *(
-        [Path(f"{CELERY_BROKER_TRANSPORT_OPTIONS['database']}.doorbells")]
+        [Path(doorbell_directory(str(CELERY_BROKER_TRANSPORT_OPTIONS["database"])))]
         if CELERY_BROKER_TRANSPORT_OPTIONS.get("database")
         else []
     ),

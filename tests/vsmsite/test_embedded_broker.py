@@ -14,7 +14,8 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from tests.support.processes import wait_until
-from vsmsite.broker import _claim_holder_alive, _doorbell_directory, _process_start_time
+from vsmsite.broker import _claim_holder_alive, _process_start_time
+from vsmsite.broker_paths import doorbell_directory
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -212,8 +213,9 @@ def test_a_waiting_consumer_is_woken_by_another_process_s_publish(broker_path: s
 def test_a_killed_consumer_s_doorbell_is_removed_by_the_next_publish(broker_path: str) -> None:
     script = (
         "import time\n"
-        "from vsmsite.broker import Doorbell, _doorbell_directory\n"
-        f"bell = Doorbell(_doorbell_directory({broker_path!r}))\n"
+        "from vsmsite.broker import Doorbell\n"
+        "from vsmsite.broker_paths import doorbell_directory\n"
+        f"bell = Doorbell(doorbell_directory({broker_path!r}))\n"
         "print(bell.path, flush=True)\n"
         "time.sleep(60)\n"
     )
@@ -232,7 +234,7 @@ def test_a_killed_consumer_s_doorbell_is_removed_by_the_next_publish(broker_path
         publish(broker_path, queue, {"n": 1})
 
         assert not os.path.exists(path)
-        assert os.listdir(_doorbell_directory(broker_path)) == []
+        assert os.listdir(doorbell_directory(broker_path)) == []
     finally:
         if consumer.poll() is None:
             consumer.kill()

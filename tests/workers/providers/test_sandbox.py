@@ -27,6 +27,7 @@ from tests.support.sandboxes import (
     processes_running,
     wait_for_process,
 )
+from vsmsite.broker_paths import doorbell_directory
 from workers.acceptance import run_acceptance_checks
 from workers.domain.messages import AcceptanceCriterion
 from workers.providers import ModelRequest, ProviderError, provider_for
@@ -533,4 +534,36 @@ def test_the_settings_refuse_unsandboxed_runs_and_hide_the_runtime_files_by_defa
     broker = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("database")
     if broker:
         assert Path(str(broker)).resolve() in host.hidden_paths
-        assert Path(f"{broker}.doorbells").resolve() in host.hidden_paths
+        assert Path(doorbell_directory(str(broker))).resolve() in host.hidden_paths
+
+
+def test_the_doorbells_of_a_broker_with_a_long_path_are_hidden_in_the_temp_dir(tmp_path):
+    """A broker path too long for a socket address keeps its doorbells under the temp dir,
+    outside the runtime directory: the sandbox must hide them there too."""
+    broker = tmp_path / ("b" * 120) / "broker.sqlite3"
+    script = (
+        "import django, json, os\n"
+        "django.setup()\n"
+        "from django.conf import settings\n"
+        "print(json.dumps([str(p) for p in settings.VSM_SANDBOX_HIDDEN_PATHS]))\n"
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+    }
+    env.update(DJANGO_SETTINGS_MODULE="vsmsite.settings", VSM_BROKER_PATH=str(broker))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    hidden = json.loads(done.stdout.strip().splitlines()[-1])
+    elsewhere = doorbell_directory(str(broker))
+
+    assert not elsewhere.startswith(str(tmp_path))  # the fallback, not beside the file
+    assert elsewhere in hidden
