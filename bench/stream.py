@@ -28,7 +28,11 @@ just before a signal leaves this process to the arrival of its
 * append elsewhere: ``signal_raise`` called in this process, as a Celery worker
   would: only a layer that crosses processes (Redis) rings daphne's consumers;
   on the embedded default they find the event by their one-second poll, and no
-  floor exists (nothing reaches daphne's in-memory layer from outside).
+  floor exists (nothing reaches daphne's in-memory layer from outside);
+* append elsewhere, from its commit (Redis only): the same, each sample timed from
+  the moment the append's transaction committed instead of before the call. The
+  event exists, and its bell rings, from then on: what the stream adds, where the
+  floor's sender only ``group_send``s (the append's own cost is bench/ledger_append.py's).
 
 The last column divides each stream series' p50 by its floor's.
 
@@ -78,7 +82,7 @@ django.setup()
 
 from channels.layers import get_channel_layer  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
@@ -261,6 +265,18 @@ def raise_here(message: str) -> None:
     )
 
 
+def raise_here_from_commit(message: str) -> float:
+    """``raise_here``, returning the moment its transaction committed: the event exists
+    from then on, and the bell rings from then on (an on_commit callback registered
+    after this one). The stream's own latency runs from here, as the floor's from its
+    ``group_send``."""
+    committed: list[float] = []
+    with transaction.atomic():
+        transaction.on_commit(lambda: committed.append(time.perf_counter()))
+        raise_here(message)
+    return committed[0]
+
+
 def ring_in_daphne(daphne: Daphne, clients: int, message: str) -> None:
     request = urllib.request.Request(
         f"{daphne.url}{FLOOR_RING_PATH}?group={floor_group(clients)}",
@@ -295,7 +311,7 @@ async def stream_series(
     cookie: str,
     clients: int,
     signals: int,
-    send: Callable[[str], None],
+    send: Callable[[str], object],
     path: str = STREAM_PATH,
 ) -> tuple[list[float], list[float]]:
     """(arrival latencies at every client, the send call's own durations), in ms."""
@@ -313,8 +329,10 @@ async def stream_series(
             name = getattr(send, "__name__", type(send).__name__)
             message = f"bench {os.getpid()} {clients} {name} {index}"
             started = time.perf_counter()
-            await loop.run_in_executor(sender, send, message)
+            stamp = await loop.run_in_executor(sender, send, message)
             sent = time.perf_counter()
+            if isinstance(stamp, float):
+                started = stamp  # the send says when its latency starts (its commit)
             await asyncio.wait_for(arrivals.complete[message].wait(), WAIT_SECONDS)
             if index >= 3:
                 samples += [(arrived - started) * 1000 for arrived in arrivals.times[message]]
@@ -399,6 +417,13 @@ def measure(
     samples, sends = in_thread(partial(stream_series, daphne, cookie, clients, signals, raise_here))
     rows.append(("append elsewhere -> /ws/events/", clients, percentiles(samples), elsewhere_floor))
     rows.append(("  (signal_raise's own duration)", clients, percentiles(sends), None))
+    if sender is not None:
+        samples, _ = in_thread(
+            partial(stream_series, daphne, cookie, clients, signals, raise_here_from_commit)
+        )
+        rows.append(
+            ("append elsewhere, from its commit", clients, percentiles(samples), elsewhere_floor)
+        )
     return rows
 
 
