@@ -1,10 +1,13 @@
 """The ledger's bell: after an append commits, wake the streams that follow the ledger.
 
-The channel layer only rings a bell; the ledger stays the source of truth.
-``ledger_bell_ring`` sends ``{"type": "ledger.appended", "seq": <last seq>}``
-to the group ``ledger``. Whoever hears it reads the ledger after the last seq
-it scanned, and reads it at least once a second anyway, so a lost bell costs
-at most a second of latency and never an event.
+The ledger stays the source of truth. ``ledger_bell_ring`` sends
+``{"type": "ledger.appended", "seq": <last seq>, "events": [...]}`` to the group
+``ledger``: the seq its append committed up to and, when they are few, the events
+themselves as the stream shows them (ledger/frames.py), in seq order and without a
+gap. A reader whose last seq they continue hands them out without reading the
+database; any other reader (a gap, a bell without events) reads the ledger after
+its last seq, and every reader reads it at least once a second anyway, so a lost
+bell costs at most a second of latency and never an event.
 """
 
 from __future__ import annotations
@@ -13,14 +16,24 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from ledger.frames import StreamEvent
+
+if TYPE_CHECKING:
+    from ledger.models import LedgerEvent
 
 logger = logging.getLogger(__name__)
 
 LEDGER_GROUP = "ledger"
 BELL_MESSAGE_TYPE = "ledger.appended"
+# A bell carries its events only up to these bounds; past them it carries the seq alone
+# and its readers read the ledger, as for a bell that lost its events.
+BELL_MAX_EVENTS = 50
+BELL_MAX_FRAME_BYTES = 64 * 1024
 
 
 class _Bell:
@@ -40,21 +53,44 @@ class _Bell:
         self.loop = loop
         self.layer = layer
         self._pending: int | None = None
+        # The events of the pending bell, contiguous in seq; None once they cannot be
+        # carried (a gap between two coalesced rings, or past the bounds).
+        self._events: list[dict[str, Any]] | None = []
+        self._frame_bytes = 0
         self._sending: asyncio.Task[None] | None = None
 
-    def ring(self, seq: int) -> None:
-        self.loop.call_soon_threadsafe(self._want, seq)
+    def ring(self, seq: int, events: Sequence[LedgerEvent] = ()) -> None:
+        self.loop.call_soon_threadsafe(self._want, seq, events)
 
-    def _want(self, seq: int) -> None:
+    def _want(self, seq: int, events: Sequence[LedgerEvent]) -> None:
+        self._carry(events)
         self._pending = seq if self._pending is None else max(self._pending, seq)
         if self._sending is None:
             self._sending = self.loop.create_task(self._send())
 
+    def _carry(self, events: Sequence[LedgerEvent]) -> None:
+        """Add an append's events to the pending bell's, while they stay carriable."""
+        if self._events is None:
+            return
+        if not events or (self._events and self._events[-1]["seq"] + 1 != events[0].seq):
+            self._events = None  # the reader must read: it cannot know what is missing
+            return
+        for event in events:
+            message = StreamEvent.of(event).as_message()
+            self._frame_bytes += len(message["frame"])
+            self._events.append(message)
+        if len(self._events) > BELL_MAX_EVENTS or self._frame_bytes > BELL_MAX_FRAME_BYTES:
+            self._events = None
+
     async def _send(self) -> None:
         while self._pending is not None:
             seq, self._pending = self._pending, None
+            message: dict[str, Any] = {"type": BELL_MESSAGE_TYPE, "seq": seq}
+            if self._events:
+                message["events"] = self._events
+            self._events, self._frame_bytes = [], 0
             try:
-                await self.layer.group_send(LEDGER_GROUP, {"type": BELL_MESSAGE_TYPE, "seq": seq})
+                await self.layer.group_send(LEDGER_GROUP, message)
             except Exception:
                 logger.exception(
                     "ledger bell for seq %s failed; consumers will find the events by polling",
@@ -104,8 +140,9 @@ def bell_listening(layer: Any) -> None:
             _listener_bell = _Bell(loop, layer)
 
 
-def ledger_bell_ring(seq: int) -> None:
-    """Tell consumers that the ledger has committed events up to ``seq``.
+def ledger_bell_ring(seq: int, events: Sequence[LedgerEvent] = ()) -> None:
+    """Tell consumers that the ledger has committed events up to ``seq``: ``events``, the
+    ones this append committed (in seq order, ending at ``seq``), when the caller has them.
 
     Runs on commit of every append. Never raises and never waits on the
     network: a failed bell is logged and the consumers' one-second poll finds
@@ -122,6 +159,6 @@ def ledger_bell_ring(seq: int) -> None:
                 return
         else:
             bell = _bell_thread_for(layer)
-        bell.ring(seq)
+        bell.ring(seq, events)
     except Exception:
         logger.exception("could not ring the ledger bell for seq %s", seq)

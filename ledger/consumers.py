@@ -26,8 +26,9 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from ledger.frames import StreamEvent
 from ledger.selectors import ledger_head_seq
-from ledger.stream import StreamEvent, events_after, in_database, ledger_reader, reader_stopped
+from ledger.stream import events_after, in_database, ledger_reader, reader_stopped
 
 logger = logging.getLogger(__name__)
 

@@ -304,7 +304,7 @@ def _append_prepared(
             _write_statement_by_statement(connection, inserts, events, texts)
         # Wake the live stream once the events are visible; a lost bell only
         # delays them to the consumers' next poll, so it must never fail the append.
-        transaction.on_commit(partial(ledger_bell_ring, seq), robust=True)
+        transaction.on_commit(partial(ledger_bell_ring, seq, tuple(events)), robust=True)
     return events
 
 

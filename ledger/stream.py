@@ -6,7 +6,9 @@ clients waited for N reads (about 1 ms each). Here one ``LedgerReader`` per
 event loop reads the ledger once after the lowest seq any subscriber needs,
 on every bell and at least once every ``poll_interval`` seconds (workers in
 other processes never ring an in-memory bell), and hands each subscriber the
-events past its own ``after_seq`` that it ``wants``, in seq order.
+events past its own ``after_seq`` that it ``wants``, in seq order. A bell that
+carries its append's events (ledger/bell.py) saves the read when they continue
+the lowest ``after_seq``: the common case, one append at a time.
 
 No gap and no duplicate: a subscriber's ``after_seq`` is the last seq it has
 been handed or shown to be uninterested in, the reader reads ``seq >`` the
@@ -21,18 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from channels.db import database_sync_to_async
 
 from ledger.bell import BELL_MESSAGE_TYPE, LEDGER_GROUP, bell_listening
-from ledger.models import LedgerEvent
-from ledger.selectors import SUBTREE_SCAN_CHUNK, in_subtree, subtree_events_after
+from ledger.frames import StreamEvent
+from ledger.selectors import SUBTREE_SCAN_CHUNK, subtree_events_after
 
 logger = logging.getLogger(__name__)
 
@@ -54,51 +54,6 @@ def in_database(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``database_sync_to_async`` with its types: run ``func`` in the ORM's thread,
     closing connections past their age, as a long-lived consumer needs."""
     return cast(Callable[P, Awaitable[R]], database_sync_to_async(func))
-
-
-def event_frame(event: LedgerEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "id": event.id,
-        "kind": event.kind,
-        "created_at": event.created_at.isoformat(),
-        "node_id": event.node_id,
-        "responsible_ancestor_ids": list(event.responsible_ancestor_ids or ()),
-        "directive_id": event.directive_id,
-        "task_id": event.task_id,
-        "actor": event.actor,
-        "payload": event.payload,
-    }
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """What subscribers see of an event: enough to filter it, and its frame, encoded once."""
-
-    seq: int
-    kind: str
-    node_id: str | None
-    responsible_ancestor_ids: tuple[str, ...]
-    frame: str
-    directive_id: str | None = None
-
-    @classmethod
-    def of(cls, event: LedgerEvent) -> StreamEvent:
-        return cls(
-            seq=event.seq,
-            kind=event.kind,
-            node_id=event.node_id,
-            responsible_ancestor_ids=tuple(event.responsible_ancestor_ids or ()),
-            frame=json.dumps(event_frame(event), separators=(",", ":")),
-            directive_id=event.directive_id,
-        )
-
-    def in_subtree_of(self, node_id: str) -> bool:
-        return in_subtree(
-            node_id=node_id,
-            event_node_id=self.node_id,
-            responsible_ancestor_ids=self.responsible_ancestor_ids,
-        )
 
 
 @in_database
@@ -135,12 +90,17 @@ class LedgerReader:
         self.layer = layer
         self.subscribers: set[Subscriber] = set()
         self._wake = asyncio.Event()
+        # The events bells carried since the last hand-out, batch by batch; and whether
+        # the next hand-out must read the ledger (a poll, a join, a bell without events).
+        self._belled: list[list[dict[str, Any]]] = []
+        self._read_needed = True
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
     def join(self, subscriber: Subscriber) -> None:
         self.subscribers.add(subscriber)
         # Read soon: events between the subscriber's catch-up and now are not belled again.
+        self._read_needed = True
         self._wake.set()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -197,6 +157,11 @@ class LedgerReader:
                 with contextlib.suppress(TimeoutError):
                     message = await asyncio.wait_for(self.layer.receive(channel), REJOIN_INTERVAL)
                     if message.get("type") == BELL_MESSAGE_TYPE:
+                        events = message.get("events")
+                        if events:
+                            self._belled.append(events)
+                        else:
+                            self._read_needed = True
                         self._wake.set()
             except Exception:
                 if self._stopped:
@@ -208,8 +173,14 @@ class LedgerReader:
     async def _follow(self) -> None:
         while self.subscribers:
             self._wake.clear()
+            batches, self._belled = self._belled, []
+            read, self._read_needed = self._read_needed, False
             try:
-                await self._read_and_hand_out()
+                for batch in batches:
+                    if not await self._hand_out_belled(batch):
+                        read = True
+                if read:
+                    await self._read_and_hand_out()
             except Exception:
                 logger.exception(
                     "the ledger reader stopped following the ledger; closing %d subscribers",
@@ -217,8 +188,25 @@ class LedgerReader:
                 )
                 await self._fail_everyone()
                 return
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                self._read_needed = True  # the poll: bells from elsewhere may be lost
+
+    async def _hand_out_belled(self, batch: list[dict[str, Any]]) -> bool:
+        """Hand out the events a bell carried, if they continue the lowest seq any
+        subscriber needs; False when they do not (a gap: the ledger must be read)."""
+        if not self.subscribers:
+            return True
+        events = [StreamEvent.from_message(message) for message in batch]
+        after_seq = min(subscriber.after_seq for subscriber in self.subscribers)
+        if events[-1].seq <= after_seq:
+            return True  # read already
+        if events[0].seq > after_seq + 1:
+            return False
+        for subscriber in list(self.subscribers):
+            await self._hand_out(subscriber, events, events[-1].seq)
+        return True
 
     async def _read_and_hand_out(self) -> None:
         more = True

@@ -12,7 +12,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from ledger.consumers import CLOSE_BAD_REQUEST, CLOSE_UNKNOWN_NODE, LivePageConsumer
-from ledger.stream import StreamEvent, in_database
+from ledger.frames import StreamEvent
+from ledger.stream import in_database
 from organization import roles
 from trials.models import Trial
 from trials.views import SECTION_TEMPLATES, detail_state_html, inbox_sections_html, may_decide

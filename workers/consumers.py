@@ -16,7 +16,8 @@ from django.http import QueryDict
 
 from ledger import kinds
 from ledger.consumers import LivePageConsumer
-from ledger.stream import StreamEvent, in_database
+from ledger.frames import StreamEvent
+from ledger.stream import in_database
 from organization import roles
 from workers.views.alarms import SECTION_TEMPLATES, Listing, alarm_sections_html, may_raise_signal
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from ledger.consumers import CLOSE_BAD_REQUEST, CLOSE_UNKNOWN_NODE, LivePageConsumer
-from ledger.stream import StreamEvent, in_database
+from ledger.frames import StreamEvent
+from ledger.stream import in_database
 from organization import roles
 from workers.models import Directive
 from workers.views.directive_detail import directive_sections_html, selected_task_id
