@@ -128,14 +128,20 @@ def _trial(champion, make_draft, *, mode: str, classes: list[str], rule: str | N
     return trial
 
 
+# Each case records about 150 traces and reads both arms 90 times: about a second apiece. The
+# fast run keeps one case of each mode; the class filter and the two other decision rules run
+# with the slow tests (the whole suite runs all six).
+_slow = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
     ("seed", "mode", "classes", "rule"),
     [
         (1, "canary", [], None),
-        (2, "canary", ["docs"], None),
+        pytest.param(2, "canary", ["docs"], None, marks=_slow),
         (3, "shadow", [], None),
-        (4, "canary", [], "naive_fixed_sample_v1"),
-        (5, "canary", [], "reference_absolute_v1"),
+        pytest.param(4, "canary", [], "naive_fixed_sample_v1", marks=_slow),
+        pytest.param(5, "canary", [], "reference_absolute_v1", marks=_slow),
         (6, "probation", ["code"], None),
     ],
 )
