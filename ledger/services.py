@@ -61,6 +61,10 @@ class EventDraft:
     genome_id: str | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+    # True when every dict key in the payload is a str (``to_json``'s output, as a message
+    # event's envelope): its canonical JSON then reads back to the same text, so the text is
+    # computed once instead of twice. Not part of the event.
+    payload_keys_are_text: bool = field(default=False, compare=False)
 
 
 # A draft ready for the chain: the draft, its payload as the database gives it back, and
@@ -202,8 +206,11 @@ def _prepare(drafts: Sequence[EventDraft]) -> list[Prepared]:
         try:
             # As the database will give it back (JSON types only); a value JSON cannot
             # carry fails here, before anything is written.
-            payload = json.loads(canonical_json(draft.payload))
-            text = canonical_json(payload)
+            text = canonical_json(draft.payload)
+            payload = json.loads(text)
+            if not draft.payload_keys_are_text:
+                # Keys that are not strings read back as strings, possibly in another order.
+                text = canonical_json(payload)
         except (TypeError, ValueError) as error:
             raise LedgerInputError(f"{draft.kind} payload is not JSON: {error}") from error
         prepared.append((draft, payload, text))

@@ -34,14 +34,21 @@ def ancestors_of(genome: OrganizationalGenome, node_id: str | None) -> list[str]
 
 
 def message_event(
-    kind: str, envelope: MessageEnvelope, genome: OrganizationalGenome, **ids: Any
+    kind: str,
+    envelope: MessageEnvelope,
+    genome: OrganizationalGenome,
+    *,
+    wire: dict[str, Any] | None = None,
+    **ids: Any,
 ) -> EventDraft:
-    """``message_published`` / ``message_received``: the event carries the whole envelope."""
+    """``message_published`` / ``message_received``: the event carries the whole envelope
+    (``wire``, its ``to_json``, when the caller has it already)."""
     node_id = envelope.target_node_id or envelope.source_node_id
     return EventDraft(
         kind=kind,
         actor=f"node:{envelope.source_node_id or 'environment'}",
-        payload=to_json(envelope),
+        payload=to_json(envelope) if wire is None else wire,
+        payload_keys_are_text=True,
         node_id=node_id,
         responsible_ancestor_ids=ancestors_of(genome, node_id),
         correlation_id=envelope.correlation_id,

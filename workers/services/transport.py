@@ -73,7 +73,7 @@ def envelope_publish(
     # Written with the hop's ledger append (one statement on PostgreSQL): nothing in a hop
     # reads back an envelope it sends.
     ledger_batch_insert(row)
-    ledger_record(events.message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, **ids))
+    ledger_record(events.message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, wire=wire, **ids))
     transaction.on_commit(lambda: _send_committed(envelope_id=row.id, queue=queue))
     return row
 
