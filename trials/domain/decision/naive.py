@@ -20,8 +20,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from scipy import stats  # type: ignore[import-untyped]
-
 from .arms import ArmSummary
 from .reference import REFERENCE_RULE, reference_decision
 from .rule import Decision
@@ -33,6 +31,8 @@ COMPARISON_RULES = (REFERENCE_RULE, NAIVE_RULE, RANDOM_RULE)
 
 
 def _z(alpha: float) -> float:
+    from scipy import stats  # type: ignore[import-untyped]  # 0.7 s to import: only when deciding
+
     return float(stats.norm.ppf(1 - alpha))
 
 

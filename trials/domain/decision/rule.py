@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from scipy import stats  # type: ignore[import-untyped]
-
 from .arms import ArmArrays, ArmSummary, Observation, PairedArrays, PairedSummary
 from .sequential import (
     VERDICTS,
@@ -56,6 +54,8 @@ def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, f
 
 @lru_cache(maxsize=16)
 def _two_sided_z(confidence: float) -> float:
+    from scipy import stats  # type: ignore[import-untyped]  # 0.7 s to import: only when deciding
+
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 

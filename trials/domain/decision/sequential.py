@@ -41,7 +41,6 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize  # type: ignore[import-untyped]
 
 from .arms import ArmArrays, Array, PairedArrays
 
@@ -89,6 +88,8 @@ def _half_width_z(r: Array | float, alpha: float) -> Array:
 @lru_cache(maxsize=64)
 def _best_ratio(alpha: float) -> float:
     """c* = I/rho where the boundary is narrowest, found once per alpha."""
+    from scipy import optimize  # type: ignore[import-untyped]  # slow to import: only when deciding
+
     result = optimize.minimize_scalar(
         lambda log_r: float(_half_width_z(math.exp(log_r), alpha)),
         bounds=(-5.0, 10.0),
