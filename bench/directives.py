@@ -70,6 +70,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
+from django.test import override_settings  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django_celery_results.models import TaskResult  # noqa: E402
 
@@ -78,6 +79,7 @@ from organization.services import genome_bootstrap  # noqa: E402
 from tests.support.processes import WorkerProcess, process_env  # noqa: E402
 from vsmsite.celery import app  # noqa: E402
 from workers.models import Directive, Envelope  # noqa: E402
+from workers.services.delivery import envelope_deliver_onward  # noqa: E402
 from workers.services.directives import directive_submit  # noqa: E402
 from workers.services.transport import CONTROLLER_QUEUE, LEAF_QUEUE  # noqa: E402
 from workers.tasks import bench_hop, deliver  # noqa: E402
@@ -328,7 +330,10 @@ def measured(hop: Hop, action: Callable[[], object]) -> None:
 
 
 def profile_hops(runs: int) -> list[Hop]:
-    """Run directives' hops in this process, in order, each as the worker would run it."""
+    """Run directives' hops in this process, in order, each as the worker would run it.
+
+    One hop per row: each goes through the (patched) broker here, though a worker runs a
+    controller hop's onward controller hop itself (``broker_messages`` counts those)."""
     task = app.tasks[deliver.name]
     outbox: list[tuple[str, str]] = []
     hops: dict[str, Hop] = {}
@@ -336,7 +341,10 @@ def profile_hops(runs: int) -> list[Hop]:
     def capture(*, envelope_id: str, queue: str) -> None:
         outbox.append((envelope_id, queue))
 
-    with mock.patch("workers.services.transport.envelope_send", side_effect=capture):
+    with (
+        mock.patch("workers.services.transport.envelope_send", side_effect=capture),
+        override_settings(VSM_LOCAL_CONTROLLER_HOPS=0),
+    ):
         for _ in range(runs):
             hop = hops.setdefault("submit", Hop("directive_submit (web)"))
             measured(hop, submit_directive)
@@ -368,6 +376,28 @@ def profile_hops(runs: int) -> list[Hop]:
         reconnect.wall_ms.append((time.perf_counter() - started) * 1e3)
         reconnect.sql_ms.append(reconnect.wall_ms[-1])
     return [*hops.values(), celery_result, reconnect, health_check]
+
+
+def broker_messages() -> tuple[int, int]:
+    """(messages through the broker, hops) of one directive, with the worker's settings,
+    handled as by the bench's worker, which consumes both queues."""
+    outbox: list[tuple[str, str]] = []
+    head = LedgerHead.objects.get(pk=1).seq
+
+    def capture(*, envelope_id: str, queue: str) -> None:
+        outbox.append((envelope_id, queue))
+
+    messages = 0
+    with mock.patch("workers.services.transport.envelope_send", side_effect=capture):
+        submit_directive()
+        while outbox:
+            envelope_id, queue = outbox.pop(0)
+            envelope_deliver_onward(
+                envelope_id=envelope_id, worker="bench", queue=queue, serves_controllers=True
+            )
+            messages += 1
+    received = LedgerEvent.objects.filter(seq__gt=head, kind="message_received").count()
+    return messages, received
 
 
 def print_hops(hops: list[Hop], runs: int) -> None:
@@ -460,6 +490,7 @@ def main() -> None:
         print(describe_setup(count))
         hops = profile_hops(arguments.profile_runs)
         print_hops(hops, arguments.profile_runs)
+        messages, hop_count = broker_messages()
         with worker_process() as worker:
             alternately(arguments.warmup, worker)
             head, sessions = LedgerHead.objects.get(pk=1).seq, database_sessions()
@@ -469,6 +500,11 @@ def main() -> None:
             directives_at_once = burst(submit_directive, finished_directives, count, worker)
         check_all_completed()
         print(f"\nEnd to end, {HOPS} hops each; the ratio is against the raw chain one at a time")
+        print(
+            f"a directive's {hop_count} hops take {messages} broker messages "
+            f"(VSM_LOCAL_CONTROLLER_HOPS={settings.VSM_LOCAL_CONTROLLER_HOPS}: a worker runs a "
+            "hop's onward controller hop itself); the chain's take one each"
+        )
         print_series(
             [
                 (f"raw chain of {HOPS} vsm.bench.hop, one at a time", chains),

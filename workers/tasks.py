@@ -11,7 +11,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from workers.services.bargaining import deferred_release
-from workers.services.delivery import envelope_deliver
+from workers.services.delivery import envelope_deliver_onward
 from workers.services.outbox import outbox_sweep
 from workers.services.transport import CONTROLLER_QUEUE, DELIVER_TASK
 
@@ -79,14 +79,21 @@ DATABASE_RETRIES = 20
     max_retries=DATABASE_RETRIES,
 )
 def deliver(self, envelope_id: str, queue: str | None = None) -> str:  # type: ignore[no-untyped-def]
-    """Hand an envelope to its target node: a metasystem's controller or a leaf's harness.
+    """Hand an envelope to its target node: a metasystem's controller or a leaf's harness,
+    then the controller hops that follow from it if this worker consumes their queue
+    (``envelope_deliver_onward``).
 
     Delivery is at least once (acks late); both handlers dedupe by envelope id. A database
     error is retried (above); the failed attempt's transaction rolled back, so the retry
     starts clean, and Celery's task_prerun hook drops the broken connection first.
     """
     worker = str(self.request.hostname or "unknown")
-    return envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
+    return envelope_deliver_onward(
+        envelope_id=envelope_id,
+        worker=worker,
+        queue=queue,
+        serves_controllers=CONTROLLER_QUEUE in self.app.amqp.queues.consume_from,
+    )
 
 
 @shared_task(name="vsm.diagnostics.digest")

@@ -13,6 +13,9 @@ patch applied while a directive is in flight does not change the rules under it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from celery import current_app
@@ -33,6 +36,10 @@ LEAF_QUEUE = "leaves"
 DELIVER_TASK = "vsm.deliver"
 
 logger = logging.getLogger(__name__)
+
+# Set while a controller hop runs in a worker (``local_deliveries``): the controller
+# envelopes it commits are collected here for the same worker to handle next, not sent.
+_collector: ContextVar[list[str] | None] = ContextVar("vsm_local_deliveries", default=None)
 
 
 def queue_for(genome: OrganizationalGenome, node_id: str, payload_type: str) -> str:
@@ -74,7 +81,7 @@ def envelope_publish(
     # reads back an envelope it sends.
     ledger_batch_insert(row)
     ledger_record(events.message_event(kinds.MESSAGE_PUBLISHED, envelope, genome, wire=wire, **ids))
-    transaction.on_commit(lambda: _send_committed(envelope_id=row.id, queue=queue))
+    transaction.on_commit(lambda: send_committed(envelope_id=row.id, queue=queue))
     return row
 
 
@@ -83,11 +90,30 @@ def envelope_send(*, envelope_id: str, queue: str) -> None:
     current_app.send_task(DELIVER_TASK, args=[envelope_id, queue], queue=queue)
 
 
-def _send_committed(*, envelope_id: str, queue: str) -> None:
+@contextmanager
+def local_deliveries() -> Iterator[list[str]]:
+    """Collect, instead of sending, the ids of the controller envelopes committed inside
+    the block, in the order they were published; the caller handles or sends them
+    (``workers.services.delivery.envelope_deliver_onward``). Envelopes for leaves are sent
+    as always."""
+    collected: list[str] = []
+    token = _collector.set(collected)
+    try:
+        yield collected
+    finally:
+        _collector.reset(token)
+
+
+def send_committed(*, envelope_id: str, queue: str) -> None:
     """Send a committed envelope. The work is committed already, so a broker that is down
     must not fail the caller (an API request would answer 500 for a directive it stored):
     the envelope is marked due and the outbox sweeper (``workers.services.outbox``) sends
-    it once the broker is back."""
+    it once the broker is back. Inside ``local_deliveries`` a controller envelope is
+    collected instead."""
+    collected = _collector.get()
+    if collected is not None and queue == CONTROLLER_QUEUE:
+        collected.append(envelope_id)
+        return
     try:
         envelope_send(envelope_id=envelope_id, queue=queue)
     except Exception:

@@ -12,7 +12,7 @@ from workers import tasks
 
 
 class FlakyDatabase:
-    """``envelope_deliver`` failing with ``error`` the first ``failures`` times."""
+    """``envelope_deliver_onward`` failing with ``error`` the first ``failures`` times."""
 
     def __init__(self, error: Exception, failures: int) -> None:
         self.error = error
@@ -37,7 +37,7 @@ class FlakyDatabase:
 def test_a_database_error_is_retried_with_a_growing_delay(error: Exception) -> None:
     database = FlakyDatabase(error, failures=3)
     with (
-        mock.patch.object(tasks, "envelope_deliver", side_effect=database),
+        mock.patch.object(tasks, "envelope_deliver_onward", side_effect=database),
         mock.patch.object(tasks.deliver, "retry", wraps=tasks.deliver.retry) as retry,
     ):
         outcome = tasks.deliver.apply(args=["envelope-1", "controllers"])
@@ -51,7 +51,7 @@ def test_a_database_error_is_retried_with_a_growing_delay(error: Exception) -> N
 
 def test_the_retries_are_bounded_and_then_the_outbox_takes_over() -> None:
     database = FlakyDatabase(OperationalError("the database system is shutting down"), 10**6)
-    with mock.patch.object(tasks, "envelope_deliver", side_effect=database):
+    with mock.patch.object(tasks, "envelope_deliver_onward", side_effect=database):
         outcome = tasks.deliver.apply(args=["envelope-1", "controllers"])
 
     assert outcome.state == "FAILURE"
@@ -62,7 +62,7 @@ def test_the_retries_are_bounded_and_then_the_outbox_takes_over() -> None:
 
 def test_any_other_error_is_not_retried() -> None:
     database = FlakyDatabase(ValueError("a bug"), failures=1)
-    with mock.patch.object(tasks, "envelope_deliver", side_effect=database):
+    with mock.patch.object(tasks, "envelope_deliver_onward", side_effect=database):
         outcome = tasks.deliver.apply(args=["envelope-1", "controllers"])
 
     assert outcome.state == "FAILURE"
