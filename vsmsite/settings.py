@@ -288,9 +288,9 @@ if VSM_LEAF_QUEUES not in ("shared", "per-node"):
 # The outbox sweeper (docs/operations.md, "Work waiting to be sent"): an envelope still
 # unhandled this many seconds after it was committed (or last sent) is sent again.
 VSM_OUTBOX_GRACE_SECONDS = env.int("VSM_OUTBOX_GRACE_SECONDS", default=60)
-# A worker that ran a controller hop runs the controller hop it sent next itself, up to this
-# many in a row, instead of a round trip through the broker; 0 sends every hop through the
-# broker (docs/operations.md, "Queues").
+# A worker that consumes the controllers' queue runs the controller hop that a hop it ran
+# sent next itself, up to this many in a row, instead of a round trip through the broker;
+# 0 sends every hop through the broker (docs/operations.md, "Queues").
 VSM_LOCAL_CONTROLLER_HOPS = env.int("VSM_LOCAL_CONTROLLER_HOPS", default=8)
 if VSM_LOCAL_CONTROLLER_HOPS < 0:
     raise ImproperlyConfigured("VSM_LOCAL_CONTROLLER_HOPS must be 0 or more")
