@@ -142,6 +142,13 @@ else:
     # large JSON payloads (every envelope, every event) cost no client-side escaping.
     # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    # A statement a connection has run this many times is prepared on the server and then
+    # only bound and executed: a hop's statements (the claim, the head lock, the ledger
+    # append) are the same text every time. Empty: never (a transaction-mode pooler older
+    # than PgBouncer 1.21 cannot keep prepared statements). docs/operations.md, "Running on
+    # PostgreSQL and Redis".
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip()
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(_prepare) if _prepare else None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

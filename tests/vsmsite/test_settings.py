@@ -80,6 +80,17 @@ def test_database_and_redis_urls_switch_to_postgresql_and_redis(tmp_path: Path) 
     assert found["name"] == "vsm"
     assert found["broker"] == "redis://127.0.0.1:6379/0"
     assert found["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert found["options"]["server_side_binding"] is True
+    assert found["options"]["prepare_threshold"] == 5
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path: Path) -> None:
+    found = settings_under(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/vsm",
+        DATABASE_PREPARE_THRESHOLD="",
+    )
+    assert found["options"]["prepare_threshold"] is None
 
 
 def test_the_redis_layer_waits_on_its_socket_longer_than_its_blocking_pop(

@@ -74,3 +74,18 @@ def test_a_worker_keeps_sqlite_connections_between_tasks() -> None:
     with mock.patch.dict(config, {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 0}):
         worker._keep_sqlite_connections()
         assert config["CONN_MAX_AGE"] == 0  # PostgreSQL's is DATABASE_CONN_MAX_AGE's
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_a_statement_run_often_is_prepared_on_the_server() -> None:
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            return int(cursor.fetchone()[0])
+
+    before = prepared()
+    for _ in range(6):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::int + 17 AS probe_of_prepared_statements", [1])
+    assert prepared() > before
