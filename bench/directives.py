@@ -450,7 +450,7 @@ def print_series(rows: list[tuple[str, Series]], baseline: Series) -> None:
     for label, series in rows:
         p50, p95 = series.percentile(0.5), series.percentile(0.95)
         ratio = p50 / baseline.percentile(0.5)
-        print(f"{label:<44}{p50:>9.1f}{p95:>9.1f}{series.per_second:>8.1f}{ratio:>10.1f}x")
+        print(f"{label:<44}{p50:>9.1f}{p95:>9.1f}{series.per_second:>8.1f}{ratio:>10.2f}x")
 
 
 def describe_setup(count: int) -> str:
@@ -500,10 +500,12 @@ def main() -> None:
             directives_at_once = burst(submit_directive, finished_directives, count, worker)
         check_all_completed()
         print(f"\nEnd to end, {HOPS} hops each; the ratio is against the raw chain one at a time")
+        onward = settings.VSM_LOCAL_CONTROLLER_HOPS
         print(
             f"a directive's {hop_count} hops take {messages} broker messages "
-            f"(VSM_LOCAL_CONTROLLER_HOPS={settings.VSM_LOCAL_CONTROLLER_HOPS}: a worker runs a "
-            "hop's onward controller hop itself); the chain's take one each"
+            f"(VSM_LOCAL_CONTROLLER_HOPS={onward}"
+            + (": a worker runs a hop's onward controller hop itself" if onward else "")
+            + f"); the chain's {HOPS} take one each"
         )
         print_series(
             [

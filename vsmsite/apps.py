@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig, apps
+from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
@@ -12,6 +13,10 @@ class VsmsiteConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_roles, dispatch_uid="vsmsite.roles")
+        if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+            from vsmsite.postgres import cache_long_statements
+
+            cache_long_statements()
 
 
 def _sync_roles(sender: AppConfig, **kwargs: Any) -> None:

@@ -120,6 +120,28 @@ def test_the_append_of_a_batch_is_two_statements_on_postgresql() -> None:
 
 
 @pytest.mark.django_db
+def test_psycopg_converts_an_append_of_a_shape_it_has_seen_from_its_cache() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("psycopg's statement cache: PostgreSQL")
+    from psycopg import _queries
+
+    ledger_record(mapped("t-0"))  # the head exists
+
+    def append_of_a_hops_shape(number: int) -> None:
+        with ledger_batch():
+            ledger_batch_insert(TaskTraceFactory.build())
+            # Four events and a trace: 68 of the event's parameters alone.
+            ledger_record(*(mapped(f"t-{number}-{n}") for n in range(4)))
+
+    append_of_a_hops_shape(1)
+    before = _queries._query2pg.cache_info()
+    append_of_a_hops_shape(2)
+    after = _queries._query2pg.cache_info()
+    assert after.misses == before.misses
+    assert after.hits > before.hits
+
+
+@pytest.mark.django_db
 def test_a_batch_that_fails_writes_neither_its_rows_nor_its_events() -> None:
     trace = TaskTraceFactory.build()
     with pytest.raises(RuntimeError), ledger_batch():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from unittest import mock
 
@@ -89,3 +90,12 @@ def test_a_statement_run_often_is_prepared_on_the_server() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT %s::int + 17 AS probe_of_prepared_statements", [1])
     assert prepared() > before
+
+
+def test_a_started_worker_keeps_the_collector_off_what_it_loaded() -> None:
+    gc.unfreeze()
+    try:
+        worker._spare_the_collector()
+        assert gc.get_freeze_count() > 10_000  # Django, Celery and the apps, at the least
+    finally:
+        gc.unfreeze()
