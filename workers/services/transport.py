@@ -37,8 +37,8 @@ DELIVER_TASK = "vsm.deliver"
 
 logger = logging.getLogger(__name__)
 
-# Set while a controller hop runs in a worker (``local_deliveries``): the controller
-# envelopes it commits are collected here for the same worker to handle next, not sent.
+# Set while a worker runs a hop whose onward hops it may run itself (``local_deliveries``):
+# the controller envelopes committed meanwhile are collected here instead of being sent.
 _collector: ContextVar[list[str] | None] = ContextVar("vsm_local_deliveries", default=None)
 
 
