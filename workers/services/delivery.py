@@ -49,8 +49,9 @@ def envelope_deliver_onward(
     After a leaf's hop, only in a worker that ``serves_controllers`` (consumes their
     queue): a leaf-only machine never runs a metasystem's hop. The first hop's errors
     propagate (the task retries it); an onward hop that fails is logged and sent through
-    the broker, where it is retried like any delivery. Returns what happened to the first
-    envelope.
+    the broker, where it is retried like any delivery. A redelivery of a hop already
+    handled takes up the controller envelopes of the same work left unhandled (the worker
+    died mid-chain). Returns what happened to the first envelope.
     """
     if queue is None:
         queue = _queue_of(envelope_id)
@@ -59,6 +60,11 @@ def envelope_deliver_onward(
         return envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
     with local_deliveries() as sent:
         outcome = envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
+    if outcome == "duplicate":
+        # A redelivery (a worker died after the hop committed, before it acknowledged): the
+        # onward hops it had yet to run died with it; take them up now rather than leave
+        # them to the outbox sweeper's grace period.
+        sent = _left_unhandled(envelope_id)
     onward = 0
     while sent:
         following, rest = sent[0], sent[1:]
@@ -80,6 +86,24 @@ def envelope_deliver_onward(
             _send_through_broker([following])
             break
     return outcome
+
+
+def _left_unhandled(envelope_id: str) -> list[str]:
+    """The controller envelopes of the same work (its correlation: the directive) that nobody
+    has handled yet, oldest first: what a worker that died mid-chain left behind. One in
+    flight through the broker meanwhile is harmless here: the first claim wins."""
+    correlation = (
+        Envelope.objects.filter(id=envelope_id).values_list("correlation_id", flat=True).first()
+    )
+    if not correlation:
+        return []
+    return list(
+        Envelope.objects.filter(
+            handled_at__isnull=True, correlation_id=correlation, queue=CONTROLLER_QUEUE
+        )
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
 
 
 def _queue_of(envelope_id: str) -> str:

@@ -211,7 +211,7 @@ def test_a_worker_serving_both_queues_settles_the_directive_after_the_leaf(
     assert Envelope.objects.filter(handled_at__isnull=True).count() == 0
 
 
-def test_a_worker_that_dies_before_its_onward_hop_leaves_it_for_the_sweeper(
+def test_a_worker_that_dies_before_its_onward_hop_loses_nothing(
     broker: Broker,
 ) -> None:
     genome_bootstrap(template="nested", actor="operator:test")
@@ -234,3 +234,38 @@ def test_a_worker_that_dies_before_its_onward_hop_leaves_it_for_the_sweeper(
     assert relayed.handled_at is None and broker.sent == []
     later = timezone.now() + timedelta(minutes=5)
     assert Envelope.objects.filter(envelopes_due(now=later), id=relayed.id).exists()
+    # Its message was never acknowledged: the broker hands it to another worker, whose
+    # duplicate delivery takes the onward hop up at once.
+    assert run_task(envelope_id, queue) == "duplicate"
+    relayed.refresh_from_db()
+    assert relayed.handled_at is not None and relayed.deliveries == 1
+    assert broker.sent == [(envelope_to(CODER, "vsm.task_packet").id, LEAF_QUEUE)]
+
+
+def test_a_worker_that_dies_deep_in_the_chain_after_a_leaf_loses_nothing(
+    broker: Broker,
+) -> None:
+    genome_bootstrap(template="nested", actor="operator:test")
+    directive = directive_submit(title="Killed at the top", metadata=CODE).directive
+    run_task(*broker.take())
+    leaf_message = broker.take()
+    real = controller_receive
+
+    def die_at_the_root(*, envelope_id: str, worker: str) -> str:
+        if Envelope.objects.get(id=envelope_id).target_node_id == ROOT:
+            raise SystemExit("worker killed")
+        return real(envelope_id=envelope_id, worker=worker)
+
+    consumed = {CONTROLLER_QUEUE: None, LEAF_QUEUE: None}
+    with mock.patch.object(Queues, "consume_from", new_callable=mock.PropertyMock) as queues:
+        queues.return_value = consumed
+        with (
+            mock.patch.object(delivery, "controller_receive", side_effect=die_at_the_root),
+            pytest.raises(SystemExit),
+        ):
+            run_task(*leaf_message)  # the leaf, its system; dies before the root's hop
+        assert envelope_to(SYSTEM, "vsm.task_result").handled_at is not None
+        assert Directive.objects.get(id=directive.id).status == "running"
+        assert run_task(*leaf_message) == "duplicate"
+    assert Directive.objects.get(id=directive.id).status == "completed"
+    assert broker.sent == []
