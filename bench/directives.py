@@ -12,8 +12,10 @@ real ledger nor other people's workers are touched:
 It bootstraps the nested organization and starts one Celery worker process
 (queues controllers,leaves; concurrency 2, the configured pool: threads on the embedded
 broker, prefork on Redis) bound to the test database.
-A directive with requires_code_write=true makes five ``vsm.deliver`` hops:
-root → backend-system → backend-coder (echo provider) → backend-system → root.
+A directive with requires_code_write=true makes five hops:
+root → backend-system → backend-coder (echo provider) → backend-system → root; in the
+worker they ride two ``vsm.deliver`` messages, the worker running each hop's onward
+controller hop itself (VSM_LOCAL_CONTROLLER_HOPS=0 sends all five through the broker).
 Printed, as plain tables:
 
 * where the time goes: each hop's handler run in this process (Celery
