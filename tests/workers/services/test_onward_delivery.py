@@ -5,6 +5,7 @@ through the broker, and nothing is lost when the worker dies in between."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -23,7 +24,7 @@ from ledger.selectors import ledger_verify
 from organization.services import genome_bootstrap
 from tests import factories
 from workers import tasks
-from workers.models import Directive, Envelope
+from workers.models import Envelope
 from workers.services import delivery
 from workers.services.controller import controller_receive
 from workers.services.directives import directive_submit
@@ -63,6 +64,23 @@ def run_task(envelope_id: str, queue: str) -> str:
     return str(tasks.deliver.run(envelope_id, queue))
 
 
+@contextmanager
+def serving_both_queues() -> Iterator[None]:
+    """This process as a worker started with ``-Q controllers,leaves`` (outside a worker it
+    consumes neither, like a leaf-only machine)."""
+    consumed = {CONTROLLER_QUEUE: None, LEAF_QUEUE: None}
+    with mock.patch.object(Queues, "consume_from", new_callable=mock.PropertyMock) as queues:
+        queues.return_value = consumed
+        yield
+
+
+def directive_status(directive_id: str) -> str:
+    """The directive's status as the API reports it."""
+    api = APIClient()
+    api.force_authenticate(factories.admin())
+    return str(api.get(f"/api/directives/{directive_id}/").json()["status"])
+
+
 def envelope_to(node_id: str, payload_type: str) -> Envelope:
     return Envelope.objects.get(target_node_id=node_id, payload_type=payload_type)
 
@@ -71,8 +89,6 @@ def test_controller_hops_run_onward_in_the_worker_that_ran_the_hop_before(
     broker: Broker,
 ) -> None:
     genome_bootstrap(template="nested", actor="operator:test")
-    api = APIClient()
-    api.force_authenticate(factories.admin())
     directive = directive_submit(title="Two hops at a time", metadata=CODE).directive
     assert broker.sent == [(envelope_to(ROOT, "vsm.directive").id, CONTROLLER_QUEUE)]
 
@@ -90,7 +106,7 @@ def test_controller_hops_run_onward_in_the_worker_that_ran_the_hop_before(
     assert broker.sent == [(packet.id, LEAF_QUEUE)]
     relayed = envelope_to(SYSTEM, "vsm.task_packet")
     assert relayed.handled_at is not None and relayed.deliveries == 1
-    assert api.get(f"/api/directives/{directive.id}/").json()["status"] == "running"
+    assert directive_status(directive.id) == "running"
 
     # The leaf's result goes to the system through the broker; the system's hop relays it
     # to the root, whose hop settles the directive in the same task.
@@ -98,7 +114,7 @@ def test_controller_hops_run_onward_in_the_worker_that_ran_the_hop_before(
     assert broker.sent == [(envelope_to(SYSTEM, "vsm.task_result").id, CONTROLLER_QUEUE)]
     run_task(*broker.take())
     assert broker.sent == []
-    assert api.get(f"/api/directives/{directive.id}/").json()["status"] == "completed"
+    assert directive_status(directive.id) == "completed"
     assert Envelope.objects.filter(handled_at__isnull=True).count() == 0
     received = LedgerEvent.objects.filter(kind=kinds.MESSAGE_RECEIVED).values_list(
         "node_id", flat=True
@@ -202,12 +218,10 @@ def test_a_worker_serving_both_queues_settles_the_directive_after_the_leaf(
     genome_bootstrap(template="nested", actor="operator:test")
     directive = directive_submit(title="Leaf and up", metadata=CODE).directive
     run_task(*broker.take())
-    consumed = {CONTROLLER_QUEUE: None, LEAF_QUEUE: None}  # as with -Q controllers,leaves
-    with mock.patch.object(Queues, "consume_from", new_callable=mock.PropertyMock) as queues:
-        queues.return_value = consumed
+    with serving_both_queues():
         run_task(*broker.take())  # the leaf, then its system, then the root
     assert broker.sent == []
-    assert Directive.objects.get(id=directive.id).status == "completed"
+    assert directive_status(directive.id) == "completed"
     assert Envelope.objects.filter(handled_at__isnull=True).count() == 0
 
 
@@ -256,16 +270,14 @@ def test_a_worker_that_dies_deep_in_the_chain_after_a_leaf_loses_nothing(
             raise SystemExit("worker killed")
         return real(envelope_id=envelope_id, worker=worker)
 
-    consumed = {CONTROLLER_QUEUE: None, LEAF_QUEUE: None}
-    with mock.patch.object(Queues, "consume_from", new_callable=mock.PropertyMock) as queues:
-        queues.return_value = consumed
+    with serving_both_queues():
         with (
             mock.patch.object(delivery, "controller_receive", side_effect=die_at_the_root),
             pytest.raises(SystemExit),
         ):
             run_task(*leaf_message)  # the leaf, its system; dies before the root's hop
         assert envelope_to(SYSTEM, "vsm.task_result").handled_at is not None
-        assert Directive.objects.get(id=directive.id).status == "running"
+        assert directive_status(directive.id) == "running"
         assert run_task(*leaf_message) == "duplicate"
-    assert Directive.objects.get(id=directive.id).status == "completed"
+    assert directive_status(directive.id) == "completed"
     assert broker.sent == []
