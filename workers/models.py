@@ -116,7 +116,8 @@ class Envelope(models.Model):
     source_node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
     target_node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
     correlation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
-    causation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    # Indexed: a redelivered hop walks down the causation from it (workers.services.delivery).
+    causation_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
     priority = models.CharField(max_length=16)
     payload_type = models.CharField(max_length=64)
     payload = models.JSONField()

@@ -44,11 +44,14 @@ def responsible_controller(genome: OrganizationalGenome, target: str | None) -> 
     return genome.nodes[target].parent_id or target
 
 
-def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalRecord:
+def signal_raise(
+    *, signal: AlgedonicSignal, raised_by: str, caused_by: str | None = None
+) -> AlgedonicSignalRecord:
     """Record ``signal`` and send it to the controller responsible for its target.
 
     Raises Rejected (a 400 at the API) naming the field when the target does not
-    exist. Runs in the caller's batch (a leaf's hop) or its own transaction.
+    exist. Runs in the caller's batch (a leaf's hop) or its own transaction. ``caused_by``:
+    the envelope whose hop raised it (its envelope's causation), when a hop did.
     """
     genome = _signal_genome(signal.target_node_id)
     controller = responsible_controller(genome, signal.target_node_id)
@@ -83,6 +86,7 @@ def signal_raise(*, signal: AlgedonicSignal, raised_by: str) -> AlgedonicSignalR
                 source_node_id=signal.target_node_id,
                 target_node_id=controller,
                 correlation_id=signal.id,
+                causation_id=caused_by,
                 priority=ChannelPriority.INTERRUPT,
                 payload_type=PayloadType.ALGEDONIC_SIGNAL,
                 payload=to_json(signal),

@@ -12,6 +12,7 @@ always goes through the broker, to the workers that serve the leaf's queue.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 
@@ -89,21 +90,27 @@ def envelope_deliver_onward(
 
 
 def _left_unhandled(envelope_id: str) -> list[str]:
-    """The controller envelopes of the same work (its correlation: the directive) that nobody
-    has handled yet, oldest first: what a worker that died mid-chain left behind. One in
-    flight through the broker meanwhile is harmless here: the first claim wins."""
-    correlation = (
-        Envelope.objects.filter(id=envelope_id).values_list("correlation_id", flat=True).first()
-    )
-    if not correlation:
-        return []
-    return list(
-        Envelope.objects.filter(
-            handled_at__isnull=True, correlation_id=correlation, queue=CONTROLLER_QUEUE
-        )
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)
-    )
+    """The controller envelopes that a worker which died mid-chain left unhandled: those
+    caused, hop after hop, by ``envelope_id``'s, found by walking the causation down from
+    it through the controller envelopes already handled (the chain it ran onward), oldest
+    first. Unlike the work's correlation, this also finds an envelope of other work that
+    the chain sent first (a leaf's pain signal). One in flight through the broker meanwhile
+    is harmless here: the first claim wins."""
+    found: list[tuple[datetime, str]] = []
+    frontier = [envelope_id]
+    for _ in range(settings.VSM_LOCAL_CONTROLLER_HOPS + 1):  # a chain is at most that long
+        rows = Envelope.objects.filter(
+            causation_id__in=frontier, queue=CONTROLLER_QUEUE
+        ).values_list("id", "handled_at", "created_at")
+        frontier = []
+        for id_, handled_at, created_at in rows:
+            if handled_at is None:
+                found.append((created_at, id_))
+            else:
+                frontier.append(id_)
+        if not frontier:
+            break
+    return [id_ for _, id_ in sorted(found)]
 
 
 def _queue_of(envelope_id: str) -> str:

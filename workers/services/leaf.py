@@ -269,8 +269,11 @@ def _hand_back(hop: Hop, task: TaskPacket, worker: str) -> str:
 FAILURE_STREAK = 3
 
 
-def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) -> None:
-    """A capability violation, or a leaf's third failure in a row, is a pain signal."""
+def _raise_pain_if_needed(
+    node_id: str, task: TaskPacket, execution: Execution, caused_by: str
+) -> None:
+    """A capability violation, or a leaf's third failure in a row, is a pain signal (its
+    envelope caused by the leaf's: a redelivery finds it, docs/architecture.md "Onward hops")."""
     escalate = OverridePolicy(escalate_to_root=True)
     if execution.violation:
         signal_raise(
@@ -283,6 +286,7 @@ def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) 
                 message=f"capability violation: {execution.violation}",
             ),
             raised_by=f"node:{node_id}",
+            caused_by=caused_by,
         )
         return
     if execution.status is TaskStatus.COMPLETED:
@@ -312,6 +316,7 @@ def _raise_pain_if_needed(node_id: str, task: TaskPacket, execution: Execution) 
                 ),
             ),
             raised_by=f"node:{node_id}",
+            caused_by=caused_by,
         )
 
 
@@ -359,7 +364,7 @@ def _record(
     )
     # The trace is written before the result is published.
     task_trace_record(trace=trace, actor=f"node:{node_id}")
-    _raise_pain_if_needed(node_id, task, execution)
+    _raise_pain_if_needed(node_id, task, execution, incoming.id)
     result = TaskResult(
         task_id=task.id,
         produced_by=node_id,

@@ -35,6 +35,7 @@ from workers.services.transport import CONTROLLER_QUEUE, LEAF_QUEUE, send_commit
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT, SYSTEM, CODER = "root-codebase-system", "backend-system", "backend-coder"
+CODER_OF_SINGLE = "primary-code-service"
 CODE = {"requires_code_write": "true"}
 
 
@@ -281,3 +282,37 @@ def test_a_worker_that_dies_deep_in_the_chain_after_a_leaf_loses_nothing(
         assert run_task(*leaf_message) == "duplicate"
     assert directive_status(directive.id) == "completed"
     assert broker.sent == []
+
+
+def test_a_worker_that_dies_handling_a_leafs_pain_signal_loses_nothing(
+    broker: Broker,
+) -> None:
+    """The leaf's pain signal (a capability violation) is other work than the directive (its
+    correlation is the signal's): the redelivery still finds it, down the causation."""
+    genome_bootstrap(template="single", actor="operator:test")
+    directive_submit(
+        title="Review", metadata={"target_child": CODER_OF_SINGLE, "required_capability": "review"}
+    )
+    run_task(*broker.take())  # the root routes to its leaf
+    leaf_message = broker.take()
+    real = controller_receive
+
+    def die_on_the_signal(*, envelope_id: str, worker: str) -> str:
+        if Envelope.objects.get(id=envelope_id).payload_type == "vsm.algedonic_signal":
+            raise SystemExit("worker killed")
+        return real(envelope_id=envelope_id, worker=worker)
+
+    with serving_both_queues():
+        with (
+            mock.patch.object(delivery, "controller_receive", side_effect=die_on_the_signal),
+            pytest.raises(SystemExit),
+        ):
+            run_task(*leaf_message)  # the leaf commits its result and pain; dies on the pain
+        pain = Envelope.objects.get(payload_type="vsm.algedonic_signal")
+        assert pain.handled_at is None
+        assert pain.correlation_id != Envelope.objects.get(id=leaf_message[0]).correlation_id
+        assert not LedgerEvent.objects.filter(kind=kinds.ALGEDONIC_ESCALATION_AT_ROOT).exists()
+        assert run_task(*leaf_message) == "duplicate"
+    pain.refresh_from_db()
+    assert pain.handled_at is not None and pain.deliveries == 1
+    assert LedgerEvent.objects.filter(kind=kinds.ALGEDONIC_ESCALATION_AT_ROOT).count() == 1
