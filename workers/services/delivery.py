@@ -51,14 +51,20 @@ def envelope_deliver_onward(
     queue): a leaf-only machine never runs a metasystem's hop. The first hop's errors
     propagate (the task retries it); an onward hop that fails is logged and sent through
     the broker, where it is retried like any delivery. A redelivery of a hop already
-    handled takes up the controller envelopes of the same work left unhandled (the worker
-    died mid-chain). Returns what happened to the first envelope.
+    handled takes up the controller envelopes it caused, hop after hop, left unhandled (the
+    worker died mid-chain): here, or through the broker in a worker that runs no controller
+    hop onward. Returns what happened to the first envelope.
     """
     if queue is None:
         queue = _queue_of(envelope_id)
     limit = settings.VSM_LOCAL_CONTROLLER_HOPS
     if limit <= 0 or not (queue == CONTROLLER_QUEUE or serves_controllers):
-        return envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
+        outcome = envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
+        if outcome == "duplicate":
+            # A redelivery, and this worker runs no controller hop onward: send what the
+            # dead worker left unsent through the broker, to the workers that serve them.
+            _send_through_broker(_left_unhandled(envelope_id))
+        return outcome
     with local_deliveries() as sent:
         outcome = envelope_deliver(envelope_id=envelope_id, worker=worker, queue=queue)
     if outcome == "duplicate":

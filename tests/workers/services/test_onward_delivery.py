@@ -316,3 +316,36 @@ def test_a_worker_that_dies_handling_a_leafs_pain_signal_loses_nothing(
     pain.refresh_from_db()
     assert pain.handled_at is not None and pain.deliveries == 1
     assert LedgerEvent.objects.filter(kind=kinds.ALGEDONIC_ESCALATION_AT_ROOT).count() == 1
+
+
+def test_a_leaf_only_worker_sends_on_what_a_dead_worker_left_unhandled(
+    broker: Broker,
+) -> None:
+    """The dead worker served both queues; the leaf's message comes back to a leaf-only
+    worker, which runs no metasystem's hop but sends the stranded one through the broker."""
+    genome_bootstrap(template="nested", actor="operator:test")
+    directive = directive_submit(title="Killed at the top", metadata=CODE).directive
+    run_task(*broker.take())
+    leaf_message = broker.take()
+    real = controller_receive
+
+    def die_at_the_root(*, envelope_id: str, worker: str) -> str:
+        if Envelope.objects.get(id=envelope_id).target_node_id == ROOT:
+            raise SystemExit("worker killed")
+        return real(envelope_id=envelope_id, worker=worker)
+
+    with (
+        serving_both_queues(),
+        mock.patch.object(delivery, "controller_receive", side_effect=die_at_the_root),
+        pytest.raises(SystemExit),
+    ):
+        run_task(*leaf_message)
+    stranded = envelope_to(ROOT, "vsm.task_result")
+    assert stranded.handled_at is None and broker.sent == []
+    assert run_task(*leaf_message) == "duplicate"  # outside serving_both_queues: leaf-only
+    assert broker.sent == [(stranded.id, CONTROLLER_QUEUE)]
+    stranded.refresh_from_db()
+    assert stranded.handled_at is None  # not run here
+    assert directive_status(directive.id) == "running"
+    run_task(*broker.take())
+    assert directive_status(directive.id) == "completed"
