@@ -4,7 +4,7 @@ through the broker, and nothing is lost when the worker dies in between."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -72,6 +72,24 @@ def serving_both_queues() -> Iterator[None]:
     consumed = {CONTROLLER_QUEUE: None, LEAF_QUEUE: None}
     with mock.patch.object(Queues, "consume_from", new_callable=mock.PropertyMock) as queues:
         queues.return_value = consumed
+        yield
+
+
+@contextmanager
+def killed_on(dies: Callable[[Envelope], bool]) -> Iterator[None]:
+    """The worker is killed (SystemExit, which no handler catches) as it is about to run a
+    controller hop onward on an envelope that ``dies``; the block must meet it."""
+    real = controller_receive
+
+    def receive(*, envelope_id: str, worker: str) -> str:
+        if dies(Envelope.objects.get(id=envelope_id)):
+            raise SystemExit("worker killed")
+        return real(envelope_id=envelope_id, worker=worker)
+
+    with (
+        mock.patch.object(delivery, "controller_receive", side_effect=receive),
+        pytest.raises(SystemExit),
+    ):
         yield
 
 
@@ -232,18 +250,7 @@ def test_a_worker_that_dies_before_its_onward_hop_loses_nothing(
     genome_bootstrap(template="nested", actor="operator:test")
     directive_submit(title="Killed in between", metadata=CODE)
     envelope_id, queue = broker.take()
-    real = controller_receive
-
-    def die_on_the_second(*, envelope_id: str, worker: str) -> str:
-        if envelope_id != root_envelope:
-            raise SystemExit("worker killed")
-        return real(envelope_id=envelope_id, worker=worker)
-
-    root_envelope = envelope_id
-    with (
-        mock.patch.object(delivery, "controller_receive", side_effect=die_on_the_second),
-        pytest.raises(SystemExit),
-    ):
+    with killed_on(lambda envelope: envelope.id != envelope_id):  # the root's hop runs
         run_task(envelope_id, queue)
     relayed = envelope_to(SYSTEM, "vsm.task_packet")
     assert relayed.handled_at is None and broker.sent == []
@@ -264,18 +271,8 @@ def test_a_worker_that_dies_deep_in_the_chain_after_a_leaf_loses_nothing(
     directive = directive_submit(title="Killed at the top", metadata=CODE).directive
     run_task(*broker.take())
     leaf_message = broker.take()
-    real = controller_receive
-
-    def die_at_the_root(*, envelope_id: str, worker: str) -> str:
-        if Envelope.objects.get(id=envelope_id).target_node_id == ROOT:
-            raise SystemExit("worker killed")
-        return real(envelope_id=envelope_id, worker=worker)
-
     with serving_both_queues():
-        with (
-            mock.patch.object(delivery, "controller_receive", side_effect=die_at_the_root),
-            pytest.raises(SystemExit),
-        ):
+        with killed_on(lambda envelope: envelope.target_node_id == ROOT):
             run_task(*leaf_message)  # the leaf, its system; dies before the root's hop
         assert envelope_to(SYSTEM, "vsm.task_result").handled_at is not None
         assert directive_status(directive.id) == "running"
@@ -295,18 +292,8 @@ def test_a_worker_that_dies_handling_a_leafs_pain_signal_loses_nothing(
     )
     run_task(*broker.take())  # the root routes to its leaf
     leaf_message = broker.take()
-    real = controller_receive
-
-    def die_on_the_signal(*, envelope_id: str, worker: str) -> str:
-        if Envelope.objects.get(id=envelope_id).payload_type == "vsm.algedonic_signal":
-            raise SystemExit("worker killed")
-        return real(envelope_id=envelope_id, worker=worker)
-
     with serving_both_queues():
-        with (
-            mock.patch.object(delivery, "controller_receive", side_effect=die_on_the_signal),
-            pytest.raises(SystemExit),
-        ):
+        with killed_on(lambda envelope: envelope.payload_type == "vsm.algedonic_signal"):
             run_task(*leaf_message)  # the leaf commits its result and pain; dies on the pain
         pain = Envelope.objects.get(payload_type="vsm.algedonic_signal")
         assert pain.handled_at is None
@@ -327,18 +314,7 @@ def test_a_leaf_only_worker_sends_on_what_a_dead_worker_left_unhandled(
     directive = directive_submit(title="Killed at the top", metadata=CODE).directive
     run_task(*broker.take())
     leaf_message = broker.take()
-    real = controller_receive
-
-    def die_at_the_root(*, envelope_id: str, worker: str) -> str:
-        if Envelope.objects.get(id=envelope_id).target_node_id == ROOT:
-            raise SystemExit("worker killed")
-        return real(envelope_id=envelope_id, worker=worker)
-
-    with (
-        serving_both_queues(),
-        mock.patch.object(delivery, "controller_receive", side_effect=die_at_the_root),
-        pytest.raises(SystemExit),
-    ):
+    with serving_both_queues(), killed_on(lambda envelope: envelope.target_node_id == ROOT):
         run_task(*leaf_message)
     stranded = envelope_to(ROOT, "vsm.task_result")
     assert stranded.handled_at is None and broker.sent == []
