@@ -81,6 +81,7 @@ def test_kills_at_the_seam_lose_nothing_and_duplicate_nothing(tmp_path: Path) ->
     )
     leaf_envelope = Envelope.objects.get(target_node_id="primary-code-service")
     assert leaf_envelope.deliveries == 1
-    # The root's envelope and the leaf's result were each sent again by the sweeper.
-    assert Envelope.objects.filter(resends__gt=0).count() >= 2
+    # The root's envelope was sent again by the sweeper; the leaf's result by the sweeper or
+    # by the leaf message's redelivery, which sends on what the dead process left unsent.
+    assert Envelope.objects.filter(resends__gt=0, target_node_id="root-codebase-system").exists()
     assert ledger_verify()[1] is None
