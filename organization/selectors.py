@@ -23,6 +23,7 @@ from organization.genome import (
     genome_from_json,
 )
 from organization.models import ChampionPointer, GenomeVersion, LiveTrial, Node, SubtreePause
+from vsmsite.compiled import READINGS
 
 
 def genome_of(version: GenomeVersion) -> OrganizationalGenome:
@@ -102,10 +103,15 @@ def _remember(version_id: str, entry: _Entry) -> _Entry:
 
 def champion_version_id(*, controller_node_id: str | None = None) -> str | None:
     """The id of the live version: one indexed read, no genome decoded."""
-    pointers = ChampionPointer.objects.all()
-    if controller_node_id is not None:
-        pointers = pointers.filter(controller_node_id=controller_node_id)
-    return pointers.order_by("controller_node_id").values_list("version_id", flat=True).first()
+
+    def pointer() -> QuerySet[ChampionPointer, tuple[str]]:
+        pointers = ChampionPointer.objects.all()
+        if controller_node_id is not None:
+            pointers = pointers.filter(controller_node_id=controller_node_id)
+        return pointers.order_by("controller_node_id").values_list("version_id")[:1]
+
+    rows = READINGS.rows(("champion version", controller_node_id), pointer)
+    return rows[0][0] if rows else None
 
 
 def champion_genome(*, controller_node_id: str | None = None) -> OrganizationalGenome | None:
@@ -162,7 +168,10 @@ def pause_covering(
 
 def live_trial(*, controller_node_id: str) -> LiveTrial | None:
     """The trial a controller is running now, or None: one primary-key read."""
-    return LiveTrial.objects.filter(controller_node_id=controller_node_id).first()
+    return READINGS.first(
+        ("live trial at", controller_node_id),
+        lambda: LiveTrial.objects.filter(controller_node_id=controller_node_id),
+    )
 
 
 # How long a process trusts its list of controllers with a live trial. Only "none here" is

@@ -36,6 +36,7 @@ from trials.services.evidence import (  # re-exported: the watch window reads ar
     trial_arms_cached,
 )
 from trials.services.promotion import trial_conclude, trial_promote, trial_prune
+from vsmsite.compiled import READINGS, save_fields
 
 __all__ = [
     "CANDIDATE_ROLE",
@@ -117,17 +118,26 @@ def trial_evaluate(*, trial_id: str, actor: str = "system:trials") -> Trial:
     with ledger_batch():
         # Not select_related("suggestion"): only a promotion reads it (its patch), and decoding
         # it with every evaluation was a measurable share of the evaluation.
-        trial = Trial.objects.select_for_update().get(pk=trial_id)
+        # Both readings compiled once per trial (vsmsite/compiled.py): one is run after
+        # every trace.
+        trial: Trial | None = READINGS.first(
+            ("trial for update", trial_id),
+            lambda: Trial.objects.select_for_update().filter(pk=trial_id),
+        )
+        if trial is None:
+            raise Trial.DoesNotExist(f"no trial {trial_id}")
         if trial.state != Trial.State.ACTIVE:
             return trial
-        live = LiveTrial.objects.filter(trial_id=trial.id).first()
+        live: LiveTrial | None = READINGS.first(
+            ("live trial", trial.id), lambda: LiveTrial.objects.filter(trial_id=trial.id)
+        )
         totals = trial.champion_totals
         arms = trial_arms_cached(trial, save=False)  # what trial_arms reads, each trace once
         exhausted = exhausted_because(trial, arms, live)
         counts = (len(arms.candidate), arms.champion_count)
         if counts == (trial.candidate_traces, trial.champion_traces) and exhausted is None:
             if trial.champion_totals != totals:  # kept rows of a trial live before they were
-                trial.save(update_fields=["champion_totals"])
+                save_fields(trial, "champion_totals")
             return trial
         decision = evaluate_arms(trial, arms, exhausted=exhausted is not None)
         _record(trial, arms, decision, live, exhausted, actor)
@@ -180,18 +190,17 @@ def _record(
     if live is not None:
         trial.routed_tasks = live.routed_tasks
         trial.consumed_tokens = live.consumed_tokens
-    trial.save(
-        update_fields=[
-            "evaluation",
-            "candidate_traces",
-            "champion_traces",
-            "verdict",
-            "reason",
-            "routed_tasks",
-            "consumed_tokens",
-            "champion_totals",
-            "updated_at",
-        ]
+    save_fields(
+        trial,
+        "evaluation",
+        "candidate_traces",
+        "champion_traces",
+        "verdict",
+        "reason",
+        "routed_tasks",
+        "consumed_tokens",
+        "champion_totals",
+        "updated_at",
     )
     # The reference kernel's absolute rule, for comparison only: what it would have done.
     reference = reference_decision([trace.total_score for trace in arms.candidate])

@@ -36,6 +36,7 @@ from ledger.models import TaskTrace
 from organization.selectors import genome_version
 from trials.domain.decision import ArmSummary, Observation
 from trials.models import Trial, TrialArmTrace, TrialMode
+from vsmsite.compiled import READINGS, save_fields
 from workers.models import AlgedonicSignalRecord
 
 CANDIDATE_ROLE: dict[str, str] = {
@@ -201,13 +202,18 @@ def trial_arms_cached(trial: Trial, *, save: bool = True) -> Arms:
     updated on ``trial.champion_totals``: saved here, or by the caller in the same
     transaction when ``save`` is false (the evaluation saves the trial anyway)."""
     if _read_new_traces(trial) and save:
-        trial.save(update_fields=["champion_totals"])
+        save_fields(trial, "champion_totals")
     kept = TrialArmTrace.objects.filter(trial_id=trial.id)
     candidate = [
         ArmTrace(*row)
-        for row in kept.filter(arm=TrialArmTrace.Arm.CANDIDATE)
-        .order_by("started_at", "trace_id")
-        .values_list(*_KEPT_COLUMNS)
+        for row in READINGS.rows(
+            ("kept candidate", trial.id),
+            lambda: (
+                kept.filter(arm=TrialArmTrace.Arm.CANDIDATE)
+                .order_by("started_at", "trace_id")
+                .values_list(*_KEPT_COLUMNS)
+            ),
+        )
     ]
     breached = _breached_task_ids(trial, candidate, _since(trial))
     champion = kept.filter(arm=TrialArmTrace.Arm.CHAMPION)
@@ -243,22 +249,20 @@ def _read_new_traces(trial: Trial) -> bool:
     window's new rows (the anti-join on the kept ones costs index probes, not rows), one
     insert; add the new champion traces to ``trial.champion_totals``. True when those
     changed (the trial is then to be saved)."""
-    in_candidate, in_champion = _arm_conditions(trial)
-    kept = TrialArmTrace.objects.filter(trial_id=trial.id).values("trace_id")
-    rows = (
-        _arm_rows(_window(trial).exclude(id__in=kept))
-        .annotate(
-            in_candidate=ExpressionWrapper(in_candidate, output_field=BooleanField()),
-            in_champion=ExpressionWrapper(in_champion, output_field=BooleanField()),
-        )
-        .values_list(*_ARM_COLUMNS, "in_candidate", "in_champion")
+    key = (
+        "new traces",
+        trial.id,
+        trial.mode,
+        trial.controller_node_id,
+        _since(trial),
+        trial.base_version_id,
     )
     new: dict[str, TrialArmTrace] = {}
-    for row in rows:
-        trace = _arm_trace(row)
-        if row[12]:  # tagged with the trial: never the champion's as well
+    for read in READINGS.rows(key, lambda: _new_traces(trial)):
+        trace = _arm_trace(read)
+        if read[12]:  # tagged with the trial: never the champion's as well
             arm = TrialArmTrace.Arm.CANDIDATE
-        elif row[13] and _in_classes(trial, trace):
+        elif read[13] and _in_classes(trial, trace):
             arm = TrialArmTrace.Arm.CHAMPION
         else:  # kept too, so that it is not read again
             arm = TrialArmTrace.Arm.NEITHER
@@ -292,6 +296,20 @@ def _read_new_traces(trial: Trial) -> bool:
         totals["violations"] += int(row.capability_violation)
     trial.champion_totals = totals
     return True
+
+
+def _new_traces(trial: Trial) -> QuerySet[TaskTrace]:
+    """The window's traces not kept for the trial yet, with the arm conditions' values."""
+    in_candidate, in_champion = _arm_conditions(trial)
+    kept = TrialArmTrace.objects.filter(trial_id=trial.id).values("trace_id")
+    return (
+        _arm_rows(_window(trial).exclude(id__in=kept))
+        .annotate(
+            in_candidate=ExpressionWrapper(in_candidate, output_field=BooleanField()),
+            in_champion=ExpressionWrapper(in_champion, output_field=BooleanField()),
+        )
+        .values_list(*_ARM_COLUMNS, "in_candidate", "in_champion")
+    )
 
 
 _TOTALS = (
@@ -333,14 +351,20 @@ def _breached_task_ids(trial: Trial, candidate: list[ArmTrace], since: Any) -> s
     both arms share is not the candidate's breach: those failures are already in its rate.)"""
     if not candidate:
         return set()
-    base_nodes = set(genome_version(version_id=trial.base_version_id).nodes)
-    candidate_nodes = set(genome_version(version_id=trial.candidate_version_id).nodes)
-    own_nodes = candidate_nodes - base_nodes
-    pains = AlgedonicSignalRecord.objects.filter(valence="Pain", created_at__gte=since).filter(
-        Q(related_suggestion_id=trial.id) | Q(target_node_id__in=own_nodes)
-    )
+
+    def pains() -> QuerySet[AlgedonicSignalRecord, tuple[str | None]]:
+        base_nodes = set(genome_version(version_id=trial.base_version_id).nodes)
+        candidate_nodes = set(genome_version(version_id=trial.candidate_version_id).nodes)
+        own_nodes = candidate_nodes - base_nodes
+        return (
+            AlgedonicSignalRecord.objects.filter(valence="Pain", created_at__gte=since)
+            .filter(Q(related_suggestion_id=trial.id) | Q(target_node_id__in=own_nodes))
+            .values_list("related_task_id")
+        )
+
     candidate_tasks = {trace.task_id for trace in candidate}
-    pain_task_ids = list(pains.values_list("related_task_id", flat=True))  # one read, not two
+    key = ("pains", trial.id, since, trial.base_version_id, trial.candidate_version_id)
+    pain_task_ids = [row[0] for row in READINGS.rows(key, pains)]  # one read, not two
     breached = {str(task_id) for task_id in pain_task_ids if task_id in candidate_tasks}
     if len(breached) < len(pain_task_ids):
         # A breach not tied to one of its tasks still counts once, on its latest trace.

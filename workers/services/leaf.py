@@ -38,6 +38,7 @@ from ledger.services import (
     task_trace_record,
 )
 from organization.genome import OrganizationalGenome, VsmChannelType
+from vsmsite.compiled import READINGS
 from workers import events
 from workers.acceptance import CheckOutcome, run_acceptance_checks
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource
@@ -292,11 +293,17 @@ def _raise_pain_if_needed(
     if execution.status is TaskStatus.COMPLETED:
         return
     ledger_batch_flush_inserts()  # the streak counts this task's trace, held for the append
-    recent = list(
-        TaskTrace.objects.filter(assigned_node_id=node_id)
-        .order_by("-started_at")
-        .values_list("outcome_score", flat=True)[: FAILURE_STREAK + 1]
-    )
+    recent = [
+        score
+        for (score,) in READINGS.rows(
+            ("recent outcomes", node_id),
+            lambda: (
+                TaskTrace.objects.filter(assigned_node_id=node_id)
+                .order_by("-started_at")
+                .values_list("outcome_score")[: FAILURE_STREAK + 1]
+            ),
+        )
+    ]
     streak = recent[:FAILURE_STREAK]
     before = recent[FAILURE_STREAK:]
     if (

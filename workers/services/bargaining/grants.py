@@ -12,6 +12,7 @@ from ledger import kinds
 from ledger.services import EventDraft, ledger_batch, ledger_batch_insert, ledger_record
 from organization.genome import OrganizationalGenome
 from organization.selectors import champion_genome
+from vsmsite.compiled import READINGS, save_fields
 from workers.domain.bargaining import (
     Budgets,
     EpochUsage,
@@ -110,7 +111,7 @@ def grant_request(
         if decision.uses_message_budget:
             epoch.allocation_count += 1
             epoch.allocated_tokens += decision.approved_tokens or 0
-            epoch.save(update_fields=["allocation_count", "allocated_tokens", "updated_at"])
+            save_fields(epoch, "allocation_count", "allocated_tokens", "updated_at")
         payload = decision_event_payload(decision)
         grant = ResourceGrant(
             epoch=epoch,
@@ -237,7 +238,10 @@ def lock_epoch(key: str, controller_node_id: str, requester_node_id: str) -> Res
         "controller_node_id": controller_node_id,
         "requester_node_id": requester_node_id,
     }
-    epoch = ResourceEpoch.objects.select_for_update().filter(**ids).first()
+    epoch: ResourceEpoch | None = READINGS.first(
+        ("epoch for update", key, controller_node_id, requester_node_id),
+        lambda: ResourceEpoch.objects.select_for_update().filter(**ids),
+    )
     if epoch is not None:
         return epoch
     # ON CONFLICT DO NOTHING: two first grants of an epoch race to create the row, and the

@@ -13,6 +13,7 @@ from typing import Any
 
 from ledger import kinds
 from organization.genome import VsmChannelType
+from vsmsite.compiled import READINGS
 from workers import events
 from workers.domain.commands import Command, command_to_task
 from workers.domain.decomposition import decomposition_requested, plan_decomposition
@@ -63,8 +64,13 @@ def on_directive(hop: Hop) -> None:
 
 
 def _running(directive_id: str) -> None:
-    Directive.objects.filter(id=directive_id, status=Directive.Status.ACCEPTED).update(
-        status=Directive.Status.RUNNING
+    READINGS.update(
+        ("directive running",),
+        lambda d: (
+            Directive.objects.filter(id=d, status=Directive.Status.ACCEPTED),
+            {"status": Directive.Status.RUNNING},
+        ),
+        directive_id,
     )
 
 

@@ -17,6 +17,7 @@ import logging
 from django.utils import timezone
 
 from ledger.services import ledger_batch_insert
+from vsmsite.compiled import READINGS, save_fields
 from workers import events
 from workers.domain.decomposition import REVISION_CHANNEL, plan_revision
 from workers.domain.messages import TaskPacket, TaskResult, from_json, to_json
@@ -44,8 +45,18 @@ def on_result(hop: Hop, result: TaskResult) -> None:
         # Results of one directive are handled one at a time: two finishing together would
         # each read the other's task as unfinished, and neither would settle the directive.
         # The lock comes first, so the task rows read next include everything committed.
-        list(Directive.objects.select_for_update().filter(id=directive_id).values_list("id"))
-    rows = list(Task.objects.filter(directive_id=directive_id)) if directive_id else []
+        READINGS.rows(
+            ("directive lock",),
+            lambda d: Directive.objects.select_for_update().filter(id=d).values_list("id"),
+            directive_id,
+        )
+    rows = (
+        READINGS.instances(
+            ("tasks of",), lambda d: Task.objects.filter(directive_id=d), directive_id
+        )
+        if directive_id
+        else []
+    )
     row = next((r for r in rows if r.id == result.task_id), None)
     if row is None:
         logger.warning("root %s got a result for unknown task %s", hop.node_id, result.task_id)
@@ -58,7 +69,7 @@ def on_result(hop: Hop, result: TaskResult) -> None:
     row.executed_by = result.produced_by
     if row.status == Task.Status.FAILED:
         _maybe_revise(hop, row, result, rows)
-    row.save(update_fields=["status", "result", "result_summary", "executed_by", "updated_at"])
+    save_fields(row, "status", "result", "result_summary", "executed_by", "updated_at")
     route_ready(hop, row.directive_id, rows)
 
 
@@ -129,7 +140,7 @@ def route_ready(hop: Hop, directive_id: str, rows: list[Task]) -> None:
 def _save(row: Task, *fields: str) -> None:
     """Update a stored row now; a new one is inserted, with everything, when routing ends."""
     if not row._state.adding:
-        row.save(update_fields=[*fields, "updated_at"])
+        save_fields(row, *fields, "updated_at")
 
 
 def directive_settle(hop: Hop, directive_id: str, rows: list[Task]) -> bool:

@@ -31,8 +31,9 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from ledger.models import TaskTrace
 from organization.genome import OrganizationalGenome
@@ -45,6 +46,7 @@ from organization.selectors import (
     live_trial_possible,
 )
 from organization.services import CANDIDATE_BASE_KEY
+from vsmsite.compiled import READINGS
 from workers import events, signals
 from workers.domain.messages import TaskPacket, TaskResult
 from workers.domain.routing import RoutingError, route
@@ -97,8 +99,10 @@ def live_policy(controller_node_id: str) -> TrialPolicy | None:
     the row (see the lock order above) until the hop commits."""
     if not live_trial_possible(controller_node_id=controller_node_id):
         return None
-    rows = LiveTrial.objects.select_for_update().filter(controller_node_id=controller_node_id)
-    found = rows.first()
+    found = READINGS.first(
+        ("live trial at, for update", controller_node_id),
+        lambda: LiveTrial.objects.select_for_update().filter(controller_node_id=controller_node_id),
+    )
     return None if found is None else policy_of(found)
 
 
@@ -231,12 +235,17 @@ def fallback_recorded(
 def slot_claim(policy: TrialPolicy) -> bool:
     """Count one routed task on the live trial; False when ``max_tasks`` is reached (or the
     trial closed) since it was read. The row stays locked until the hop commits."""
-    rows = LiveTrial.objects.filter(
-        controller_node_id=policy.controller_node_id, trial_id=policy.trial_id
-    )
-    if policy.max_tasks is not None:
-        rows = rows.filter(routed_tasks__lt=policy.max_tasks)
-    return rows.update(routed_tasks=F("routed_tasks") + 1) == 1
+
+    def claim() -> tuple[QuerySet[LiveTrial], dict[str, Any]]:
+        rows = LiveTrial.objects.filter(
+            controller_node_id=policy.controller_node_id, trial_id=policy.trial_id
+        )
+        if policy.max_tasks is not None:
+            rows = rows.filter(routed_tasks__lt=policy.max_tasks)
+        return rows, {"routed_tasks": F("routed_tasks") + 1}
+
+    key = ("trial slot claim", policy.controller_node_id, policy.trial_id, policy.max_tasks)
+    return READINGS.update(key, claim) == 1
 
 
 def slot_release(policy: TrialPolicy) -> None:
@@ -312,8 +321,12 @@ def result_observed(hop: Hop, result: TaskResult) -> bool:
 def _tokens_consumed(row: LiveTrial, trace_id: str | None) -> None:
     if trace_id is None:
         return  # a routing failure: nothing ran, nothing spent
-    counts = TaskTrace.objects.filter(id=trace_id).values_list("input_tokens", "output_tokens")
-    found = counts.first()
+    counts = READINGS.rows(
+        ("trace tokens",),
+        lambda t: TaskTrace.objects.filter(id=t).values_list("input_tokens", "output_tokens"),
+        trace_id,
+    )
+    found = counts[0] if counts else None
     if found is None:
         logger.warning("trial %s result names trace %s, which is missing", row.trial_id, trace_id)
         return

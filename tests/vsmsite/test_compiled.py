@@ -1,0 +1,207 @@
+"""A compiled reading returns what its queryset returns, run after run, on both stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.fields.json import KT
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from vsmsite.compiled import ReadingCache, compile_reading, save_fields
+from workers.models import Directive
+
+pytestmark = pytest.mark.django_db
+
+
+def directive(title: str, **fields: object) -> Directive:
+    values: dict[str, object] = {"root_node_id": "root", "genome_id": "genome-1", **fields}
+    return Directive.objects.create(title=title, **values)
+
+
+def reading_of_titles() -> object:
+    return (
+        Directive.objects.filter(genome_id="genome-1")
+        .annotate(
+            colour=KT("metadata__colour"),
+            urgent=ExpressionWrapper(Q(metadata__urgent=True), output_field=BooleanField()),
+        )
+        .order_by("title")
+        .values_list("title", "created_at", "constraints", "completed_at", "colour", "urgent")
+    )
+
+
+def test_a_values_reading_converts_its_columns_as_the_queryset_does() -> None:
+    directive("a", metadata={"colour": "red", "urgent": True}, constraints=["x", {"y": 1}])
+    directive("b", metadata={}, completed_at=timezone.now() - timedelta(days=1))
+    compiled = compile_reading(reading_of_titles())  # type: ignore[arg-type]
+
+    rows = compiled.rows()
+
+    assert rows == list(reading_of_titles())  # type: ignore[call-overload]
+    assert rows[0][2] == ["x", {"y": 1}] and rows[0][4] == "red" and rows[0][5] is True
+    assert rows[1][1].tzinfo is not None and rows[1][3] < rows[1][1]  # datetimes, aware
+    assert rows[1][4] is None and not rows[1][5]  # no such key: NULL, as in the queryset
+
+
+def test_a_compiled_reading_sees_rows_written_after_it_was_compiled() -> None:
+    cache = ReadingCache()
+    directive("a")
+    assert [row[0] for row in cache.rows(("titles",), reading_of_titles)] == ["a"]  # type: ignore[arg-type]
+
+    directive("b")
+
+    assert [row[0] for row in cache.rows(("titles",), reading_of_titles)] == ["a", "b"]  # type: ignore[arg-type]
+
+
+def test_it_is_compiled_once_per_key_and_bounded() -> None:
+    cache = ReadingCache(size=2)
+    builds: list[str] = []
+
+    def build(genome: str) -> Callable[[], QuerySet[Any]]:
+        def queryset() -> QuerySet[Any]:
+            builds.append(genome)
+            return Directive.objects.filter(genome_id=genome).values_list("title")
+
+        return queryset
+
+    directive("a")
+    for _ in range(3):
+        assert cache.rows(("by genome", "genome-1"), build("genome-1")) == [("a",)]
+    assert cache.rows(("by genome", "genome-2"), build("genome-2")) == []
+    assert builds == ["genome-1", "genome-2"]  # the key names the value: never a stale reading
+
+    cache.rows(("by genome", "genome-3"), build("genome-3"))  # the oldest is dropped
+    cache.rows(("by genome", "genome-1"), build("genome-1"))
+    assert builds == ["genome-1", "genome-2", "genome-3", "genome-1"]
+
+
+def test_model_instances_and_first_match_the_queryset() -> None:
+    cache = ReadingCache()
+    older = directive("older", metadata={"n": 1})
+    directive("newer", metadata={"n": 2})
+
+    found = cache.instances(("all",), lambda: Directive.objects.filter(root_node_id="root"))
+    first = cache.first(("first",), lambda: Directive.objects.filter(root_node_id="root"))
+    missing = cache.first(("none",), lambda: Directive.objects.filter(root_node_id="elsewhere"))
+
+    expected = list(Directive.objects.filter(root_node_id="root"))
+    assert [(d.pk, d.title, d.metadata, d.created_at) for d in found] == [
+        (d.pk, d.title, d.metadata, d.created_at) for d in expected
+    ]
+    assert first is not None and first.pk == Directive.objects.first().pk  # type: ignore[union-attr]
+    assert first.title == "newer"  # the model's own ordering (newest first), as first() orders
+    assert missing is None
+    assert not found[0]._state.adding and found[0]._state.db == "default"
+    found_older = next(d for d in found if d.pk == older.pk)
+    found_older.title = "saved"
+    found_older.save(update_fields=["title"])  # an instance that saves as a fetched one does
+    assert Directive.objects.get(pk=older.pk).title == "saved"
+
+
+def test_a_reading_that_can_match_nothing_runs_no_query() -> None:
+    cache = ReadingCache()
+    with CaptureQueriesContext(connection) as queries:
+        rows = cache.rows(("empty",), lambda: Directive.objects.filter(pk__in=[]).values_list("pk"))
+    assert rows == [] and len(queries) == 0
+
+
+def test_a_locking_reading_keeps_its_lock_clause() -> None:
+    cache = ReadingCache()
+    directive("a")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked = cache.first(
+            ("lock",), lambda: Directive.objects.select_for_update().filter(title="a")
+        )
+    assert locked is not None and locked.title == "a"
+    sql = queries.captured_queries[-1]["sql"]
+    assert ("FOR UPDATE" in sql) == connection.features.has_select_for_update
+
+
+def test_only_whole_rows_or_values_are_compiled() -> None:
+    with pytest.raises(TypeError, match="values_list"):
+        compile_reading(Directive.objects.values("title"))
+    with pytest.raises(TypeError, match="whole rows"):
+        compile_reading(Directive.objects.only("title"))
+    with pytest.raises(TypeError, match="whole rows"):
+        compile_reading(Directive.objects.select_related("created_by"))
+
+
+def test_a_slot_takes_a_new_value_each_run_from_one_compilation() -> None:
+    cache = ReadingCache()
+    builds: list[str] = []
+
+    def by_genome(genome: str) -> QuerySet[Any]:
+        builds.append(genome)
+        return Directive.objects.filter(genome_id=genome, root_node_id="root").values_list("title")
+
+    directive("a")
+    directive("b", genome_id="genome-2")
+
+    assert cache.rows(("by genome",), by_genome, "genome-1") == [("a",)]
+    assert cache.rows(("by genome",), by_genome, "genome-2") == [("b",)]
+    assert cache.rows(("by genome",), by_genome, "genome-3") == []
+    assert len(builds) == 1  # built once, with a stand-in, not with any of the values
+    found = cache.first(("lookup",), lambda pk: Directive.objects.filter(pk=pk), "missing")
+    assert found is None
+    with pytest.raises(TypeError, match="text values"):
+        cache.rows(("by genome",), by_genome, 7)  # type: ignore[arg-type]
+
+
+def test_a_slot_whose_value_is_changed_on_its_way_is_refused() -> None:
+    cache = ReadingCache()
+    # JSON-encoded on its way (text on SQLite, psycopg's Jsonb on PostgreSQL): refused.
+    with pytest.raises(TypeError, match=r"changed|do not reach"):
+        cache.rows(
+            ("json",), lambda v: Directive.objects.filter(metadata__k=v).values_list("pk"), "x"
+        )
+    with pytest.raises(TypeError, match="do not reach"):
+        cache.rows(("unused",), lambda v: Directive.objects.values_list("pk"), "x")
+
+
+def test_an_update_with_a_slot_and_an_expression_counts_its_rows() -> None:
+    cache = ReadingCache()
+    first, second = directive("a", risk="low"), directive("b", risk="low")
+
+    def to_high(pk: str) -> tuple[QuerySet[Directive], dict[str, object]]:
+        return Directive.objects.filter(pk=pk, risk="low"), {"risk": "high", "title": F("body")}
+
+    assert cache.update(("to high",), to_high, first.pk) == 1
+    assert cache.update(("to high",), to_high, first.pk) == 0  # no longer low: the filter holds
+    assert cache.update(("to high",), to_high, "missing") == 0
+    assert list(Directive.objects.order_by("risk").values_list("pk", "risk", "title")) == [
+        (first.pk, "high", ""),
+        (second.pk, "low", "b"),
+    ]
+
+
+def test_save_fields_writes_what_save_would_write() -> None:
+    from workers.models import Task
+
+    row = directive("a")
+    task = Task.objects.create(
+        directive=row, title="t", role="code", packet={"id": "t"}, dependencies=[]
+    )
+    before = Task.objects.get(pk=task.pk).updated_at
+    task.status, task.result, task.result_summary = "completed", {"ok": [1, "ü"]}, "done"
+
+    save_fields(task, "status", "result", "result_summary", "updated_at")
+
+    stored = Task.objects.get(pk=task.pk)
+    assert (stored.status, stored.result, stored.result_summary) == (
+        "completed",
+        {"ok": [1, "ü"]},
+        "done",
+    )
+    assert stored.updated_at > before and stored.updated_at == task.updated_at  # auto_now
+    assert stored.title == "t"  # fields not named are left alone
+    Task.objects.filter(pk=task.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_fields(task, "status")
+    with pytest.raises(ValueError, match="stored"):
+        save_fields(Task(title="new"), "status")
