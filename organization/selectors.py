@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, cast
 
 from django.db.models import Count, Q, QuerySet
 
+from ledger.compiled import READINGS
 from organization.genome import (
     ChannelConfig,
     EncodedGenome,
@@ -23,7 +24,6 @@ from organization.genome import (
     genome_from_json,
 )
 from organization.models import ChampionPointer, GenomeVersion, LiveTrial, Node, SubtreePause
-from vsmsite.compiled import READINGS
 
 
 def genome_of(version: GenomeVersion) -> OrganizationalGenome:
@@ -162,7 +162,10 @@ def pause_covering(
     """
     chain = [node_id, *ancestor_ids]
     if pauses is None:
-        pauses = {pause.node_id: pause for pause in SubtreePause.objects.filter(node_id__in=chain)}
+        found = READINGS.instances(
+            ("pauses on", tuple(chain)), lambda: SubtreePause.objects.filter(node_id__in=chain)
+        )
+        pauses = {pause.node_id: pause for pause in found}
     return next((pauses[n] for n in chain if n in pauses), None)
 
 

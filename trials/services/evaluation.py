@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger import kinds
+from ledger.compiled import READINGS, save_fields
 from ledger.services import ledger_batch
 from organization.models import LiveTrial
 from trials.domain.decision import (
@@ -36,7 +37,6 @@ from trials.services.evidence import (  # re-exported: the watch window reads ar
     trial_arms_cached,
 )
 from trials.services.promotion import trial_conclude, trial_promote, trial_prune
-from vsmsite.compiled import READINGS, save_fields
 
 __all__ = [
     "CANDIDATE_ROLE",
@@ -118,7 +118,7 @@ def trial_evaluate(*, trial_id: str, actor: str = "system:trials") -> Trial:
     with ledger_batch():
         # Not select_related("suggestion"): only a promotion reads it (its patch), and decoding
         # it with every evaluation was a measurable share of the evaluation.
-        # Both readings compiled once per trial (vsmsite/compiled.py): one is run after
+        # Both readings compiled once per trial (ledger/compiled.py): one is run after
         # every trace.
         trial: Trial | None = READINGS.first(
             ("trial for update", trial_id),

@@ -32,11 +32,11 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.fields.json import KT, KeyTransform
 
+from ledger.compiled import READINGS, save_fields
 from ledger.models import TaskTrace
 from organization.selectors import genome_version
 from trials.domain.decision import ArmSummary, Observation
 from trials.models import Trial, TrialArmTrace, TrialMode
-from vsmsite.compiled import READINGS, save_fields
 from workers.models import AlgedonicSignalRecord
 
 CANDIDATE_ROLE: dict[str, str] = {
@@ -203,22 +203,24 @@ def trial_arms_cached(trial: Trial, *, save: bool = True) -> Arms:
     transaction when ``save`` is false (the evaluation saves the trial anyway)."""
     if _read_new_traces(trial) and save:
         save_fields(trial, "champion_totals")
-    kept = TrialArmTrace.objects.filter(trial_id=trial.id)
     candidate = [
         ArmTrace(*row)
         for row in READINGS.rows(
             ("kept candidate", trial.id),
             lambda: (
-                kept.filter(arm=TrialArmTrace.Arm.CANDIDATE)
+                _kept(trial, TrialArmTrace.Arm.CANDIDATE)
                 .order_by("started_at", "trace_id")
                 .values_list(*_KEPT_COLUMNS)
             ),
         )
     ]
     breached = _breached_task_ids(trial, candidate, _since(trial))
-    champion = kept.filter(arm=TrialArmTrace.Arm.CHAMPION)
     if trial.mode == TrialMode.SHADOW:  # the pairs need the champion's rows
-        rows = champion.order_by("started_at", "trace_id").values_list(*_KEPT_COLUMNS)
+        rows = (
+            _kept(trial, TrialArmTrace.Arm.CHAMPION)
+            .order_by("started_at", "trace_id")
+            .values_list(*_KEPT_COLUMNS)
+        )
         return Arms(
             candidate=candidate,
             champion=[ArmTrace(*row) for row in rows],
@@ -227,8 +229,13 @@ def trial_arms_cached(trial: Trial, *, save: bool = True) -> Arms:
     return Arms(
         candidate=candidate,
         breached_task_ids=breached,
-        champion_totals=_champion_summary(trial, champion, breached),
+        champion_totals=_champion_summary(trial, breached),
     )
+
+
+def _kept(trial: Trial, arm: str) -> QuerySet[TrialArmTrace]:
+    """The traces kept for the trial in ``arm``."""
+    return TrialArmTrace.objects.filter(trial_id=trial.id, arm=arm)
 
 
 _KEPT_COLUMNS = (
@@ -323,9 +330,7 @@ _TOTALS = (
 )
 
 
-def _champion_summary(
-    trial: Trial, champion: QuerySet[TrialArmTrace], breached: set[str]
-) -> ArmSummary:
+def _champion_summary(trial: Trial, breached: set[str]) -> ArmSummary:
     """``ArmSummary.of`` the champion's observations, from its kept sums. They are integer
     sums (tokens and latencies are integers), so they equal the summary's float sums below
     2**53. A champion trace of a breached task is a breach too: those (rare) are counted by
@@ -333,6 +338,7 @@ def _champion_summary(
     totals = {key: int(trial.champion_totals.get(key, 0)) for key in _TOTALS}
     breaches = totals["violations"]
     if breached:
+        champion = _kept(trial, TrialArmTrace.Arm.CHAMPION)
         breaches += champion.filter(capability_violation=False, task_id__in=breached).count()
     return ArmSummary(
         n=totals["n"],

@@ -30,6 +30,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ledger import kinds
+from ledger.compiled import READINGS
 from ledger.models import TaskTrace
 from ledger.services import (
     ledger_batch,
@@ -38,7 +39,6 @@ from ledger.services import (
     task_trace_record,
 )
 from organization.genome import OrganizationalGenome, VsmChannelType
-from vsmsite.compiled import READINGS
 from workers import events
 from workers.acceptance import CheckOutcome, run_acceptance_checks
 from workers.domain.algedonic import AlgedonicSignal, OverridePolicy, SignalSource

@@ -9,10 +9,10 @@ from django.db import connection
 from django.utils import timezone
 
 from ledger import kinds
+from ledger.compiled import READINGS, save_fields
 from ledger.services import EventDraft, ledger_batch, ledger_batch_insert, ledger_record
 from organization.genome import OrganizationalGenome
 from organization.selectors import champion_genome
-from vsmsite.compiled import READINGS, save_fields
 from workers.domain.bargaining import (
     Budgets,
     EpochUsage,

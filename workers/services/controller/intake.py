@@ -12,8 +12,8 @@ import copy
 from typing import Any
 
 from ledger import kinds
+from ledger.compiled import READINGS
 from organization.genome import VsmChannelType
-from vsmsite.compiled import READINGS
 from workers import events
 from workers.domain.commands import Command, command_to_task
 from workers.domain.decomposition import decomposition_requested, plan_decomposition

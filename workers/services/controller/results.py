@@ -16,8 +16,8 @@ import logging
 
 from django.utils import timezone
 
+from ledger.compiled import READINGS, save_fields
 from ledger.services import ledger_batch_insert
-from vsmsite.compiled import READINGS, save_fields
 from workers import events
 from workers.domain.decomposition import REVISION_CHANNEL, plan_revision
 from workers.domain.messages import TaskPacket, TaskResult, from_json, to_json

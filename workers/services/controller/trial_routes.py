@@ -35,6 +35,7 @@ from typing import Any
 
 from django.db.models import F, QuerySet
 
+from ledger.compiled import READINGS
 from ledger.models import TaskTrace
 from organization.genome import OrganizationalGenome
 from organization.models import LiveTrial
@@ -46,7 +47,6 @@ from organization.selectors import (
     live_trial_possible,
 )
 from organization.services import CANDIDATE_BASE_KEY
-from vsmsite.compiled import READINGS
 from workers import events, signals
 from workers.domain.messages import TaskPacket, TaskResult
 from workers.domain.routing import RoutingError, route

@@ -33,6 +33,7 @@ from django.db import DatabaseError, connections, router
 from django.db.models import Field, Model, QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable
 from django.db.models.sql import UpdateQuery
+from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
 
@@ -52,6 +53,7 @@ class CompiledReading:
     # Where each slot's value goes: (position among the parameters, which value).
     slots: tuple[tuple[int, int], ...] = ()
     slot_count: int = 0
+    locks: bool = False  # select_for_update: only inside a transaction, as Django insists
 
     def rows(self, values: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
         """The rows for the slots' ``values``, converted as the queryset's own iteration
@@ -67,6 +69,10 @@ class CompiledReading:
                 filled[position] = values[which]
             params = tuple(filled)
         connection = connections[self.alias]
+        if self.locks and connection.get_autocommit():
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             fetched = cursor.fetchall()
@@ -134,6 +140,8 @@ def compile_reading(queryset: QuerySet[Any], slots: tuple[str, ...] = ()) -> Com
         attnames=attnames,
         slots=filled,
         slot_count=len(slots),
+        locks=bool(queryset.query.select_for_update)
+        and connections[alias].features.has_select_for_update,
     )
 
 

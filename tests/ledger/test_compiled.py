@@ -10,10 +10,11 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.fields.json import KT
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from vsmsite.compiled import ReadingCache, compile_reading, save_fields
+from ledger.compiled import ReadingCache, compile_reading, save_fields
 from workers.models import Directive
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +112,7 @@ def test_a_reading_that_can_match_nothing_runs_no_query() -> None:
     assert rows == [] and len(queries) == 0
 
 
+@pytest.mark.django_db(transaction=True)  # so that outside the atomic block is autocommit
 def test_a_locking_reading_keeps_its_lock_clause() -> None:
     cache = ReadingCache()
     directive("a")
@@ -121,6 +123,15 @@ def test_a_locking_reading_keeps_its_lock_clause() -> None:
     assert locked is not None and locked.title == "a"
     sql = queries.captured_queries[-1]["sql"]
     assert ("FOR UPDATE" in sql) == connection.features.has_select_for_update
+
+    def outside() -> object:
+        return cache.first(("lock",), lambda: Directive.objects.none())
+
+    if connection.features.has_select_for_update:  # as Django refuses it, compiled or not
+        with pytest.raises(TransactionManagementError, match="outside of a transaction"):
+            outside()
+    else:
+        assert outside() is not None  # SQLite ignores the lock, as Django's queryset does
 
 
 def test_only_whole_rows_or_values_are_compiled() -> None:
