@@ -7,11 +7,15 @@ three times as long to build as SQLite took to answer it, after every trace. A r
 SQL and parameters depend only on a few values that do not change (a trial's id and fixed
 settings) is compiled once for those values and then run as it is: the same SQL and
 parameters, and the same conversions of the columns (datetimes, JSON, booleans) Django's own
-run applies, so it returns what the queryset's ``values_list`` would.
+run applies, so it returns what the queryset would (its ``values_list`` tuples, or its
+model instances). A value that changes with every run (a directive's id) is a *slot*: the
+queryset is built once with a stand-in for it, and each run puts its value in the stand-in's
+place among the parameters. ``update`` compiles a ``QuerySet.update`` the same way.
 
-The values a reading depends on are its key, all of them: a key that left one out would run
-a stale reading. ``ReadingCache`` keeps a bounded number per process (and per database
-alias), so a long-lived worker does not grow with the trials it has seen.
+The values a reading depends on are its key, all of them but its slots: a key that left one
+out would run a stale reading. ``ReadingCache`` keeps a bounded number per process (and per
+database alias), the least recently used dropped first, so a long-lived worker does not grow
+with the trials and nodes it has seen.
 
 ``save_fields(row, *names)`` is ``row.save(update_fields=names)`` without the model
 machinery around it (the project's models have no save signals or ``save`` overrides on the
@@ -22,6 +26,7 @@ once per model and fields.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -212,10 +217,10 @@ def _slot_positions(params: tuple[Any, ...], slots: tuple[str, ...]) -> tuple[tu
 
 
 class ReadingCache:
-    """Compiled readings by key (with the database alias), at most ``size`` of them: the
-    oldest is dropped first."""
+    """Compiled statements by key (with the database alias), at most ``size`` of them: the
+    least recently used is dropped first."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._lock = threading.Lock()  # a worker's threads share the process's readings
         self._readings: OrderedDict[tuple[str, str, int, Hashable], Any] = OrderedDict()
@@ -273,13 +278,21 @@ class ReadingCache:
         for ``key``, compiled once (slots as in ``rows``, in the filter or the changes): the
         number of rows it updated. One table only, as an update of one model's own rows."""
         full_key = (using, connections[using].vendor, len(values), ("update", key))
-        update = self._readings.get(full_key)
+        update = self._used(full_key)
         if update is None:
             slots = slot_values(len(values))
             queryset, changes = build(*slots)
             update = compile_update(queryset.using(using), changes, slots)
             self._keep(full_key, update)
         return update.row_count(values)
+
+    def _used(self, full_key: tuple[str, str, int, Hashable]) -> Any | None:
+        compiled = self._readings.get(full_key)
+        if compiled is not None:
+            # Another thread may have dropped it just now: it is still compiled.
+            with contextlib.suppress(KeyError):
+                self._readings.move_to_end(full_key)
+        return compiled
 
     def _keep(self, full_key: tuple[str, str, int, Hashable], compiled: Any) -> None:
         with self._lock:
@@ -291,16 +304,13 @@ class ReadingCache:
         self, key: Hashable, build: Callable[..., QuerySet[Any]], slot_count: int, using: str
     ) -> CompiledReading:
         full_key = (using, connections[using].vendor, slot_count, key)
-        reading = self._readings.get(full_key)
+        reading = self._used(full_key)
         if reading is None:
             slots = slot_values(slot_count)
             reading = compile_reading(build(*slots).using(using), slots)
             self._keep(full_key, reading)
         assert isinstance(reading, CompiledReading)
         return reading
-
-    def clear(self) -> None:
-        self._readings.clear()
 
 
 # The process's compiled readings: every key starts with a name of its own (the module's

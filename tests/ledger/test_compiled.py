@@ -60,7 +60,7 @@ def test_a_compiled_reading_sees_rows_written_after_it_was_compiled() -> None:
     assert [row[0] for row in cache.rows(("titles",), reading_of_titles)] == ["a", "b"]  # type: ignore[arg-type]
 
 
-def test_it_is_compiled_once_per_key_and_bounded() -> None:
+def test_it_is_compiled_once_per_key_and_keeps_the_most_recently_used() -> None:
     cache = ReadingCache(size=2)
     builds: list[str] = []
 
@@ -77,9 +77,11 @@ def test_it_is_compiled_once_per_key_and_bounded() -> None:
     assert cache.rows(("by genome", "genome-2"), build("genome-2")) == []
     assert builds == ["genome-1", "genome-2"]  # the key names the value: never a stale reading
 
-    cache.rows(("by genome", "genome-3"), build("genome-3"))  # the oldest is dropped
+    cache.rows(("by genome", "genome-1"), build("genome-1"))  # used again: now the newest
+    cache.rows(("by genome", "genome-3"), build("genome-3"))  # the least recently used goes
     cache.rows(("by genome", "genome-1"), build("genome-1"))
-    assert builds == ["genome-1", "genome-2", "genome-3", "genome-1"]
+    cache.rows(("by genome", "genome-2"), build("genome-2"))
+    assert builds == ["genome-1", "genome-2", "genome-3", "genome-2"]
 
 
 def test_model_instances_and_first_match_the_queryset() -> None:
