@@ -21,7 +21,8 @@ with the trials and nodes it has seen.
 machinery around it (the project's models have no save signals or ``save`` overrides on the
 hot path): each field's value as ``save`` prepares it (``pre_save``, so ``auto_now`` fields
 named get the time; ``get_db_prep_save``), one ``UPDATE`` by primary key whose text is built
-once per model and fields.
+once per model and fields. ``insert_statement(rows)`` is the ``INSERT`` Django's compiler
+would write for new rows, built the same way (the ledger's held inserts use it).
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from django.core.exceptions import EmptyResultSet
-from django.db import DatabaseError, connections, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router, transaction
 from django.db.models import Field, Model, QuerySet
 from django.db.models.query import ModelIterable, ValuesListIterable
-from django.db.models.sql import UpdateQuery
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
@@ -319,6 +320,48 @@ READINGS = ReadingCache()
 
 
 _UPDATES: dict[tuple[str, type[Model], tuple[str, ...]], str] = {}
+# A value only Django's own compiler can write: an expression, or a field with a placeholder.
+_BY_DJANGO = object()
+
+
+def _value_for_save(field: Field[Any, Any], row: Model, *, add: bool, connection: Any) -> Any:
+    """The field's value as ``save`` prepares it (``pre_save``: defaults, ``auto_now``), or
+    ``_BY_DJANGO``."""
+    value = field.pre_save(row, add)
+    if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+        return _BY_DJANGO
+    return field.get_db_prep_save(value, connection=connection)
+
+
+def insert_statement(rows: Sequence[Model]) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT Django's compiler would write for new ``rows`` of one model (single rows as
+    ``VALUES``), built directly: every hop builds a few. A row with a value only Django can
+    write goes through Django's compiler."""
+    model = type(rows[0])
+    opts = model._meta
+    pk = opts.pk
+    assert pk is not None
+    fields = [f for f in opts.concrete_fields if not f.generated]
+    if pk.db_returning and any(row.pk is None for row in rows):
+        fields = [f for f in fields if f is not pk]  # the database numbers them
+    connection = transaction.get_connection()
+    params: list[Any] = []
+    for row in rows:
+        for f in fields:
+            value = _value_for_save(f, row, add=True, connection=connection)
+            if value is _BY_DJANGO:
+                query = InsertQuery(model)
+                query.insert_values(fields, list(rows))
+                [(sql, django_params)] = query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
+                return sql, tuple(django_params)
+            params.append(value)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(rows))}"
+    )
+    return sql, tuple(params)
 
 
 def save_fields(row: Model, *names: str) -> None:
@@ -342,11 +385,11 @@ def save_fields(row: Model, *names: str) -> None:
     assert pk is not None
     params: list[Any] = []
     for field in fields:
-        value = field.pre_save(row, False)
-        if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+        value = _value_for_save(field, row, add=False, connection=connection)
+        if value is _BY_DJANGO:
             row.save(update_fields=list(names))
             return
-        params.append(field.get_db_prep_save(value, connection=connection))
+        params.append(value)
     params.append(pk.get_db_prep_value(row.pk, connection))
     key = (connection.vendor, model, names)
     sql = _UPDATES.get(key)

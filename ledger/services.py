@@ -25,7 +25,6 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from ledger.bell import ledger_bell_ring
@@ -36,6 +35,7 @@ from ledger.chain import (
     event_hash_of_payload_text,
     new_id,
 )
+from ledger.compiled import insert_statement
 from ledger.kinds import ALL_KINDS
 from ledger.models import LedgerEvent, LedgerHead, LedgerImmutableError, TaskTrace, TaskTraceScope
 from ledger.trace_hash import TRACE_HASH_KEY, trace_hash
@@ -139,7 +139,7 @@ def ledger_batch_insert(*rows: models.Model) -> None:
     """
     if not rows:
         return
-    insert = _compiled_insert(rows)
+    insert = insert_statement(rows)
     batch = _open_batch.get()
     if batch is None:
         with transaction.get_connection().cursor() as cursor:
@@ -161,41 +161,6 @@ def ledger_batch_flush_inserts() -> None:
         for insert in batch.inserts:
             cursor.execute(*insert)
     batch.inserts.clear()
-
-
-def _compiled_insert(rows: Sequence[models.Model]) -> HeldInsert:
-    """The INSERT Django's compiler would write for ``rows`` (single rows as ``VALUES``),
-    built directly: every hop compiles a few. Values that are expressions, or fields with
-    a placeholder of their own, go through Django's compiler."""
-    model = type(rows[0])
-    opts = model._meta
-    fields = [f for f in opts.concrete_fields if not f.generated]
-    if opts.pk.db_returning and any(row.pk is None for row in rows):
-        fields = [f for f in fields if f is not opts.pk]  # the database numbers them
-    connection = transaction.get_connection()
-    params: list[Any] = []
-    for row in rows:
-        for f in fields:
-            value = f.pre_save(row, True)  # defaults, auto_now_add: as a save would
-            if hasattr(value, "resolve_expression") or hasattr(f, "get_placeholder"):
-                return _compiled_by_django(model, fields, rows)
-            params.append(f.get_db_prep_save(value, connection=connection))
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(rows))}"
-    )
-    return sql, tuple(params)
-
-
-def _compiled_by_django(
-    model: type[models.Model], fields: list[Any], rows: Sequence[models.Model]
-) -> HeldInsert:
-    query = InsertQuery(model)
-    query.insert_values(fields, list(rows))
-    [(sql, params)] = query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
-    return sql, tuple(params)
 
 
 def _prepare(drafts: Sequence[EventDraft]) -> list[Prepared]:

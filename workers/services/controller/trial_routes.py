@@ -326,10 +326,10 @@ def _tokens_consumed(row: LiveTrial, trace_id: str | None) -> None:
         lambda t: TaskTrace.objects.filter(id=t).values_list("input_tokens", "output_tokens"),
         trace_id,
     )
-    found = counts[0] if counts else None
-    if found is None:
+    if not counts:
         logger.warning("trial %s result names trace %s, which is missing", row.trial_id, trace_id)
         return
+    found = counts[0]
     tokens = int(found[0] or 0) + int(found[1] or 0)
     if tokens:
         LiveTrial.objects.filter(
