@@ -82,8 +82,14 @@ class CompiledReading:
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             fetched = cursor.fetchall()
+        return self.converted(fetched)
+
+    def converted(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Database rows whose first columns are this reading's, converted as ``rows``
+        converts them (columns after those are left as they are)."""
         if not self.converters:
             return [tuple(row) for row in fetched]
+        connection = connections[self.alias]
         rows = []
         for fetched_row in fetched:
             row = list(fetched_row)
@@ -97,10 +103,15 @@ class CompiledReading:
 
     def instances(self, values: tuple[str, ...] = ()) -> list[Any]:  # of ``model``
         """A model queryset's rows as its model's instances, as the queryset gives them."""
+        return self.instances_of(self.rows(values))
+
+    def instances_of(self, rows: Sequence[Sequence[Any]]) -> list[Any]:  # of ``model``
+        """Converted rows (``rows``, ``converted``) as the model's instances; columns after
+        the model's are left out."""
         if self.model is None:
             raise TypeError("this reading is of columns, not of model instances")
-        attnames = list(self.attnames)
-        return [self.model.from_db(self.alias, attnames, row) for row in self.rows(values)]
+        attnames, width = list(self.attnames), len(self.attnames)
+        return [self.model.from_db(self.alias, attnames, row[:width]) for row in rows]
 
 
 def compile_reading(queryset: QuerySet[Any], slots: tuple[str, ...] = ()) -> CompiledReading:
@@ -267,6 +278,13 @@ class ReadingCache:
 
         found = self._reading(("first", key), first_only, len(values), using).instances(values)
         return found[0] if found else None
+
+    def whole_rows(self, model: type[M], using: str = "default") -> CompiledReading:
+        """The reading of every column of ``model`` (in ``concrete_fields`` order): its
+        ``converted`` and ``instances_of`` turn rows a statement of one's own returned
+        (``UPDATE … RETURNING`` those columns, then any others) into what the model's
+        queryset gives."""
+        return self._reading(("whole rows", model), lambda: model._default_manager.all(), 0, using)
 
     def update(
         self,

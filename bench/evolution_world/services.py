@@ -428,8 +428,9 @@ def run_services(seed: int, policy: str, settings: Settings) -> SeedRun:
     with world(seed, policy) as clock:
         loop = Loop(seed, policy, settings, clock)
         provider = WorldProvider(seed, clock, loop.state)
+        # Plain functions, not mocks: a mock keeps every call it gets (thousands a seed).
         with (
-            mock.patch("workers.services.leaf.provider_for", return_value=provider),
-            mock.patch("workers.services.transport.envelope_send", side_effect=loop.capture),
+            mock.patch("workers.services.leaf.provider_for", new=lambda *_, **__: provider),
+            mock.patch("workers.services.transport.envelope_send", new=loop.capture),
         ):
             return loop.go()

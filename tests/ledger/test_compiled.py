@@ -107,6 +107,34 @@ def test_model_instances_and_first_match_the_queryset() -> None:
     assert Directive.objects.get(pk=older.pk).title == "saved"
 
 
+def test_whole_rows_convert_a_returning_statement_as_the_queryset_would() -> None:
+    """An UPDATE … RETURNING every column (then one of its own) gives the instance a fetch
+    gives: JSON decoded, datetimes aware; the extra column left as the database gave it."""
+    stored = directive("claimed", metadata={"n": 1}, constraints=["x"])
+    fields = Directive._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Directive._meta.db_table)} SET title = %s WHERE id = %s "
+            f"RETURNING {columns}, 41 + 1",
+            ["claimed again", stored.pk],
+        )
+        fetched = cursor.fetchall()
+
+    reading = ReadingCache().whole_rows(Directive)
+    [converted] = reading.converted(fetched)
+    [returned] = reading.instances_of([converted])
+
+    expected = Directive.objects.get(pk=stored.pk)
+    assert converted[-1] == 42
+    assert [getattr(returned, f.attname) for f in fields] == [
+        getattr(expected, f.attname) for f in fields
+    ]
+    assert returned.title == "claimed again" and returned.metadata == {"n": 1}
+    assert returned.created_at.tzinfo is not None and not returned._state.adding
+
+
 def test_a_reading_that_can_match_nothing_runs_no_query() -> None:
     cache = ReadingCache()
     with CaptureQueriesContext(connection) as queries:

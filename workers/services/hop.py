@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from ledger.compiled import READINGS
 from ledger.services import EventDraft, ledger_record
 from organization.genome import OrganizationalGenome
 from organization.models import SubtreePause
@@ -143,20 +144,24 @@ def _unhandled_returning(envelope_id: str, assignments: str, params: list[Any]) 
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(f.column)) for f in Envelope._meta.concrete_fields)
     pauses = quote(SubtreePause._meta.db_table)
-    changed = list(
-        Envelope.objects.raw(
+    with connection.cursor() as cursor:
+        cursor.execute(
             f"UPDATE {quote(table)} SET {assignments} WHERE id = %s AND handled_at IS NULL "
-            f"RETURNING {columns}, EXISTS (SELECT 1 FROM {pauses}) AS vsm_pauses_exist",
+            f"RETURNING {columns}, EXISTS (SELECT 1 FROM {pauses})",
             [*params, envelope_id],
         )
-    )
-    if not changed:
+        fetched = cursor.fetchall()
+    if not fetched:
         if Envelope.objects.filter(id=envelope_id).exists():
             return "duplicate"
         logger.error("envelope %s does not exist; dropping its delivery", envelope_id)
         return "missing"
-    row = changed[0]
-    pauses_exist = bool(getattr(row, "vsm_pauses_exist", True))
+    # Converted as the model's queryset converts its columns, with the converters Django
+    # chose once (ledger/compiled.py): a raw queryset chose them again on every claim.
+    envelopes = READINGS.whole_rows(Envelope, connection.alias)
+    [converted] = envelopes.converted(fetched)
+    [row] = envelopes.instances_of([converted])
+    pauses_exist = bool(converted[-1])
     return Delivery(row, envelope_of(row), envelope_genome(row), pauses_exist)
 
 
