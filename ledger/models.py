@@ -55,10 +55,12 @@ class LedgerEvent(models.Model):
     seq = models.BigIntegerField(primary_key=True, help_text="Gap-free position in the chain.")
     id = models.CharField(max_length=64, unique=True, default=_new_id, editable=False)
     # Validated against ledger.kinds.ALL_KINDS on append; no choices, so a new kind
-    # needs no migration.
-    kind = models.CharField(max_length=64, db_index=True)
+    # needs no migration. Neither kind nor node_id has an index of its own: the (kind, seq)
+    # and (node_id, seq) indexes below serve a lookup by either alone, and every index is
+    # one more B-tree each append writes.
+    kind = models.CharField(max_length=64)
     created_at = models.DateTimeField(db_index=True)
-    node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    node_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
     responsible_ancestor_ids = models.JSONField(
         default=list, help_text="Ancestors of node_id, immediate parent first, root last."
     )
