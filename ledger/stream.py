@@ -129,8 +129,12 @@ class LedgerReader:
                 await asyncio.wait_for(
                     self.layer.send(channel, {"type": READER_STOP_MESSAGE_TYPE}), STOP_TIMEOUT
                 )
+            # Wait for the listener, then cancel it without waiting again: a cancellation
+            # swallowed mid-receive must not hold the reader (wait_for would wait for it).
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(listener, STOP_TIMEOUT)  # cancels it only past that
+                await asyncio.wait({listener}, timeout=STOP_TIMEOUT)
+            if not listener.done():
+                listener.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(
                     self.layer.group_discard(LEDGER_GROUP, channel), STOP_TIMEOUT
@@ -237,6 +241,8 @@ class LedgerReader:
 
     async def _fail_everyone(self) -> None:
         failed, self.subscribers = list(self.subscribers), set()
+        if self._task is not None:  # stopping, as after the last ``leave``: awaited the same way
+            _stopping[asyncio.get_running_loop()] = self._task
         self._task = None
         _forget(self)
         for subscriber in failed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import threading
@@ -382,13 +383,19 @@ def test_a_failing_live_read_closes_every_follower_with_try_again_later(
         for client in clients:
             assert (await client.connect())[0]
         await clients[0].receive_nothing(timeout=0.2)
+        reader_task = stream._readers[asyncio.get_running_loop()]._task
+        assert reader_task is not None
         monkeypatch.setattr(stream, "subtree_events_after", broken)
         # A bell without its events (as from a process whose bell could not carry them):
         # the reader must read the ledger for it.
         real_ring = bell.ledger_bell_ring
         monkeypatch.setattr(services, "ledger_bell_ring", lambda seq, events=(): real_ring(seq))
         await database_sync_to_async(append_at)("backend-coder")
-        return [int((await client.receive_output(timeout=5))["code"]) for client in clients]
+        codes = [int((await client.receive_output(timeout=5))["code"]) for client in clients]
+        for client in clients:  # the reader has stopped before the connections end
+            await client.disconnect()
+        assert reader_task.done(), "the reader outlived the connections it served"
+        return codes
 
     assert run(scenario) == [1013, 1013, 1013]
     assert "stopped following the ledger" in caplog.text
