@@ -110,10 +110,16 @@ class LedgerReader:
         is woken by a message, never cancelled mid-receive); ``reader_stopped`` awaits it."""
         self.subscribers.discard(subscriber)
         if not self.subscribers and self._task is not None:
+            self._retire()
+            self._wake.set()
+
+    def _retire(self) -> None:
+        """No subscriber left: this loop gets a new reader on its next join, and this one's
+        task, ending on its own, is left for ``reader_stopped`` to await."""
+        if self._task is not None:
             _stopping[asyncio.get_running_loop()] = self._task
             self._task = None
-            _forget(self)
-            self._wake.set()
+        _forget(self)
 
     async def _run(self) -> None:
         channel = await self.layer.new_channel()
@@ -241,10 +247,7 @@ class LedgerReader:
 
     async def _fail_everyone(self) -> None:
         failed, self.subscribers = list(self.subscribers), set()
-        if self._task is not None:  # stopping, as after the last ``leave``: awaited the same way
-            _stopping[asyncio.get_running_loop()] = self._task
-        self._task = None
-        _forget(self)
+        self._retire()
         for subscriber in failed:
             with contextlib.suppress(Exception):
                 await subscriber.on_read_failure()
