@@ -36,7 +36,17 @@ from typing import Any, TypeVar, cast
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router, transaction
-from django.db.models import Field, Model, QuerySet
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    Field,
+    IntegerField,
+    Model,
+    QuerySet,
+    TextField,
+)
 from django.db.models.query import ModelIterable, ValuesListIterable
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.transaction import TransactionManagementError
@@ -345,10 +355,76 @@ _BY_DJANGO = object()
 def _value_for_save(field: Field[Any, Any], row: Model, *, add: bool, connection: Any) -> Any:
     """The field's value as ``save`` prepares it (``pre_save``: defaults, ``auto_now``), or
     ``_BY_DJANGO``."""
+    kept = _kept_types(field, connection)
+    if kept:
+        value = getattr(row, field.attname)
+        if type(value) in kept:
+            return value
     value = field.pre_save(row, add)
     if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
         return _BY_DJANGO
     return field.get_db_prep_save(value, connection=connection)
+
+
+# (the backend's operations, a field) → the value types ``save`` writes as they are (below).
+_KEPT: dict[tuple[type[Any], Field[Any, Any]], tuple[type[Any], ...]] = {}
+
+
+def _kept_types(field: Field[Any, Any], connection: Any) -> tuple[type[Any], ...]:
+    """The types of value (exactly these, not subclasses: a ``TextChoices`` member is not
+    plain text) whose save preparation for ``field`` is the value itself, decided once per
+    backend and field from which of Django's methods the field's class uses: text in a
+    text column, an integer in an integer column where the backend passes integers through
+    (not psycopg's, which wraps them), a bool in a boolean one, None in any of these or in a
+    timestamp column without ``auto_now``. () for every other field: Django prepares its
+    values (``_value_for_save``), as it does any value of another type. The hot inserts
+    and updates spend most of their preparation on such values (tests/ledger/
+    test_compiled.py checks every field of every model against Django's own)."""
+    key = (type(connection.ops), field)
+    kept = _KEPT.get(key)
+    if kept is None:
+        kept = _KEPT[key] = _types_kept_as_they_are(field, connection)
+    return kept
+
+
+def _types_kept_as_they_are(field: Field[Any, Any], connection: Any) -> tuple[type[Any], ...]:
+    kind = type(field)
+    if hasattr(field, "get_placeholder") or kind.get_db_prep_save is not Field.get_db_prep_save:
+        return ()
+    none = type(None)
+    if (
+        kind.pre_save is DateTimeField.pre_save
+        and kind.get_prep_value is DateTimeField.get_prep_value
+        and kind.get_db_prep_value is DateTimeField.get_db_prep_value
+    ):
+        assert isinstance(field, DateTimeField)
+        plain = not field.auto_now and not field.auto_now_add
+        passes_none = connection.ops.adapt_datetimefield_value(None) is None
+        return (none,) if plain and passes_none else ()
+    if kind.pre_save is not Field.pre_save:
+        return ()
+    for text in (CharField, TextField):
+        if (
+            kind.get_prep_value is text.get_prep_value
+            and kind.to_python is text.to_python
+            and kind.get_db_prep_value is Field.get_db_prep_value
+        ):
+            return (str, none)
+    if (
+        kind.get_prep_value is BooleanField.get_prep_value
+        and kind.to_python is BooleanField.to_python
+        and kind.get_db_prep_value is Field.get_db_prep_value
+    ):
+        return (bool, none)
+    if (
+        isinstance(field, IntegerField)
+        and kind.get_prep_value is IntegerField.get_prep_value
+        and kind.get_db_prep_value is IntegerField.get_db_prep_value
+        and type(connection.ops).adapt_integerfield_value
+        is BaseDatabaseOperations.adapt_integerfield_value
+    ):
+        return (int, none)
+    return ()
 
 
 def insert_statement(rows: Sequence[Model]) -> tuple[str, tuple[Any, ...]]:
@@ -356,30 +432,60 @@ def insert_statement(rows: Sequence[Model]) -> tuple[str, tuple[Any, ...]]:
     ``VALUES``), built directly: every hop builds a few. A row with a value only Django can
     write goes through Django's compiler."""
     model = type(rows[0])
-    opts = model._meta
-    pk = opts.pk
-    assert pk is not None
-    fields = [f for f in opts.concrete_fields if not f.generated]
-    if pk.db_returning and any(row.pk is None for row in rows):
-        fields = [f for f in fields if f is not pk]  # the database numbers them
+    numbered = any(row.pk is None for row in rows)
     connection = transaction.get_connection()
+    plan = _insert_plan(model, numbered, connection)
     params: list[Any] = []
     for row in rows:
-        for f in fields:
-            value = _value_for_save(f, row, add=True, connection=connection)
+        for field, kept in plan.fields:
+            if kept:
+                value = getattr(row, field.attname)
+                if type(value) in kept:
+                    params.append(value)
+                    continue
+            value = _value_for_save(field, row, add=True, connection=connection)
             if value is _BY_DJANGO:
                 query = InsertQuery(model)
-                query.insert_values(fields, list(rows))
+                query.insert_values([field for field, _ in plan.fields], list(rows))
                 [(sql, django_params)] = query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
                 return sql, tuple(django_params)
             params.append(value)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(rows))}"
-    )
-    return sql, tuple(params)
+    values = ", ".join([plan.row_sql] * len(rows))
+    return f"{plan.head} VALUES {values}", tuple(params)
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    fields: tuple[tuple[Field[Any, Any], tuple[type[Any], ...]], ...]  # with _kept_types
+    head: str  # INSERT INTO table (columns)
+    row_sql: str  # (%s, …)
+
+
+_INSERTS: dict[tuple[type[Any], type[Model], bool], _InsertPlan] = {}
+
+
+def _insert_plan(model: type[Model], numbered: bool, connection: Any) -> _InsertPlan:
+    """The columns a new row of ``model`` is written with, and the statement's text, once
+    per backend, model and whether the database numbers the rows (a primary key it returns,
+    left out when a row has none)."""
+    key = (type(connection.ops), model, numbered)
+    plan = _INSERTS.get(key)
+    if plan is None:
+        opts = model._meta
+        pk = opts.pk
+        assert pk is not None
+        fields = [f for f in opts.concrete_fields if not f.generated]
+        if pk.db_returning and numbered:
+            fields = [f for f in fields if f is not pk]  # the database numbers them
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(f.column)) for f in fields)
+        plan = _InsertPlan(
+            fields=tuple((f, _kept_types(f, connection)) for f in fields),
+            head=f"INSERT INTO {quote(opts.db_table)} ({columns})",
+            row_sql="(" + ", ".join(["%s"] * len(fields)) + ")",
+        )
+        _INSERTS[key] = plan
+    return plan
 
 
 def save_fields(row: Model, *names: str) -> None:

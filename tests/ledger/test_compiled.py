@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -246,3 +247,63 @@ def test_save_fields_writes_what_save_would_write() -> None:
         save_fields(task, "status")
     with pytest.raises(ValueError, match="stored"):
         save_fields(Task(title="new"), "status")
+
+
+SAMPLE_VALUES: tuple[object, ...] = (None, "text", "", 7, 0, True, False, 1.5)
+
+
+def test_values_written_as_they_are_are_what_django_would_write_for_every_field() -> None:
+    """The shortcut in the save preparation (``_kept_types``) against Django's own, on this
+    backend, for every concrete field of every installed model and values of every plain
+    type: where it keeps a value, Django prepares exactly that value (same type); and it
+    keeps some (text, integers or None) on every backend."""
+    from django.apps import apps
+
+    from ledger.compiled import _kept_types, _value_for_save
+
+    kept_any: set[type[object]] = set()
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            kept = _kept_types(field, connection)
+            kept_any.update(kept)
+            for value in SAMPLE_VALUES:
+                if type(value) not in kept:
+                    continue
+                row = model()
+                setattr(row, field.attname, value)
+                prepared = field.pre_save(row, True)
+                assert prepared is value, (model, field.name, value)
+                by_django = field.get_db_prep_save(prepared, connection=connection)
+                assert type(by_django) is type(value) and by_django == value, (field, value)
+                assert _value_for_save(field, row, add=True, connection=connection) is value
+    assert {str, type(None)} <= kept_any
+
+
+def test_insert_statement_writes_what_djangos_compiler_writes() -> None:
+    """Text, integers, None, timestamps, JSON, an enum member, a foreign key: the same
+    statement and the same parameters as Django's own INSERT of the same new row."""
+    from django.db.models.sql import InsertQuery
+
+    from ledger.compiled import insert_statement
+    from workers.models import Task
+
+    parent = directive("parent")
+    rows = [
+        Directive(title="a", root_node_id="root", genome_id="g", metadata={"k": [1, "ü"]}),
+        Directive(title="b", root_node_id="root", genome_id="g", status=Directive.Status.FAILED),
+    ]
+    tasks = [Task(directive=parent, title="t", role="code", packet={"id": "t"}, dependencies=[])]
+    moment = timezone.now()
+    for batch in ([rows[0]], [rows[1]], tasks):  # one row each: PostgreSQL's are UNNESTed
+        fields = [f for f in type(batch[0])._meta.concrete_fields if not f.generated]
+        query = InsertQuery(type(batch[0]))
+        query.insert_values(fields, batch)
+        with mock.patch("django.utils.timezone.now", return_value=moment):  # auto_now_add
+            sql, params = insert_statement(batch)
+            [(django_sql, django_params)] = query.get_compiler(using="default").as_sql()
+        assert sql == django_sql
+        assert [type(p) for p in params] == [type(p) for p in django_params]
+        # psycopg's JSON wrappers do not compare by value: their documents do.
+        assert [getattr(p, "obj", p) for p in params] == [
+            getattr(p, "obj", p) for p in django_params
+        ]
