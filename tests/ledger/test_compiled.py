@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Model, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
@@ -288,13 +288,13 @@ def test_insert_statement_writes_what_djangos_compiler_writes() -> None:
     from workers.models import Task
 
     parent = directive("parent")
-    rows = [
+    rows: list[Model] = [
         Directive(title="a", root_node_id="root", genome_id="g", metadata={"k": [1, "ü"]}),
         Directive(title="b", root_node_id="root", genome_id="g", status=Directive.Status.FAILED),
+        Task(directive=parent, title="t", role="code", packet={"id": "t"}, dependencies=[]),
     ]
-    tasks = [Task(directive=parent, title="t", role="code", packet={"id": "t"}, dependencies=[])]
     moment = timezone.now()
-    for batch in ([rows[0]], [rows[1]], tasks):  # one row each: PostgreSQL's are UNNESTed
+    for batch in ([row] for row in rows):  # one row each: PostgreSQL's are UNNESTed
         fields = [f for f in type(batch[0])._meta.concrete_fields if not f.generated]
         query = InsertQuery(type(batch[0]))
         query.insert_values(fields, batch)
