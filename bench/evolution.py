@@ -44,10 +44,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TextIO
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BASE_DIR))
@@ -155,51 +157,110 @@ def run_all(
     settings: Settings,
     policies: tuple[str, ...] = POLICIES,
     record: Path | None = None,
+    progress: TextIO | None = None,
 ) -> dict[str, list[SeedRun]]:
+    """Every (seed, policy) run of ``engine``, on ``jobs`` processes (the worker engine on one
+    of its own). ``record``: each finished run is appended to it as one JSON line as it ends,
+    and runs already there (same seed and policy) are read back, not run again. ``progress``:
+    a line for each finished run, with the time gone and an estimate of the time left."""
     work = [(seed, policy, settings) for seed in seeds for policy in policies]
-    if record is not None:  # a long run keeps each finished seed as it goes
-        return _by_policy(_recorded(jobs, engine, work, record))
-    if engine == "worker":  # one process of its own, with its database on files
-        with ProcessPoolExecutor(max_workers=1, initializer=setup_django_files) as pool:
-            results = list(pool.map(worker_job, work, chunksize=1))
-        return _by_policy(results)
-    job = services_job if engine == "services" else model_job
-    if jobs <= 1:
-        if engine == "services":
-            setup_django()
-        results = [job(item) for item in work]
-    else:
-        initializer = setup_django if engine == "services" else None
-        with ProcessPoolExecutor(max_workers=jobs, initializer=initializer) as pool:
-            results = list(pool.map(job, work, chunksize=1))
-    return _by_policy(results)
-
-
-def _recorded(
-    jobs: int, engine: str, work: list[tuple[int, str, Settings]], record: Path
-) -> list[SeedRun]:
-    """Run ``work`` (services or model engine), appending each finished run to ``record`` as
-    one JSON line; runs already there (same seed and policy) are read back, not run again."""
-    done = {(run.seed, run.policy): run for run in read_runs(record)} if record.exists() else {}
+    done = {(run.seed, run.policy): run for run in read_runs(record)} if record else {}
     todo = [item for item in work if (item[0], item[1]) not in done]
-    job = services_job if engine == "services" else model_job
-    initializer = setup_django if engine == "services" else None
-    with (
-        ProcessPoolExecutor(max_workers=max(jobs, 1), initializer=initializer) as pool,
-        record.open("a") as out,
-    ):
-        for run in pool.map(job, todo, chunksize=1):
+    meter = Progress(len(todo), engine, progress)
+    with _appending(record) as keep:
+        for run in _runs(jobs, engine, todo):
+            keep(run)
+            done[(run.seed, run.policy)] = run
+            meter.finished(run)
+    return _by_policy([done[(seed, policy)] for seed, policy, _ in work])
+
+
+@contextmanager
+def _appending(record: Path | None) -> Iterator[Callable[[SeedRun], None]]:
+    """Keep each run in ``record`` as one JSON line, flushed as it ends (without a record,
+    nothing). A last line cut short by a stop is ended first, so the next line is whole."""
+    if record is None:
+        yield lambda run: None
+        return
+    text = record.read_text() if record.exists() else ""
+    with record.open("a") as out:
+        if text and not text.endswith("\n"):
+            out.write("\n")
+
+        def keep(run: SeedRun) -> None:
             out.write(json.dumps(asdict(run)) + "\n")
             out.flush()
-            done[(run.seed, run.policy)] = run
-    return [done[(seed, policy)] for seed, policy, _ in work]
+
+        yield keep
+
+
+def _runs(jobs: int, engine: str, todo: list[tuple[int, str, Settings]]) -> Iterator[SeedRun]:
+    """The runs of ``todo``, each as soon as it ends (not in order: a long seed holds no other
+    back)."""
+    if not todo:
+        return
+    if engine == "worker":  # one process of its own, with its database on files
+        jobs, job, initializer = 1, worker_job, setup_django_files
+    elif engine == "services":
+        job, initializer = services_job, setup_django
+    else:
+        job, initializer = model_job, None
+    if jobs <= 1 and engine != "worker":
+        if initializer is not None:
+            initializer()
+        for item in todo:
+            yield job(item)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, initializer=initializer) as pool:
+        futures = [pool.submit(job, item) for item in todo]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+class Progress:
+    """One line a finished run on ``out`` (stderr by the command): how many of how many, the
+    run's tasks and time, the time gone and about how long is left (the time gone per finished
+    run so far, times the runs left: rough while runs differ in length)."""
+
+    def __init__(self, total: int, engine: str, out: TextIO | None) -> None:
+        self.total, self.engine, self.out = total, engine, out
+        self.count, self.started = 0, time.perf_counter()
+
+    def finished(self, run: SeedRun) -> None:
+        self.count += 1
+        if self.out is None:
+            return
+        gone = time.perf_counter() - self.started
+        left = gone / self.count * (self.total - self.count)
+        width = len(str(self.total))
+        print(
+            f"  {self.engine} [{self.count:{width}d}/{self.total}] seed {run.seed} "
+            f"{SHORT[run.policy]}: {run.tasks:,} tasks in {run.seconds:.1f} s; "
+            f"{_duration(gone)} gone, about {_duration(left)} left",
+            file=self.out,
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
 def read_runs(path: Path) -> list[SeedRun]:
-    """The runs ``--record`` kept, one JSON object a line."""
+    """The runs ``--record`` kept, one JSON object a line (none if the file is not there yet;
+    a line cut short by a stop mid-write is skipped: its run is done again)."""
     runs = []
-    for line in path.read_text().splitlines():
-        data = json.loads(line)
+    lines = path.read_text().splitlines() if path.exists() else []
+    for line in lines:
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
         data["trials"] = [TrialRecord(**trial) for trial in data["trials"]]
         runs.append(SeedRun(**data))
     return runs
@@ -255,7 +316,13 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--max-tasks", type=int, default=200, help="a trial's maximum tasks")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes for the services and model engines (default: one a core); each "
+        "services process has its own in-memory database",
+    )
     parser.add_argument(
         "--source",
         choices=("scripted", "generations"),
@@ -307,6 +374,7 @@ def main() -> None:
             services_settings,
             policies,
             record=arguments.record,
+            progress=sys.stderr,
         )
         if arguments.services_seeds
         else {policy: [] for policy in POLICIES}
@@ -323,7 +391,7 @@ def main() -> None:
     if arguments.worker_seeds:
         worker_seeds = range(first, first + arguments.worker_seeds)
         started = time.perf_counter()
-        worker = run_all(1, "worker", worker_seeds, settings, policies)
+        worker = run_all(1, "worker", worker_seeds, settings, policies, progress=sys.stderr)
         seconds = time.perf_counter() - started
         print(f"\n== worker engine, a real Celery worker ({seconds:.0f} s) ==")
         print_agreement(services, worker)
