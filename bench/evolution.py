@@ -166,15 +166,35 @@ def run_all(
     and runs already there (same seed and policy) are read back, not run again. ``progress``:
     a line for each finished run, with the time gone and an estimate of the time left."""
     work = [(seed, policy, settings) for seed in seeds for policy in policies]
-    done = {(run.seed, run.policy): run for run in read_runs(record)} if record else {}
+    done = {(run.seed, run.policy): run for run in _kept_runs(record, engine, settings)}
     todo = [item for item in work if (item[0], item[1]) not in done]
     meter = Progress(len(todo), engine, progress)
     with _appending(record) as keep:
         for run in _runs(jobs, engine, todo):
+            run.settings = asdict(settings)
             keep(run)
             done[(run.seed, run.policy)] = run
             meter.finished(run)
     return _by_policy([done[(seed, policy)] for seed, policy, _ in work])
+
+
+class RecordError(Exception):
+    """A ``--record`` file that holds runs this command must not reuse."""
+
+
+def _kept_runs(record: Path | None, engine: str, settings: Settings) -> list[SeedRun]:
+    """The runs ``record`` kept, if they are runs of this engine under these settings;
+    RecordError otherwise (mixing them would report figures no single run gave)."""
+    runs = read_runs(record) if record is not None else []
+    wanted = asdict(settings)
+    for run in runs:
+        if run.engine != engine or run.settings != wanted:
+            raise RecordError(
+                f"{record} holds a {run.engine} run of seed {run.seed} under other settings "
+                f"({run.settings or 'not recorded'}) than this command's ({wanted}); give "
+                "--record another file, or the same settings"
+            )
+    return runs
 
 
 @contextmanager
@@ -342,6 +362,16 @@ def main() -> None:
         "the runs already in it (a long run survives being stopped)",
     )
     arguments = parser.parse_args()
+    for name, least in (("seeds", 0), ("services_seeds", 0), ("worker_seeds", 0), ("jobs", 1)):
+        if getattr(arguments, name) < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}")
+    if arguments.generations < 1 or arguments.max_tasks < Settings().min_traces:
+        parser.error(
+            f"--generations must be at least 1 and --max-tasks at least {Settings().min_traces} "
+            "(a trial's minimum traces per arm)"
+        )
+    if arguments.record is not None and arguments.record.is_dir():
+        parser.error(f"--record {arguments.record} is a directory; name a file (JSON lines)")
     if arguments.quick:
         arguments.seeds, arguments.services_seeds = 10, 1
     settings = replace(Settings(), generations=arguments.generations, max_tasks=arguments.max_tasks)
@@ -368,19 +398,22 @@ def main() -> None:
 
     started = time.perf_counter()
     services_seeds = range(first, first + arguments.services_seeds)
-    services = (
-        run_all(
-            arguments.jobs,
-            "services",
-            services_seeds,
-            services_settings,
-            policies,
-            record=arguments.record,
-            progress=sys.stderr,
+    try:
+        services = (
+            run_all(
+                arguments.jobs,
+                "services",
+                services_seeds,
+                services_settings,
+                policies,
+                record=arguments.record,
+                progress=sys.stderr,
+            )
+            if arguments.services_seeds
+            else {policy: [] for policy in POLICIES}
         )
-        if arguments.services_seeds
-        else {policy: [] for policy in POLICIES}
-    )
+    except RecordError as error:
+        parser.error(str(error))
     services_seconds = time.perf_counter() - started
     print(f"\n== services engine ({services_seconds:.0f} s) ==")
     for policy in POLICIES:

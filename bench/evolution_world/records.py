@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 POLICIES = (
     "sequential_confidence_v1",
@@ -87,3 +88,4 @@ class SeedRun:
     rejected: dict[str, int] = field(default_factory=dict)
     ledger_events: int = 0
     seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)  # the run's Settings, as a dict

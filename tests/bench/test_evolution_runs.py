@@ -4,13 +4,20 @@ and the same runs on one process or several (the model engine: fast, no database
 from __future__ import annotations
 
 import io
-from dataclasses import asdict
+import json
+import subprocess
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
 
-from bench.evolution import read_runs, run_all
+import pytest
+
+from bench.evolution import RecordError, read_runs, run_all
 from bench.evolution_world.records import POLICIES, SeedRun, Settings
 
 SMOKE = Settings(max_tasks=30, generations=2, watch_tasks=5, baseline=6)
 RULE, REFERENCE = POLICIES[0], POLICIES[1]
+COMMAND = Path(__file__).resolve().parents[2] / "bench" / "evolution.py"
 
 
 def _trials(by_policy: dict[str, list[SeedRun]]) -> dict[str, list[list[dict[str, object]]]]:
@@ -58,3 +65,34 @@ def test_two_processes_give_the_same_runs_as_one_in_the_same_order():
     two = run_all(2, "model", [1, 2, 3], SMOKE, (RULE, REFERENCE))
     assert _trials(two) == _trials(one)
     assert [run.seed for run in two[RULE]] == [1, 2, 3]
+
+
+def test_a_record_of_other_settings_is_refused_and_left_as_it_was(tmp_path):
+    record = tmp_path / "runs.jsonl"
+    run_all(1, "model", [1], SMOKE, (RULE,), record=record)
+    before = record.read_text()
+    assert read_runs(record)[0].settings == asdict(SMOKE)
+    longer = replace(SMOKE, generations=3)
+    with pytest.raises(RecordError, match="under other settings"):
+        run_all(1, "model", [1, 2], longer, (RULE,), record=record)
+    with pytest.raises(RecordError, match="holds a model run"):
+        run_all(1, "services", [1], SMOKE, (RULE,), record=record)
+    assert record.read_text() == before
+
+
+def test_the_command_says_what_to_fix_in_its_arguments(tmp_path):
+    record = tmp_path / "runs.jsonl"
+    record.write_text(
+        json.dumps({**asdict(SeedRun(seed=1, policy=RULE, engine="services"))}) + "\n"
+    )
+    for arguments, message in (
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--max-tasks", "5"], "--max-tasks at least 20"),
+        (["--record", str(tmp_path)], "is a directory"),
+        (["--seeds", "0", "--record", str(record)], "under other settings (not recorded)"),
+    ):
+        done = subprocess.run(
+            [sys.executable, str(COMMAND), *arguments], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 2, arguments
+        assert message in done.stderr, (arguments, done.stderr)
