@@ -188,12 +188,16 @@ def _kept_runs(record: Path | None, engine: str, settings: Settings) -> list[See
     runs = read_runs(record) if record is not None else []
     wanted = asdict(settings)
     for run in runs:
-        if run.engine != engine or run.settings != wanted:
-            raise RecordError(
-                f"{record} holds a {run.engine} run of seed {run.seed} under other settings "
-                f"({run.settings or 'not recorded'}) than this command's ({wanted}); give "
-                "--record another file, or the same settings"
-            )
+        if run.engine != engine:
+            why = f"of the {run.engine} engine, and this command runs the {engine} engine"
+        elif run.settings != wanted:
+            why = f"under other settings ({run.settings or 'not recorded'}) than {wanted}"
+        else:
+            continue
+        raise RecordError(
+            f"{record} holds a run of seed {run.seed} {why}; give --record another file, "
+            "or the same settings"
+        )
     return runs
 
 

@@ -75,7 +75,7 @@ def test_a_record_of_other_settings_is_refused_and_left_as_it_was(tmp_path):
     longer = replace(SMOKE, generations=3)
     with pytest.raises(RecordError, match="under other settings"):
         run_all(1, "model", [1, 2], longer, (RULE,), record=record)
-    with pytest.raises(RecordError, match="holds a model run"):
+    with pytest.raises(RecordError, match="of the model engine, and this command runs the serv"):
         run_all(1, "services", [1], SMOKE, (RULE,), record=record)
     assert record.read_text() == before
 
