@@ -220,18 +220,24 @@ def _appending(record: Path | None) -> Iterator[Callable[[SeedRun], None]]:
         yield keep
 
 
+# Each engine's job and the set-up of the process that runs it.
+Job = Callable[[tuple[int, str, Settings]], SeedRun]
+_ENGINES: dict[str, tuple[Job, Callable[[], None] | None]] = {
+    "services": (services_job, setup_django),
+    "worker": (worker_job, setup_django_files),
+    "model": (model_job, None),
+}
+
+
 def _runs(jobs: int, engine: str, todo: list[tuple[int, str, Settings]]) -> Iterator[SeedRun]:
     """The runs of ``todo``, each as soon as it ends (not in order: a long seed holds no other
     back)."""
     if not todo:
         return
+    job, initializer = _ENGINES[engine]
     if engine == "worker":  # one process of its own, with its database on files
-        jobs, job, initializer = 1, worker_job, setup_django_files
-    elif engine == "services":
-        job, initializer = services_job, setup_django
-    else:
-        job, initializer = model_job, None
-    if jobs <= 1 and engine != "worker":
+        jobs = 1
+    elif jobs <= 1:
         if initializer is not None:
             initializer()
         for item in todo:

@@ -82,9 +82,8 @@ def test_a_record_of_other_settings_is_refused_and_left_as_it_was(tmp_path):
 
 def test_the_command_says_what_to_fix_in_its_arguments(tmp_path):
     record = tmp_path / "runs.jsonl"
-    record.write_text(
-        json.dumps({**asdict(SeedRun(seed=1, policy=RULE, engine="services"))}) + "\n"
-    )
+    unsettled = SeedRun(seed=1, policy=RULE, engine="services")  # its settings not recorded
+    record.write_text(json.dumps(asdict(unsettled)) + "\n")
     for arguments, message in (
         (["--jobs", "0"], "--jobs must be at least 1"),
         (["--max-tasks", "5"], "--max-tasks at least 20"),
